@@ -1,0 +1,154 @@
+#pragma once
+// The C++ optimizer front end shared by every optimizer: parameter groups over caller-owned memory,
+// per-parameter state owned by the optimizer, and a step() that validates every gradient before it
+// touches anything. Each optimizer supplies its options type, its state type and one update hook.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "span.hpp"
+
+namespace fastoptim {
+
+template <class T, class Options>
+struct ParamGroup {
+  std::vector<Span<T>> params;
+  Options options{};
+};
+
+namespace detail {
+
+inline std::string param_name(std::size_t index) { return "parameter " + std::to_string(index); }
+
+// True when [a, a + na) and [b, b + nb) share a byte.
+template <class A, class B>
+bool overlaps(const A* a, std::size_t na, const B* b, std::size_t nb) noexcept {
+  const auto a0 = reinterpret_cast<std::uintptr_t>(a), a1 = a0 + na * sizeof(A);
+  const auto b0 = reinterpret_cast<std::uintptr_t>(b), b1 = b0 + nb * sizeof(B);
+  return na != 0 && nb != 0 && a0 < b1 && b0 < a1;
+}
+
+}  // namespace detail
+
+// CRTP base: Derived provides `void update(Span<T> param, Span<const T> grad, State& state,
+// const Options& options)` and Options provides `void validate() const`.
+template <class Derived, class T, class Options, class State>
+class Optimizer {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "fastoptim optimizers take float or double");
+
+ public:
+  using value_type = T;
+  using options_type = Options;
+  using state_type = State;
+  using group_type = ParamGroup<T, Options>;
+
+  Optimizer(std::vector<Span<T>> params, Options options) {
+    add_param_group(group_type{std::move(params), options});
+  }
+  explicit Optimizer(std::vector<group_type> groups) {
+    if (groups.empty()) throw std::invalid_argument("optimizer got an empty parameter list");
+    for (auto& g : groups) add_param_group(std::move(g));
+  }
+
+  void add_param_group(group_type group) {
+    group.options.validate();
+    std::vector<Span<T>> all = flat_params();
+    for (std::size_t i = 0; i < group.params.size(); ++i) {
+      const Span<T>& p = group.params[i];
+      if (p.data() == nullptr && p.size() != 0)
+        throw std::invalid_argument(detail::param_name(all.size()) + " is null");
+      for (std::size_t j = 0; j < all.size(); ++j)
+        if (detail::overlaps(p.data(), p.size(), all[j].data(), all[j].size()))
+          throw std::invalid_argument(detail::param_name(all.size()) + " overlaps " + detail::param_name(j) +
+                                      "; parameters must not share memory");
+      all.push_back(p);
+    }
+    state_.resize(state_.size() + group.params.size());
+    groups_.push_back(std::move(group));
+  }
+
+  // grads[i] is the gradient of the i-th parameter in group order, or an empty Span (nullptr) for "no
+  // gradient this step": that parameter and its state are left untouched.
+  void step(const std::vector<Span<const T>>& grads) {
+    const std::size_t n = num_params();
+    if (grads.size() != n)
+      throw std::invalid_argument("expected " + std::to_string(n) + " gradients, got " + std::to_string(grads.size()));
+    std::size_t k = 0;
+    for (const auto& group : groups_) {
+      for (const auto& p : group.params) {
+        const Span<const T>& g = grads[k];
+        if (g.data() != nullptr) {
+          if (g.size() != p.size())
+            throw std::invalid_argument("gradient of " + detail::param_name(k) + " has " + std::to_string(g.size()) +
+                                        " elements, the parameter has " + std::to_string(p.size()));
+          std::size_t j = 0;
+          for (const auto& group2 : groups_)
+            for (const auto& q : group2.params) {
+              if (detail::overlaps(g.data(), g.size(), q.data(), q.size()))
+                throw std::invalid_argument("gradient of " + detail::param_name(k) + " overlaps " +
+                                            detail::param_name(j));
+              ++j;
+            }
+        }
+        ++k;
+      }
+    }
+    for (const auto& group : groups_) group.options.validate();  // options may have been edited since
+    k = 0;
+    for (const auto& group : groups_) {
+      for (const auto& p : group.params) {
+        if (grads[k].data() != nullptr) derived().update(p, grads[k], state_[k], group.options);
+        ++k;
+      }
+    }
+  }
+
+  std::vector<group_type>& param_groups() noexcept { return groups_; }
+  const std::vector<group_type>& param_groups() const noexcept { return groups_; }
+  std::size_t num_params() const noexcept { return state_.size(); }
+
+  // Per-parameter state, indexed like torch's state_dict (group order). Empty until the first step
+  // that gives the parameter a gradient.
+  State& state(std::size_t index) { return state_.at(index); }
+  const State& state(std::size_t index) const { return state_.at(index); }
+
+  // Installs a saved state for one parameter, after checking its buffers match the parameter.
+  void load_state(std::size_t index, State state) {
+    const Span<T> p = flat_params().at(index);
+    state.check(p.size(), detail::param_name(index));
+    state_.at(index) = std::move(state);
+  }
+
+ private:
+  Derived& derived() { return static_cast<Derived&>(*this); }
+
+  std::vector<Span<T>> flat_params() const {
+    std::vector<Span<T>> all;
+    for (const auto& g : groups_) all.insert(all.end(), g.params.begin(), g.params.end());
+    return all;
+  }
+
+  std::vector<group_type> groups_;
+  std::vector<State> state_;
+};
+
+namespace detail {
+
+inline void check_buffer_size(std::size_t got, std::size_t want, const char* key, const std::string& who) {
+  if (got != 0 && got != want)
+    throw std::invalid_argument("state '" + std::string(key) + "' of " + who + " has " + std::to_string(got) +
+                                " elements, the parameter has " + std::to_string(want));
+}
+
+inline void check_nonneg(double v, const char* what) {
+  if (!(v >= 0.0)) throw std::invalid_argument(std::string("Invalid ") + what + ": " + std::to_string(v));
+}
+
+}  // namespace detail
+}  // namespace fastoptim

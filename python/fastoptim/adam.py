@@ -1,0 +1,108 @@
+"""fastoptim.Adam and fastoptim.AdamW, as torch.optim.Adam and torch.optim.AdamW."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, Optional, Tuple
+
+from . import _core
+from ._common import check_unsupported, nonneg
+from .optimizer import Optimizer, _flag, _real
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), with AMSGrad (Reddi et al., 2018) and decoupled weight decay
+    (Loshchilov & Hutter, 2019) as options. Matches ``torch.optim.Adam`` (torch 2.13) step for step::
+
+        g = -grad if maximize else grad
+        p = p * (1 - lr * weight_decay)          if decoupled_weight_decay
+        g = g + weight_decay * p                 otherwise
+        m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g * g;  v_max = max(v_max, v)
+        p = p - lr / (1 - beta1**t) * m / (sqrt(v or v_max) / sqrt(1 - beta2**t) + eps)
+
+    Note that ``eps`` is added after the bias correction of ``sqrt(v)``, as torch does (optax adds it
+    before). State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad).
+    """
+
+    _state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    _kernel = staticmethod(_core.adam_step)
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: Tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        foreach: Optional[bool] = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: Optional[bool] = None,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+            foreach=foreach, capturable=capturable, differentiable=differentiable, fused=fused,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
+        self._hyper(defaults)
+        defaults["betas"] = tuple(defaults["betas"])
+        super().__init__(params, defaults)
+
+    def _hyper(self, group: Dict[str, Any]) -> tuple:
+        lr = nonneg(group, "lr", "learning rate")
+        eps = nonneg(group, "eps", "epsilon value")
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas must be a pair of floats, got {betas!r}")
+        beta1, beta2 = _real(betas[0], "betas[0]"), _real(betas[1], "betas[1]")
+        if not 0.0 <= beta1 < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= beta2 < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        weight_decay = nonneg(group, "weight_decay", "weight_decay value")
+        amsgrad = _flag(group["amsgrad"], "amsgrad")
+        maximize = _flag(group["maximize"], "maximize")
+        decoupled = _flag(group["decoupled_weight_decay"], "decoupled_weight_decay")
+        check_unsupported(group)
+        return (lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled)
+
+    def _item(self, index, group_index, p, g, state, group):
+        step = self._next_step(state)
+        exp_avg = self._buffer(state, "exp_avg", p)
+        exp_avg_sq = self._buffer(state, "exp_avg_sq", p)
+        max_sq = self._buffer(state, "max_exp_avg_sq", p) if group["amsgrad"] else None
+        return (index, group_index, p, g, exp_avg, exp_avg_sq, max_sq, step)
+
+
+class AdamW(Adam):
+    r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay, default ``weight_decay=1e-2``.
+
+    As ``torch.optim.AdamW`` in torch 2.13, this is Adam with ``decoupled_weight_decay=True`` always.
+    """
+
+    _forced = {"decoupled_weight_decay": True}
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: Tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: Optional[bool] = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: Optional[bool] = None,
+    ) -> None:
+        super().__init__(
+            params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+            capturable=capturable, differentiable=differentiable, fused=fused, decoupled_weight_decay=True,
+        )

@@ -1,0 +1,343 @@
+"""The torch.optim-shaped front end shared by every fastoptim optimizer.
+
+An optimizer holds ``param_groups`` (a list of dicts, as torch) over numpy arrays that it updates in
+place, and ``state`` keyed by parameter index in group order (torch keys it by tensor; its state_dict
+uses the same indices we use everywhere). ``step(grads)`` hands every array of every group to one C++
+call that validates all of them before any byte is written, so a call that raises changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["Optimizer", "required"]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _Required()
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _typename(obj: Any) -> str:
+    t = type(obj)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _check_param_array(p: Any, where: str) -> None:
+    """Checks an array can be updated in place, with torch-like messages."""
+    if not isinstance(p, np.ndarray):
+        raise TypeError(f"optimizer can only optimize numpy arrays, but {where} is {_typename(p)}")
+    if p.dtype not in _FLOAT_DTYPES or not p.dtype.isnative:
+        raise TypeError(f"{where} has dtype {p.dtype}; fastoptim updates float32 or float64 arrays (native byte order)")
+    if not p.flags.c_contiguous:
+        raise ValueError(f"{where} is not C-contiguous (a strided view?); in-place updates need a contiguous array")
+    if not p.flags.writeable:
+        raise ValueError(f"{where} is read-only")
+    if not p.flags.aligned:
+        raise ValueError(f"{where} is not aligned to its dtype")
+
+
+def _real(value: Any, name: str) -> float:
+    """A hyperparameter as a Python float; bools and non-numbers are rejected."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fi":
+            return float(value)
+        raise TypeError(f"{name} must be a real number, got {_typename(value)}")
+    return float(value)
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {_typename(value)}")
+    return bool(value)
+
+
+def _byte_range(a: np.ndarray) -> tuple:
+    start = a.__array_interface__["data"][0]
+    return start, start + a.nbytes
+
+
+class Optimizer:
+    """Base class: parameter groups, per-parameter state, state_dict, and the validated step."""
+
+    # Keys a state entry may hold, besides "step"; set by each optimizer.
+    _state_keys: tuple = ()
+    # Group keys a subclass forces whatever is loaded (AdamW: decoupled_weight_decay=True).
+    _forced: Dict[str, Any] = {}
+
+    def __init__(self, params: Iterable, defaults: Dict[str, Any]) -> None:
+        self.defaults = dict(defaults)
+        self.state: Dict[int, Dict[str, Any]] = {}
+        self.param_groups: List[Dict[str, Any]] = []
+        if isinstance(params, np.ndarray):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of arrays or dicts, "
+                f"but got {_typename(params)}"
+            )
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(group)
+
+    # ------------------------------------------------------------------------------------ groups
+
+    def add_param_group(self, param_group: Dict[str, Any]) -> None:
+        """Adds a group, as torch's ``add_param_group``; its parameters take the next indices."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {_typename(param_group)}")
+        if "params" not in param_group:
+            raise ValueError("param_group must have a 'params' entry")
+        group = dict(param_group)
+        params = group["params"]
+        if isinstance(params, np.ndarray):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but "
+                "the ordering of tensors in sets will change between runs. Please use a list instead."
+            )
+        else:
+            params = list(params)
+        first = self._num_params()
+        for k, p in enumerate(params):
+            _check_param_array(p, f"parameter {first + k}")
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(
+                    f"parameter group didn't specify a value of required optimization parameter {name}"
+                )
+            group.setdefault(name, default)
+        group.update(self._forced)
+        group["params"] = params
+        self._hyper(group)  # validates the group's values
+        existing = [p for g in self.param_groups for p in g["params"]]
+        self._check_disjoint(existing, params)
+        self.param_groups.append(group)
+
+    @staticmethod
+    def _check_disjoint(existing: List[np.ndarray], new: List[np.ndarray]) -> None:
+        """No parameter may share memory with another: in-place updates would clobber each other."""
+        n_old = len(existing)
+        spans = sorted(
+            (_byte_range(p) + (i,) for i, p in enumerate(existing + list(new)) if p.nbytes),
+            key=lambda s: s[0],
+        )
+        # Sorted by start, any overlap shows up between neighbours.
+        for (b0, e0, i), (b1, e1, j) in zip(spans, spans[1:]):
+            if b1 < e0:
+                i, j = min(i, j), max(i, j)
+                if i < n_old and j >= n_old and existing[i] is new[j - n_old]:
+                    raise ValueError("some parameters appear in more than one parameter group")
+                if j >= n_old and i >= n_old and new[i - n_old] is new[j - n_old]:
+                    raise ValueError(f"parameter {j} is the same array as parameter {i} (duplicate parameter)")
+                raise ValueError(f"parameter {j} overlaps parameter {i} in memory; parameters must be disjoint")
+
+    def _num_params(self) -> int:
+        return sum(len(g["params"]) for g in self.param_groups)
+
+    # ------------------------------------------------------------------------------ subclass hooks
+
+    def _hyper(self, group: Dict[str, Any]) -> tuple:
+        """Validates a group's hyperparameters and returns them as the kernel's tuple."""
+        raise NotImplementedError
+
+    def _item(self, index: int, group_index: int, p: np.ndarray, g: np.ndarray, state: Dict[str, Any],
+              group: Dict[str, Any]) -> tuple:
+        """Returns the kernel item for one parameter; may add missing buffers to ``state`` (a copy)."""
+        raise NotImplementedError
+
+    _kernel: Callable[..., None]
+
+    # ---------------------------------------------------------------------------------------- step
+
+    def step(self, grads: Sequence[Optional[np.ndarray]]) -> None:
+        """Updates every parameter in place from ``grads``, aligned with the parameters in group order.
+
+        ``grads[i]`` is an array of exactly parameter i's dtype and shape (C-contiguous), or ``None``
+        for "no gradient this step" (parameter and state untouched). Nothing is converted or copied:
+        anything else raises, and a call that raises has modified nothing.
+        """
+        if isinstance(grads, np.ndarray) or not isinstance(grads, (list, tuple)):
+            raise TypeError(
+                f"grads must be a list or tuple with one array (or None) per parameter, got {_typename(grads)}"
+            )
+        n = self._num_params()
+        if len(grads) != n:
+            raise ValueError(
+                f"expected {n} gradients (one per parameter, in param-group order), got {len(grads)}"
+            )
+        hypers = []
+        items = []
+        updates = []  # (index, new state) installed only once the kernel has run
+        index = 0
+        for gi, group in enumerate(self.param_groups):
+            hypers.append(self._hyper(group))
+            for p in group["params"]:
+                g = grads[index]
+                if g is not None:
+                    if not isinstance(p, np.ndarray):
+                        raise TypeError(f"parameter {index} must be a numpy.ndarray, got {_typename(p)}")
+                    state = dict(self.state.get(index, ()))
+                    items.append(self._item(index, gi, p, g, state, group))
+                    updates.append((index, state))
+                index += 1
+        if items:
+            type(self)._kernel(items, hypers)
+        for index, state in updates:
+            self.state[index] = state
+
+    @staticmethod
+    def _buffer(state: Dict[str, Any], key: str, p: np.ndarray) -> np.ndarray:
+        """The state buffer ``key``, created as zeros like ``p`` when missing (lazy init, as torch)."""
+        buf = state.get(key)
+        if buf is None:
+            buf = np.zeros(p.shape, dtype=p.dtype)
+            state[key] = buf
+        return buf
+
+    @staticmethod
+    def _next_step(state: Dict[str, Any]) -> float:
+        # torch keeps `step` as a float32 tensor; so do we, so state dicts carry over unchanged.
+        step = np.float32(float(state.get("step", 0.0)) + 1.0)
+        state["step"] = np.array(step, dtype=np.float32)
+        return float(step)
+
+    # ---------------------------------------------------------------------------------- state dict
+
+    def state_dict(self) -> Dict[str, Any]:
+        """A snapshot in torch's layout: ``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``.
+
+        Arrays are copies (torch returns references), so the snapshot stays valid as training goes on.
+        """
+        groups = []
+        start = 0
+        for group in self.param_groups:
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            packed["params"] = list(range(start, start + len(group["params"])))
+            start += len(group["params"])
+            groups.append(packed)
+        state = {
+            index: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in entry.items()}
+            for index, entry in sorted(self.state.items())
+        }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Loads a state dict from ``state_dict()`` or from torch (tensors converted with ``.numpy()``).
+
+        Everything is checked first (group counts and sizes, hyperparameters, state keys, shapes), then
+        installed at once; arrays are copied into the parameters' dtype.
+        """
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict or "state" not in state_dict:
+            raise ValueError("state_dict must be a dict with 'state' and 'param_groups' entries")
+        saved_groups = state_dict["param_groups"]
+        saved_state = state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not isinstance(saved_state, dict):
+            raise ValueError("state_dict['param_groups'] must be a list and state_dict['state'] a dict")
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        for saved, group in zip(saved_groups, self.param_groups):
+            if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
+                raise ValueError("each saved param group must be a dict with a 'params' list")
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(
+                    "loaded state dict contains a parameter group that doesn't match the size of optimizer's group"
+                )
+        # Saved indices map onto ours in order, as torch's id_map does.
+        id_map = {}
+        params = []
+        for saved, group in zip(saved_groups, self.param_groups):
+            for saved_id, p in zip(saved["params"], group["params"]):
+                id_map[_as_index(saved_id)] = len(params)
+                params.append(p)
+        new_groups = []
+        for saved, group in zip(saved_groups, self.param_groups):
+            new = {k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}
+            for k, v in self.defaults.items():
+                new.setdefault(k, v)
+            new.update(self._forced)
+            if "betas" in new and isinstance(new["betas"], list):
+                new["betas"] = tuple(new["betas"])
+            new["params"] = group["params"]
+            self._hyper(new)
+            new_groups.append(new)
+        new_state: Dict[int, Dict[str, Any]] = {}
+        for key, entry in saved_state.items():
+            saved_id = _as_index(key)
+            if saved_id not in id_map:
+                continue  # as torch: state of parameters not in the groups is dropped
+            index = id_map[saved_id]
+            new_state[index] = self._load_entry(entry, params[index], index)
+        self.param_groups = new_groups
+        self.state = new_state
+
+    def _load_entry(self, entry: Any, p: np.ndarray, index: int) -> Dict[str, Any]:
+        if not isinstance(entry, dict):
+            raise ValueError(f"state of parameter {index} must be a dict, got {_typename(entry)}")
+        out: Dict[str, Any] = {}
+        for key, value in entry.items():
+            if key == "step":
+                step = _real(_scalar(value, f"state 'step' of parameter {index}"), "step")
+                if not (np.isfinite(step) and step >= 0):
+                    raise ValueError(f"state 'step' of parameter {index} must be finite and >= 0, got {step}")
+                out["step"] = np.array(step, dtype=np.float32)
+            elif key in self._state_keys:
+                if value is None:
+                    continue  # e.g. an SGD momentum_buffer not yet created
+                arr = np.asarray(value)
+                if arr.dtype.kind not in "fiu":
+                    raise TypeError(f"state '{key}' of parameter {index} has dtype {arr.dtype}, expected a real array")
+                if arr.shape != p.shape:
+                    raise ValueError(
+                        f"state '{key}' of parameter {index} has shape {arr.shape}, but the parameter has shape {p.shape}"
+                    )
+                out[key] = np.array(arr, dtype=p.dtype, order="C", copy=True)
+            else:
+                raise ValueError(f"unknown state '{key}' for parameter {index} of {type(self).__name__}")
+        return out
+
+    # ----------------------------------------------------------------------------------- niceties
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """No-op kept for drop-in use: gradients are passed to ``step`` explicitly."""
+
+    def __repr__(self) -> str:
+        lines = [type(self).__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(group):
+                if key != "params":
+                    lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _as_index(key: Any) -> int:
+    if isinstance(key, (bool, np.bool_)):
+        raise ValueError(f"state dict parameter ids must be integers, got {key!r}")
+    if isinstance(key, (int, np.integer)):
+        return int(key)
+    if isinstance(key, str) and key.isdigit():  # JSON turns int keys into strings
+        return int(key)
+    raise ValueError(f"state dict parameter ids must be integers, got {key!r}")
+
+
+def _scalar(value: Any, where: str) -> Any:
+    if isinstance(value, np.ndarray) or hasattr(value, "__array__"):
+        arr = np.asarray(value)
+        if arr.size != 1:
+            raise ValueError(f"{where} must be a scalar, got shape {arr.shape}")
+        return arr.reshape(()).item()
+    return value

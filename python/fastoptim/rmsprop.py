@@ -1,0 +1,69 @@
+"""fastoptim.RMSprop, as torch.optim.RMSprop."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, Optional
+
+from . import _core
+from ._common import check_unsupported, nonneg
+from .optimizer import Optimizer, _flag
+
+__all__ = ["RMSprop"]
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop (Hinton, Lecture 6e), centered variant as Graves (2013). Matches ``torch.optim.RMSprop``
+    (torch 2.13) step for step::
+
+        g = -grad if maximize else grad;  g = g + weight_decay * p
+        v = alpha * v + (1 - alpha) * g * g
+        avg = sqrt(v - ga * ga) + eps  with ga = lerp(ga, g, 1 - alpha)   if centered
+        avg = sqrt(v) + eps                                               otherwise
+        buf = momentum * buf + g / avg;  p = p - lr * buf                 if momentum > 0
+        p = p - lr * g / avg                                              otherwise
+
+    State per parameter: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0), ``grad_avg``
+    (centered).
+    """
+
+    _state_keys = ("square_avg", "momentum_buffer", "grad_avg")
+    _kernel = staticmethod(_core.rmsprop_step)
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach: Optional[bool] = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered, weight_decay=weight_decay,
+            capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable,
+        )
+        self._hyper(defaults)
+        super().__init__(params, defaults)
+
+    def _hyper(self, group: Dict[str, Any]) -> tuple:
+        lr = nonneg(group, "lr", "learning rate")
+        eps = nonneg(group, "eps", "epsilon value")
+        momentum = nonneg(group, "momentum", "momentum value")
+        weight_decay = nonneg(group, "weight_decay", "weight_decay value")
+        alpha = nonneg(group, "alpha", "alpha value")
+        centered = _flag(group["centered"], "centered")
+        maximize = _flag(group["maximize"], "maximize")
+        check_unsupported(group)
+        return (lr, alpha, eps, weight_decay, momentum, centered, maximize)
+
+    def _item(self, index, group_index, p, g, state, group):
+        self._next_step(state)
+        square_avg = self._buffer(state, "square_avg", p)
+        grad_avg = self._buffer(state, "grad_avg", p) if group["centered"] else None
+        momentum_buffer = self._buffer(state, "momentum_buffer", p) if group["momentum"] > 0 else None
+        return (index, group_index, p, g, square_avg, grad_avg, momentum_buffer)
