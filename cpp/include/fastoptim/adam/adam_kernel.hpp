@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../core/lerp.hpp"
+#include "../core/math.hpp"
 #include "../core/parallel.hpp"
 
 namespace fastoptim {
@@ -58,10 +58,9 @@ inline void adam_update_ref(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, 
     T g = s.maximize ? -grad[i] : grad[i];
     T p = param[i];
     if (s.decoupled_decay) p = p * s.decay_factor;
-    if (s.coupled_decay) g = g + s.weight_decay * p;
+    if (s.coupled_decay) g = fmadd(p, s.weight_decay, g);
     const T m = lerp(exp_avg[i], g, s.one_minus_beta1);
-    T v = exp_avg_sq[i] * s.beta2;
-    v = v + s.one_minus_beta2 * g * g;
+    T v = fmadd(s.one_minus_beta2 * g, g, exp_avg_sq[i] * s.beta2);
     exp_avg[i] = m;
     exp_avg_sq[i] = v;
     if (s.amsgrad) {

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <cstddef>
 
-#include "../core/lerp.hpp"
+#include "../core/math.hpp"
 #include "../core/parallel.hpp"
 
 namespace fastoptim {
@@ -49,15 +49,14 @@ inline void rmsprop_update_ref(T* param, const T* grad, T* square_avg, T* grad_a
                                std::size_t n, const RMSpropScalars<T>& s) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     T g = s.maximize ? -grad[i] : grad[i];
-    if (s.use_weight_decay) g = g + s.weight_decay * param[i];
-    T v = square_avg[i] * s.alpha;
-    v = v + s.one_minus_alpha * g * g;
+    if (s.use_weight_decay) g = fmadd(param[i], s.weight_decay, g);
+    T v = fmadd(s.one_minus_alpha * g, g, square_avg[i] * s.alpha);
     square_avg[i] = v;
     T avg;
     if (s.centered) {
       const T ga = lerp(grad_avg[i], g, s.one_minus_alpha);
       grad_avg[i] = ga;
-      avg = std::sqrt(v + T(-1) * ga * ga);
+      avg = std::sqrt(fmadd(-ga, ga, v));
     } else {
       avg = std::sqrt(v);
     }
@@ -66,7 +65,7 @@ inline void rmsprop_update_ref(T* param, const T* grad, T* square_avg, T* grad_a
       T buf = momentum_buffer[i] * s.momentum;
       buf = buf + T(1) * g / avg;
       momentum_buffer[i] = buf;
-      param[i] = param[i] + s.neg_lr * buf;
+      param[i] = fmadd(buf, s.neg_lr, param[i]);
     } else {
       param[i] = param[i] + s.neg_lr * g / avg;
     }

@@ -4,10 +4,12 @@
 //   buf <- g (first step) | momentum * buf + (1 - dampening) * g
 //   g <- nesterov ? g + momentum * buf : buf
 //   p <- p - lr * g
-// Scalars are formed in double and rounded to T once, and each operation rounds in T, in torch's order.
+// Scalars are formed in double and rounded to T once; each operation rounds in T, in torch's order, with
+// torch's fused multiply-adds (see core/math.hpp).
 
 #include <cstddef>
 
+#include "../core/math.hpp"
 #include "../core/parallel.hpp"
 
 namespace fastoptim {
@@ -44,19 +46,18 @@ inline void sgd_update_ref(T* param, const T* grad, T* momentum_buffer, bool ini
                            const SGDScalars<T>& s) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     T g = s.maximize ? -grad[i] : grad[i];
-    if (s.use_weight_decay) g = g + s.weight_decay * param[i];
+    if (s.use_weight_decay) g = fmadd(param[i], s.weight_decay, g);
     if (s.use_momentum) {
       T buf;
       if (init_buffer) {
         buf = g;
       } else {
-        buf = momentum_buffer[i] * s.momentum;
-        buf = buf + s.one_minus_dampening * g;
+        buf = fmadd(g, s.one_minus_dampening, momentum_buffer[i] * s.momentum);
       }
       momentum_buffer[i] = buf;
-      g = s.nesterov ? g + s.momentum * buf : buf;
+      g = s.nesterov ? fmadd(buf, s.momentum, g) : buf;
     }
-    param[i] = param[i] + s.neg_lr * g;
+    param[i] = fmadd(g, s.neg_lr, param[i]);
   }
 }
 

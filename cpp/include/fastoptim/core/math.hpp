@@ -1,0 +1,32 @@
+#pragma once
+// Element helpers shared by the update rules. They round exactly as torch's CPU kernels do on any CPU
+// with FMA (every x86-64 since 2013, every AArch64): torch's vector bodies call fmadd for `a + alpha * b`
+// and its scalar tails are compiled with FMA contraction, so each `x + y * z` of an update is one fused
+// multiply-add. We spell those FMAs out with std::fma instead of leaving them to the compiler, so results
+// are the same whatever flags a consumer builds with (without -mfma, std::fma is a libm call that still
+// uses the FMA instruction where the CPU has one).
+
+#include <cmath>
+
+namespace fastoptim {
+
+// a * b + c with a single rounding.
+template <class T>
+inline T fmadd(T a, T b, T c) noexcept {
+  return std::fma(a, b, c);
+}
+
+// torch.lerp: exact at both ends, choosing the formulation by the size of the weight.
+template <class T>
+inline T lerp(T start, T end, T weight) noexcept {
+  const T diff = end - start;
+  return (weight < T(0.5) && weight > T(-0.5)) ? fmadd(weight, diff, start) : fmadd(-diff, T(1) - weight, end);
+}
+
+// torch.maximum: NaN in either operand propagates.
+template <class T>
+inline T nan_max(T a, T b) noexcept {
+  return (a != a || a > b) ? a : b;
+}
+
+}  // namespace fastoptim

@@ -1,0 +1,201 @@
+"""Parity machinery: one registry of optimizers and flag combinations, a deterministic problem, and
+runners for fastoptim and torch.optim that record the whole parameter trajectory.
+
+The problem: two param groups with four parameters of different shapes and gradient scales. The gradient
+at step t is a counter-based hash noise (exact integer arithmetic, so identical on every machine and numpy
+version) plus 0.1 * p, computed in the parameter's dtype; so trajectories feed back through the
+parameters as in training. The last parameter gets no gradient every fifth step, which exercises
+``grad is None`` and per-parameter step counts.
+
+Deviation is measured in ulps of each parameter's largest magnitude (a norm-wise ulp), maximised over
+elements and steps.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+import fastoptim
+
+SHAPES = [(4, 5), (7,), (3, 2, 2), (1,)]
+GRAD_SCALES = [1.0, 0.01, 3.0, 1e-3]
+GROUPS = [[0, 1], [2, 3]]
+STEPS = 500
+MASK64 = (1 << 64) - 1
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def uniform(seed: int, stream: int, n: int) -> np.ndarray:
+    """n float64 values in [-1, 1), a pure function of (seed, stream)."""
+    base = np.uint64(((seed * 0x100000001B3) ^ (stream * 0xC2B2AE3D27D4EB4F)) & MASK64)
+    x = _splitmix(np.arange(n, dtype=np.uint64) + base)
+    return (x >> np.uint64(11)).astype(np.float64) * (2.0 ** -52) - 1.0
+
+
+def initial_params(dtype, seed: int) -> List[np.ndarray]:
+    return [
+        uniform(seed, 1_000_000 + i, int(np.prod(s))).reshape(s).astype(dtype) for i, s in enumerate(SHAPES)
+    ]
+
+
+def gradient(p: np.ndarray, seed: int, step: int, i: int) -> Optional[np.ndarray]:
+    if i == 3 and step % 5 == 2:
+        return None
+    noise = uniform(seed, step * 16 + i, p.size).reshape(p.shape).astype(p.dtype)
+    return noise * p.dtype.type(GRAD_SCALES[i]) + p.dtype.type(0.1) * p
+
+
+# ------------------------------------------------------------------------------------- registry
+
+def _sgd_configs():
+    out = []
+    for momentum, dampening, nesterov in [(0.0, 0.0, False), (0.9, 0.0, False), (0.9, 0.0, True), (0.9, 0.1, False)]:
+        for wd, maximize in itertools.product([0.0, 1e-2], [False, True]):
+            out.append(dict(lr=0.05, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                            weight_decay=wd, maximize=maximize))
+    return out
+
+
+def _adam_configs():
+    out = []
+    for amsgrad, maximize in itertools.product([False, True], [False, True]):
+        for wd, decoupled in [(0.0, False), (0.1, False), (0.1, True)]:
+            out.append(dict(lr=1e-2, amsgrad=amsgrad, maximize=maximize, weight_decay=wd,
+                            decoupled_weight_decay=decoupled))
+    return out
+
+
+def _adamw_configs():
+    return [dict(lr=1e-2, amsgrad=a, maximize=m, weight_decay=wd)
+            for a, m, wd in itertools.product([False, True], [False, True], [1e-2, 0.3])]
+
+
+def _rmsprop_configs():
+    return [dict(lr=1e-3, centered=c, momentum=mo, maximize=m, weight_decay=wd)
+            for c, mo, m, wd in itertools.product([False, True], [0.0, 0.9], [False, True], [0.0, 1e-2])]
+
+
+# name -> (configs, group-1 overrides, torch implementations to measure torch's own spread)
+OPTIMIZERS: Dict[str, Dict[str, Any]] = {
+    "SGD": dict(configs=_sgd_configs(), group1=dict(lr=0.02), alternatives=["foreach", "fused"]),
+    "Adam": dict(configs=_adam_configs(), group1=dict(lr=3e-3, betas=(0.8, 0.99)), alternatives=["foreach", "fused"]),
+    "AdamW": dict(configs=_adamw_configs(), group1=dict(lr=3e-3, betas=(0.8, 0.99)), alternatives=["foreach", "fused"]),
+    "RMSprop": dict(configs=_rmsprop_configs(), group1=dict(lr=3e-4, alpha=0.9), alternatives=["foreach"]),
+}
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def cases():
+    """(optimizer name, config index, dtype name) for every parity case."""
+    for name, entry in OPTIMIZERS.items():
+        for k in range(len(entry["configs"])):
+            for dt in DTYPES:
+                yield name, k, dt
+
+
+def case_id(name: str, k: int, dtype: str) -> str:
+    return f"{name}-{k}-{dtype}"
+
+
+def case_seed(name: str, k: int, dtype: str) -> int:
+    return 7 + 97 * k + (0 if dtype == "float32" else 50_000) + sum(map(ord, name))
+
+
+# -------------------------------------------------------------------------------------- runners
+
+def _groups(params, name):
+    g1 = OPTIMIZERS[name]["group1"]
+    return [{"params": [params[i] for i in GROUPS[0]]}, dict({"params": [params[i] for i in GROUPS[1]]}, **g1)]
+
+
+def run_fastoptim(name: str, config: Dict[str, Any], dtype, seed: int, steps: int = STEPS, opt_out=None) -> np.ndarray:
+    """Trajectory of shape (steps + 1, n_elements): the concatenated parameters after each step."""
+    params = initial_params(dtype, seed)
+    opt = getattr(fastoptim, name)(_groups(params, name), **config)
+    traj = [np.concatenate([p.ravel() for p in params])]
+    for t in range(1, steps + 1):
+        opt.step([gradient(p, seed, t, i) for i, p in enumerate(params)])
+        traj.append(np.concatenate([p.ravel() for p in params]))
+    if opt_out is not None:
+        opt_out.append(opt)
+    return np.stack(traj)
+
+
+def run_torch(name: str, config: Dict[str, Any], dtype, seed: int, impl: str = "single",
+              steps: int = STEPS, perturb: Optional[int] = None) -> np.ndarray:
+    """torch.optim's trajectory. ``perturb=k`` moves every gradient element one ulp up or down (a hash
+    of k decides) before each step: the spread that one rounding per step causes in this problem."""
+    import torch
+
+    params = [torch.from_numpy(p.copy()).requires_grad_(True) for p in initial_params(dtype, seed)]
+    kwargs = dict(config)
+    kwargs["foreach"] = impl == "foreach"
+    if impl == "fused":
+        kwargs["fused"] = True
+        kwargs.pop("foreach")
+    opt = getattr(torch.optim, name)(_groups(params, name), **kwargs)
+    traj = [np.concatenate([p.detach().numpy().ravel() for p in params])]
+    for t in range(1, steps + 1):
+        for i, p in enumerate(params):
+            g = gradient(p.detach().numpy(), seed, t, i)
+            if g is not None and perturb is not None:
+                up = uniform(seed + 7919 * perturb, t * 16 + i, g.size).reshape(g.shape) > 0
+                g = np.nextafter(g, np.where(up, np.inf, -np.inf).astype(g.dtype))
+            p.grad = None if g is None else torch.from_numpy(g)
+        opt.step()
+        traj.append(np.concatenate([p.detach().numpy().ravel() for p in params]).copy())
+    return np.stack(traj)
+
+
+def param_slices():
+    out, start = [], 0
+    for s in SHAPES:
+        n = int(np.prod(s))
+        out.append(slice(start, start + n))
+        start += n
+    return out
+
+
+def ulp_deviation(traj: np.ndarray, ref: np.ndarray) -> float:
+    """Largest |traj - ref| over steps and elements, in ulps of each parameter's largest |ref| at that step."""
+    worst = 0.0
+    for sl in param_slices():
+        r, x = ref[:, sl], traj[:, sl]
+        scale = np.spacing(np.max(np.abs(r), axis=1, keepdims=True).astype(ref.dtype))
+        with np.errstate(invalid="ignore"):
+            dev = np.abs(x.astype(np.float64) - r.astype(np.float64)) / scale.astype(np.float64)
+        if not np.all(np.isfinite(x) == np.isfinite(r)):
+            return float("inf")
+        dev = np.where(np.isfinite(r), dev, 0.0)
+        worst = max(worst, float(np.max(dev)))
+    return worst
+
+
+# Deviation allowed whatever torch's own spread: a few ulps.
+ULP_FLOOR = 4.0
+PERTURBATIONS = (1, 2, 3, 4)
+
+
+def torch_spread(name: str, config: Dict[str, Any], dtype, seed: int, ref: np.ndarray) -> float:
+    """How far torch's own trajectories stray from its single-tensor reference: its foreach and fused
+    implementations, and runs where one rounding per step goes the other way (one-ulp gradient
+    perturbations). The latter matters where torch's implementations share every rounding, e.g.
+    RMSprop, whose only alternative is foreach, built on the same MKL sqrt, which is not correctly rounded
+    (~17% of float32 results are 1 ulp off); a correctly rounded kernel then differs by one rounding."""
+    alternatives = [run_torch(name, config, dtype, seed, impl) for impl in OPTIMIZERS[name]["alternatives"]]
+    alternatives += [run_torch(name, config, dtype, seed, perturb=k) for k in PERTURBATIONS]
+    return max(ulp_deviation(a, ref) for a in alternatives)
+
+
+def allowed_deviation(spread: float) -> float:
+    return max(spread, ULP_FLOOR)

@@ -1,0 +1,176 @@
+"""The torch-shaped API: signatures and defaults, param_groups, None gradients, in-place updates,
+threading determinism."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import fastoptim
+import parity
+from conftest import requires_torch
+
+NAMES = ["SGD", "Adam", "AdamW", "RMSprop"]
+
+DEFAULTS = {
+    "SGD": dict(lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False),
+    "Adam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, maximize=False,
+                 decoupled_weight_decay=False),
+    "AdamW": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False,
+                  decoupled_weight_decay=True),
+    "RMSprop": dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, maximize=False),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_defaults(name):
+    opt = getattr(fastoptim, name)([np.zeros(2, np.float32)])
+    for key, value in DEFAULTS[name].items():
+        assert opt.param_groups[0][key] == value, key
+        assert opt.defaults[key] == value, key
+
+
+@requires_torch
+@pytest.mark.parametrize("name", NAMES)
+def test_signature_matches_torch(name):
+    import torch
+
+    ours = inspect.signature(getattr(fastoptim, name)).parameters
+    theirs = inspect.signature(getattr(torch.optim, name)).parameters
+    assert list(ours) == list(theirs)
+    for key in theirs:
+        assert ours[key].kind == theirs[key].kind, key
+        assert ours[key].default == theirs[key].default, key
+
+
+@requires_torch
+@pytest.mark.parametrize("name", NAMES)
+def test_param_group_layout_matches_torch(name):
+    import torch
+
+    ours = getattr(fastoptim, name)([np.zeros(2, np.float32)], lr=0.5)
+    theirs = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)], lr=0.5)
+    assert ours.state_dict()["param_groups"] == theirs.state_dict()["param_groups"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_updates_the_given_arrays_in_place(name):
+    w = np.ones((3, 4), np.float32)
+    b = np.ones(4, np.float64)
+    opt = getattr(fastoptim, name)([w, b], lr=0.1)
+    w_id, b_id = id(w), id(b)
+    opt.step([np.full((3, 4), 0.5, np.float32), np.full(4, 0.5, np.float64)])
+    assert opt.param_groups[0]["params"][0] is w and id(w) == w_id and id(b) == b_id
+    assert np.all(w < 1) and np.all(b < 1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_none_gradient_leaves_param_and_state_untouched(name):
+    a, b = np.ones(5, np.float32), np.ones(5, np.float32)
+    opt = getattr(fastoptim, name)([a, b], lr=0.1, **({"momentum": 0.9} if name == "SGD" else {}))
+    opt.step([np.ones(5, np.float32), None])
+    assert np.all(b == 1) and 1 not in opt.state
+    opt.step([None, np.ones(5, np.float32)])
+    before_a = a.copy()
+    state_a = {k: np.array(v, copy=True) for k, v in opt.state[0].items()}
+    opt.step([None, np.ones(5, np.float32)])
+    assert np.array_equal(a, before_a)
+    for key, value in state_a.items():
+        assert np.array_equal(opt.state[0][key], value)
+    if "step" in opt.state[0]:
+        assert float(opt.state[0]["step"]) == 1.0 and float(opt.state[1]["step"]) == 2.0
+
+
+def test_zero_size_and_scalar_params():
+    empty, scalar = np.zeros((0, 3), np.float32), np.array(2.0)
+    opt = fastoptim.Adam([empty, scalar], lr=0.1)
+    opt.step([np.zeros((0, 3), np.float32), np.array(1.0)])
+    assert scalar < 2.0 and empty.shape == (0, 3)
+
+
+def _drive(opt, params, seed, steps, edit=None):
+    for t in steps:
+        if edit:
+            edit(t, opt)
+        opt.step([parity.gradient(p, seed, t, i) for i, p in enumerate(params)])
+
+
+@requires_torch
+@pytest.mark.parametrize("name", NAMES)
+def test_hyperparameter_edits_take_effect_next_step_as_torch(name):
+    """What a scheduler does: edit param_groups between steps."""
+    import torch
+
+    seed = 11
+    params = parity.initial_params(np.float64, seed)
+    t_params = [torch.from_numpy(p.copy()).requires_grad_(True) for p in params]
+    config = {"lr": 0.01}
+    extra = {"SGD": ("momentum", 0.5), "Adam": ("betas", (0.5, 0.9)), "AdamW": ("weight_decay", 0.3),
+             "RMSprop": ("alpha", 0.5)}[name]
+
+    def edit(t, opt):
+        if t == 20:
+            for g in opt.param_groups:
+                g["lr"] *= 0.1
+        if t == 40:
+            opt.param_groups[1][extra[0]] = extra[1]
+
+    ours = getattr(fastoptim, name)(parity._groups(params, name), **config)
+    theirs = getattr(torch.optim, name)(parity._groups(t_params, name), foreach=False, **config)
+    _drive(ours, params, seed, range(1, 61), edit)
+    for t in range(1, 61):
+        edit(t, theirs)
+        for i, p in enumerate(t_params):
+            g = parity.gradient(p.detach().numpy(), seed, t, i)
+            p.grad = None if g is None else torch.from_numpy(g)
+        theirs.step()
+    for p, q in zip(params, t_params):
+        np.testing.assert_allclose(p, q.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@requires_torch
+def test_add_param_group_mid_run_as_torch():
+    import torch
+
+    a, b = np.linspace(-1, 1, 6), np.linspace(2, 3, 4)
+    ta, tb = (torch.from_numpy(x.copy()).requires_grad_(True) for x in (a, b))
+    ours = fastoptim.Adam([a], lr=0.1)
+    theirs = torch.optim.Adam([ta], lr=0.1, foreach=False)
+    for t in range(10):
+        if t == 5:
+            ours.add_param_group({"params": [b], "lr": 0.05})
+            theirs.add_param_group({"params": [tb], "lr": 0.05})
+        grads = [np.sin(a * (t + 1))] + ([np.cos(b * t)] if t >= 5 else [])
+        ours.step(grads)
+        ta.grad = torch.from_numpy(grads[0])
+        tb.grad = torch.from_numpy(grads[1]) if t >= 5 else None
+        theirs.step()
+    np.testing.assert_allclose(a, ta.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b, tb.detach().numpy(), rtol=1e-12)
+    assert ours.state_dict()["param_groups"][1]["params"] == [1]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_arrays_split_across_threads_give_identical_results(name, dtype):
+    """One big array (split across threads) must equal the same elements as many small arrays (serial)."""
+    n, pieces = 300_007, 7
+    rng = np.random.default_rng(0)
+    big = rng.standard_normal(n).astype(dtype)
+    small = [x.copy() for x in np.array_split(big, pieces)]
+    kw = {"SGD": dict(momentum=0.9, nesterov=True, weight_decay=1e-2), "Adam": dict(amsgrad=True, weight_decay=0.1),
+          "AdamW": dict(), "RMSprop": dict(centered=True, momentum=0.5)}[name]
+    opt_big = getattr(fastoptim, name)([big], lr=1e-2, **kw)
+    opt_small = getattr(fastoptim, name)(small, lr=1e-2, **kw)
+    for t in range(5):
+        g = rng.standard_normal(n).astype(dtype)
+        opt_big.step([g])
+        opt_small.step([x.copy() for x in np.array_split(g, pieces)])
+    assert np.array_equal(big, np.concatenate(small))
+
+
+def test_repr_lists_groups():
+    text = repr(fastoptim.SGD([np.zeros(1)], lr=0.5))
+    assert text.startswith("SGD (") and "lr: 0.5" in text
