@@ -8,25 +8,32 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "fastoptim/fastoptim.hpp"
+#include "fastoptim/version.hpp"
+#include "fastoptim/core/parallel.hpp"
+#include "kernels.hpp"
 
 namespace py = pybind11;
 
 namespace {
 
-enum class DType { f32, f64 };
+using fastoptim_py::AdamWork;
+using fastoptim_py::DType;
+using fastoptim_py::KernelSet;
+using fastoptim_py::RMSpropWork;
+using fastoptim_py::SGDWork;
 
 const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : "float64"; }
 
-// One validated array: raw pointer, element count, and the byte range for the overlap check.
+// One validated array: its data pointer and element count.
 struct Ref {
   void* data = nullptr;
   std::size_t size = 0;
-  std::size_t itemsize = 0;
 };
 
 std::string shape_str(const py::array& a) {
@@ -116,9 +123,9 @@ class Validator {
   }
 
   Ref record(const py::array& a, bool written, std::size_t index) {
-    Ref r{const_cast<void*>(a.data()), static_cast<std::size_t>(a.size()), static_cast<std::size_t>(a.itemsize())};
+    Ref r{const_cast<void*>(a.data()), static_cast<std::size_t>(a.size())};
     const auto b = reinterpret_cast<std::uintptr_t>(r.data);
-    ranges_.push_back(Range{b, b + r.size * r.itemsize, written, index});
+    ranges_.push_back(Range{b, b + static_cast<std::size_t>(a.nbytes()), written, index});
     return r;
   }
 
@@ -133,19 +140,56 @@ class Validator {
   std::vector<Range> ranges_;
 };
 
-template <class T>
-T* ptr(const Ref& r) {
-  return static_cast<T*>(r.data);
+// ------------------------------------------------------------------------------------- dispatch
+
+bool cpu_has(const char* feature) {
+#if defined(FASTOPTIM_HAVE_X86_TIERS) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (std::string(feature) == "avx2")
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (std::string(feature) == "avx512")
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+  return std::string(feature) == "baseline";
+}
+
+std::vector<std::string> supported_capabilities() {
+  std::vector<std::string> out{"baseline"};
+  for (const char* c : {"avx2", "avx512"})
+    if (cpu_has(c)) out.emplace_back(c);
+  return out;
+}
+
+KernelSet kernels_for(const std::string& name) {
+#if defined(FASTOPTIM_HAVE_X86_TIERS)
+  if (name == "avx512") return fastoptim_py::kernels_avx512();
+  if (name == "avx2") return fastoptim_py::kernels_avx2();
+#endif
+  (void)name;
+  return fastoptim_py::kernels_baseline();
+}
+
+// The best tier the CPU supports, or FASTOPTIM_CPU_CAPABILITY=baseline|avx2|avx512 capped at it (as
+// torch's ATEN_CPU_CAPABILITY). Every tier computes the same bits; only the speed differs.
+KernelSet& active_kernels() {
+  static KernelSet k = [] {
+    const auto supported = supported_capabilities();
+    std::string pick = supported.back();
+    if (const char* env = std::getenv("FASTOPTIM_CPU_CAPABILITY")) {
+      const std::string want = env;
+      const std::vector<std::string> order{"baseline", "avx2", "avx512"};
+      const auto it = std::find(order.begin(), order.end(), want);
+      if (it == order.end())
+        throw std::invalid_argument("FASTOPTIM_CPU_CAPABILITY must be baseline, avx2 or avx512, got '" + want + "'");
+      if (std::find(supported.begin(), supported.end(), want) != supported.end()) pick = want;
+    }
+    return kernels_for(pick);
+  }();
+  return k;
 }
 
 // ---------------------------------------------------------------------------------------------- SGD
-
-struct SGDItem {
-  DType dtype;
-  std::size_t group;
-  Ref param, grad, buf;
-  bool init_buffer;
-};
 
 fastoptim::SGDHyper sgd_hyper(const py::tuple& t) {
   fastoptim::SGDHyper h;
@@ -158,51 +202,48 @@ fastoptim::SGDHyper sgd_hyper(const py::tuple& t) {
   return h;
 }
 
+template <class Hyper>
+std::vector<Hyper> hypers_of(const std::vector<py::tuple>& tuples, Hyper (*convert)(const py::tuple&)) {
+  std::vector<Hyper> out;
+  out.reserve(tuples.size());
+  for (const auto& t : tuples) out.push_back(convert(t));
+  return out;
+}
+
+std::size_t group_of(const py::tuple& t, std::size_t groups) {
+  const auto g = t[1].cast<std::size_t>();
+  if (g >= groups) throw py::value_error("internal: group index out of range");
+  return g;
+}
+
 // items: (index, group, param, grad, momentum_buffer | None, init_buffer)
 void sgd_step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
-  std::vector<fastoptim::SGDHyper> hypers;
-  for (const auto& t : hyper_tuples) hypers.push_back(sgd_hyper(t));
+  const auto hypers = hypers_of(hyper_tuples, &sgd_hyper);
   Validator v;
-  std::vector<SGDItem> work;
+  std::vector<SGDWork> work;
   work.reserve(items.size());
   for (py::handle h : items) {
     auto t = h.cast<py::tuple>();
     const auto index = t[0].cast<std::size_t>();
-    const auto group = t[1].cast<std::size_t>();
-    if (group >= hypers.size()) throw py::value_error("internal: group index out of range");
-    SGDItem w{};
-    w.group = group;
-    w.param = v.param(t[2], index, w.dtype);
-    w.grad = v.like_param(t[3], "gradient of parameter " + std::to_string(index), index, w.dtype, false);
-    const bool use_momentum = hypers[group].momentum != 0.0;
-    if (use_momentum) {
-      w.buf = v.like_param(t[4], "state 'momentum_buffer' of parameter " + std::to_string(index), index, w.dtype,
-                           true);
-    }
+    SGDWork w{};
+    w.group = group_of(t, hypers.size());
+    const Ref p = v.param(t[2], index, w.dtype);
+    w.param = p.data;
+    w.n = p.size;
+    w.grad = v.like_param(t[3], "gradient of parameter " + std::to_string(index), index, w.dtype, false).data;
+    if (hypers[w.group].momentum != 0.0)
+      w.momentum_buffer = v.like_param(t[4], "state 'momentum_buffer' of parameter " + std::to_string(index), index,
+                                       w.dtype, true).data;
     w.init_buffer = t[5].cast<bool>();
     work.push_back(w);
   }
   v.check_overlaps();
+  const KernelSet& k = active_kernels();
   py::gil_scoped_release release;
-  for (const auto& w : work) {
-    const auto& h = hypers[w.group];
-    if (w.dtype == DType::f32)
-      fastoptim::sgd_step<float>(ptr<float>(w.param), ptr<float>(w.grad), ptr<float>(w.buf), w.init_buffer,
-                                 w.param.size, h);
-    else
-      fastoptim::sgd_step<double>(ptr<double>(w.param), ptr<double>(w.grad), ptr<double>(w.buf), w.init_buffer,
-                                  w.param.size, h);
-  }
+  k.sgd(work, hypers);
 }
 
 // --------------------------------------------------------------------------------------------- Adam
-
-struct AdamItem {
-  DType dtype;
-  std::size_t group;
-  Ref param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq;
-  double step;
-};
 
 fastoptim::AdamHyper adam_hyper(const py::tuple& t) {
   fastoptim::AdamHyper h;
@@ -219,49 +260,34 @@ fastoptim::AdamHyper adam_hyper(const py::tuple& t) {
 
 // items: (index, group, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq | None, step after increment)
 void adam_step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
-  std::vector<fastoptim::AdamHyper> hypers;
-  for (const auto& t : hyper_tuples) hypers.push_back(adam_hyper(t));
+  const auto hypers = hypers_of(hyper_tuples, &adam_hyper);
   Validator v;
-  std::vector<AdamItem> work;
+  std::vector<AdamWork> work;
   work.reserve(items.size());
   for (py::handle h : items) {
     auto t = h.cast<py::tuple>();
     const auto index = t[0].cast<std::size_t>();
-    const auto group = t[1].cast<std::size_t>();
-    if (group >= hypers.size()) throw py::value_error("internal: group index out of range");
     const std::string of = " of parameter " + std::to_string(index);
-    AdamItem w{};
-    w.group = group;
-    w.param = v.param(t[2], index, w.dtype);
-    w.grad = v.like_param(t[3], "gradient" + of, index, w.dtype, false);
-    w.exp_avg = v.like_param(t[4], "state 'exp_avg'" + of, index, w.dtype, true);
-    w.exp_avg_sq = v.like_param(t[5], "state 'exp_avg_sq'" + of, index, w.dtype, true);
-    if (hypers[group].amsgrad)
-      w.max_exp_avg_sq = v.like_param(t[6], "state 'max_exp_avg_sq'" + of, index, w.dtype, true);
+    AdamWork w{};
+    w.group = group_of(t, hypers.size());
+    const Ref p = v.param(t[2], index, w.dtype);
+    w.param = p.data;
+    w.n = p.size;
+    w.grad = v.like_param(t[3], "gradient" + of, index, w.dtype, false).data;
+    w.exp_avg = v.like_param(t[4], "state 'exp_avg'" + of, index, w.dtype, true).data;
+    w.exp_avg_sq = v.like_param(t[5], "state 'exp_avg_sq'" + of, index, w.dtype, true).data;
+    if (hypers[w.group].amsgrad)
+      w.max_exp_avg_sq = v.like_param(t[6], "state 'max_exp_avg_sq'" + of, index, w.dtype, true).data;
     w.step = t[7].cast<double>();
     work.push_back(w);
   }
   v.check_overlaps();
+  const KernelSet& k = active_kernels();
   py::gil_scoped_release release;
-  for (const auto& w : work) {
-    const auto& h = hypers[w.group];
-    if (w.dtype == DType::f32)
-      fastoptim::adam_step<float>(ptr<float>(w.param), ptr<float>(w.grad), ptr<float>(w.exp_avg),
-                                  ptr<float>(w.exp_avg_sq), ptr<float>(w.max_exp_avg_sq), w.param.size, h, w.step);
-    else
-      fastoptim::adam_step<double>(ptr<double>(w.param), ptr<double>(w.grad), ptr<double>(w.exp_avg),
-                                   ptr<double>(w.exp_avg_sq), ptr<double>(w.max_exp_avg_sq), w.param.size, h,
-                                   w.step);
-  }
+  k.adam(work, hypers);
 }
 
 // ------------------------------------------------------------------------------------------ RMSprop
-
-struct RMSpropItem {
-  DType dtype;
-  std::size_t group;
-  Ref param, grad, square_avg, grad_avg, momentum_buffer;
-};
 
 fastoptim::RMSpropHyper rmsprop_hyper(const py::tuple& t) {
   fastoptim::RMSpropHyper h;
@@ -277,38 +303,30 @@ fastoptim::RMSpropHyper rmsprop_hyper(const py::tuple& t) {
 
 // items: (index, group, param, grad, square_avg, grad_avg | None, momentum_buffer | None)
 void rmsprop_step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
-  std::vector<fastoptim::RMSpropHyper> hypers;
-  for (const auto& t : hyper_tuples) hypers.push_back(rmsprop_hyper(t));
+  const auto hypers = hypers_of(hyper_tuples, &rmsprop_hyper);
   Validator v;
-  std::vector<RMSpropItem> work;
+  std::vector<RMSpropWork> work;
   work.reserve(items.size());
   for (py::handle h : items) {
     auto t = h.cast<py::tuple>();
     const auto index = t[0].cast<std::size_t>();
-    const auto group = t[1].cast<std::size_t>();
-    if (group >= hypers.size()) throw py::value_error("internal: group index out of range");
     const std::string of = " of parameter " + std::to_string(index);
-    RMSpropItem w{};
-    w.group = group;
-    w.param = v.param(t[2], index, w.dtype);
-    w.grad = v.like_param(t[3], "gradient" + of, index, w.dtype, false);
-    w.square_avg = v.like_param(t[4], "state 'square_avg'" + of, index, w.dtype, true);
-    if (hypers[group].centered) w.grad_avg = v.like_param(t[5], "state 'grad_avg'" + of, index, w.dtype, true);
-    if (hypers[group].momentum > 0.0)
-      w.momentum_buffer = v.like_param(t[6], "state 'momentum_buffer'" + of, index, w.dtype, true);
+    RMSpropWork w{};
+    w.group = group_of(t, hypers.size());
+    const Ref p = v.param(t[2], index, w.dtype);
+    w.param = p.data;
+    w.n = p.size;
+    w.grad = v.like_param(t[3], "gradient" + of, index, w.dtype, false).data;
+    w.square_avg = v.like_param(t[4], "state 'square_avg'" + of, index, w.dtype, true).data;
+    if (hypers[w.group].centered) w.grad_avg = v.like_param(t[5], "state 'grad_avg'" + of, index, w.dtype, true).data;
+    if (hypers[w.group].momentum > 0.0)
+      w.momentum_buffer = v.like_param(t[6], "state 'momentum_buffer'" + of, index, w.dtype, true).data;
     work.push_back(w);
   }
   v.check_overlaps();
+  const KernelSet& k = active_kernels();
   py::gil_scoped_release release;
-  for (const auto& w : work) {
-    const auto& h = hypers[w.group];
-    if (w.dtype == DType::f32)
-      fastoptim::rmsprop_step<float>(ptr<float>(w.param), ptr<float>(w.grad), ptr<float>(w.square_avg),
-                                     ptr<float>(w.grad_avg), ptr<float>(w.momentum_buffer), w.param.size, h);
-    else
-      fastoptim::rmsprop_step<double>(ptr<double>(w.param), ptr<double>(w.grad), ptr<double>(w.square_avg),
-                                      ptr<double>(w.grad_avg), ptr<double>(w.momentum_buffer), w.param.size, h);
-  }
+  k.rmsprop(work, hypers);
 }
 
 }  // namespace
@@ -322,6 +340,9 @@ PYBIND11_MODULE(_core, m) {
 #else
   m.attr("has_openmp") = false;
 #endif
+  m.def("cpu_capability", [] { return std::string(active_kernels().name); },
+        "The kernel tier in use: baseline, avx2 or avx512 (FASTOPTIM_CPU_CAPABILITY can lower it).");
+  m.def("supported_cpu_capabilities", &supported_capabilities, "Kernel tiers this CPU can run.");
   m.def("sgd_step", &sgd_step, py::arg("items"), py::arg("hypers"));
   m.def("adam_step", &adam_step, py::arg("items"), py::arg("hypers"));
   m.def("rmsprop_step", &rmsprop_step, py::arg("items"), py::arg("hypers"));

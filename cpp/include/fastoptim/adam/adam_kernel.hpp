@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../core/config.hpp"
 #include "../core/math.hpp"
 #include "../core/parallel.hpp"
 
@@ -25,6 +26,8 @@ struct AdamHyper {
   bool maximize = false;
   bool decoupled_weight_decay = false;
 };
+
+FASTOPTIM_ISA_BEGIN
 
 template <class T>
 struct AdamScalars {
@@ -50,26 +53,51 @@ struct AdamScalars {
   }
 };
 
+namespace detail {
+
+template <class T, bool kMaximize, bool kAmsgrad, bool kCoupled, bool kDecoupled, bool kSmallWeight>
+inline void adam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad, T* FASTOPTIM_RESTRICT exp_avg,
+                      T* FASTOPTIM_RESTRICT exp_avg_sq, T* FASTOPTIM_RESTRICT max_exp_avg_sq, std::size_t n,
+                      const AdamScalars<T>& s) noexcept {
+  const T w = s.one_minus_beta1, beta2 = s.beta2, omb2 = s.one_minus_beta2, eps = s.eps, wd = s.weight_decay,
+          decay = s.decay_factor, neg_step = s.neg_step_size, bc2_sqrt = s.bias_correction2_sqrt;
+  for (std::size_t i = 0; i < n; ++i) {
+    T g = kMaximize ? -grad[i] : grad[i];
+    T p = param[i];
+    if (kDecoupled) p = p * decay;
+    if (kCoupled) g = fmadd(p, wd, g);
+    const T m = lerp_fixed<kSmallWeight>(exp_avg[i], g, w);
+    T v = fmadd(omb2 * g, g, exp_avg_sq[i] * beta2);
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    if (kAmsgrad) {
+      v = nan_max(max_exp_avg_sq[i], v);
+      max_exp_avg_sq[i] = v;
+    }
+    const T denom = std::sqrt(v) / bc2_sqrt + eps;
+    param[i] = p + neg_step * m / denom;
+  }
+}
+
+}  // namespace detail
+
 // Scalar reference kernel over [0, n). `max_exp_avg_sq` is used only when amsgrad is set.
 template <class T>
 inline void adam_update_ref(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, std::size_t n,
                             const AdamScalars<T>& s) noexcept {
-  for (std::size_t i = 0; i < n; ++i) {
-    T g = s.maximize ? -grad[i] : grad[i];
-    T p = param[i];
-    if (s.decoupled_decay) p = p * s.decay_factor;
-    if (s.coupled_decay) g = fmadd(p, s.weight_decay, g);
-    const T m = lerp(exp_avg[i], g, s.one_minus_beta1);
-    T v = fmadd(s.one_minus_beta2 * g, g, exp_avg_sq[i] * s.beta2);
-    exp_avg[i] = m;
-    exp_avg_sq[i] = v;
-    if (s.amsgrad) {
-      v = nan_max(max_exp_avg_sq[i], v);
-      max_exp_avg_sq[i] = v;
-    }
-    const T denom = std::sqrt(v) / s.bias_correction2_sqrt + s.eps;
-    param[i] = p + s.neg_step_size * m / denom;
-  }
+  using detail::with_flag;
+  with_flag(s.maximize, [&](auto mx) {
+    with_flag(s.amsgrad, [&](auto ams) {
+      with_flag(s.coupled_decay, [&](auto cd) {
+        with_flag(s.decoupled_decay, [&](auto dd) {
+          with_flag(lerp_weight_is_small(s.one_minus_beta1), [&](auto small) {
+            detail::adam_loop<T, decltype(mx)::value, decltype(ams)::value, decltype(cd)::value, decltype(dd)::value,
+                              decltype(small)::value>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, s);
+          });
+        });
+      });
+    });
+  });
 }
 
 template <class T>
@@ -82,4 +110,5 @@ void adam_step(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_av
   });
 }
 
+FASTOPTIM_ISA_END
 }  // namespace fastoptim

@@ -8,7 +8,10 @@
 
 #include <cmath>
 
+#include "config.hpp"
+
 namespace fastoptim {
+FASTOPTIM_ISA_BEGIN
 
 // a * b + c with a single rounding.
 template <class T>
@@ -18,9 +21,20 @@ inline T fmadd(T a, T b, T c) noexcept {
 
 // torch.lerp: exact at both ends, choosing the formulation by the size of the weight.
 template <class T>
-inline T lerp(T start, T end, T weight) noexcept {
+inline bool lerp_weight_is_small(T weight) noexcept {
+  return weight < T(0.5) && weight > T(-0.5);
+}
+
+// lerp with the formulation fixed at compile time, for loops whose weight is invariant.
+template <bool kSmallWeight, class T>
+inline T lerp_fixed(T start, T end, T weight) noexcept {
   const T diff = end - start;
-  return (weight < T(0.5) && weight > T(-0.5)) ? fmadd(weight, diff, start) : fmadd(-diff, T(1) - weight, end);
+  return kSmallWeight ? fmadd(weight, diff, start) : fmadd(-diff, T(1) - weight, end);
+}
+
+template <class T>
+inline T lerp(T start, T end, T weight) noexcept {
+  return lerp_weight_is_small(weight) ? lerp_fixed<true>(start, end, weight) : lerp_fixed<false>(start, end, weight);
 }
 
 // torch.maximum: NaN in either operand propagates.
@@ -29,4 +43,5 @@ inline T nan_max(T a, T b) noexcept {
   return (a != a || a > b) ? a : b;
 }
 
+FASTOPTIM_ISA_END
 }  // namespace fastoptim

@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "config.hpp"
+
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
 
 namespace fastoptim {
+FASTOPTIM_ISA_BEGIN
 
 // Elements per thread below which splitting costs more than it saves (an Adam step touches ~28 B per
 // float32 element, so 32Ki elements is ~1 MiB of traffic: a few microseconds).
@@ -48,4 +51,5 @@ void parallel_for(std::size_t n, std::size_t grain, const Body& body) {
 #endif
 }
 
+FASTOPTIM_ISA_END
 }  // namespace fastoptim

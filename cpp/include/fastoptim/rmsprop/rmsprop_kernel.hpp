@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 
+#include "../core/config.hpp"
 #include "../core/math.hpp"
 #include "../core/parallel.hpp"
 
@@ -23,6 +24,8 @@ struct RMSpropHyper {
   bool centered = false;
   bool maximize = false;
 };
+
+FASTOPTIM_ISA_BEGIN
 
 template <class T>
 struct RMSpropScalars {
@@ -42,34 +45,59 @@ struct RMSpropScalars {
         use_weight_decay(h.weight_decay != 0.0) {}
 };
 
-// Scalar reference kernel over [0, n). `grad_avg` is used only when centered, `momentum_buffer` only
-// when momentum > 0.
-template <class T>
-inline void rmsprop_update_ref(T* param, const T* grad, T* square_avg, T* grad_avg, T* momentum_buffer,
-                               std::size_t n, const RMSpropScalars<T>& s) noexcept {
+namespace detail {
+
+template <class T, bool kMaximize, bool kDecay, bool kCentered, bool kMomentum, bool kSmallWeight>
+inline void rmsprop_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad,
+                         T* FASTOPTIM_RESTRICT square_avg, T* FASTOPTIM_RESTRICT grad_avg,
+                         T* FASTOPTIM_RESTRICT momentum_buffer, std::size_t n, const RMSpropScalars<T>& s) noexcept {
+  const T neg_lr = s.neg_lr, alpha = s.alpha, oma = s.one_minus_alpha, eps = s.eps, wd = s.weight_decay,
+          momentum = s.momentum;
   for (std::size_t i = 0; i < n; ++i) {
-    T g = s.maximize ? -grad[i] : grad[i];
-    if (s.use_weight_decay) g = fmadd(param[i], s.weight_decay, g);
-    T v = fmadd(s.one_minus_alpha * g, g, square_avg[i] * s.alpha);
+    T g = kMaximize ? -grad[i] : grad[i];
+    if (kDecay) g = fmadd(param[i], wd, g);
+    const T v = fmadd(oma * g, g, square_avg[i] * alpha);
     square_avg[i] = v;
     T avg;
-    if (s.centered) {
-      const T ga = lerp(grad_avg[i], g, s.one_minus_alpha);
+    if (kCentered) {
+      const T ga = lerp_fixed<kSmallWeight>(grad_avg[i], g, oma);
       grad_avg[i] = ga;
       avg = std::sqrt(fmadd(-ga, ga, v));
     } else {
       avg = std::sqrt(v);
     }
-    avg = avg + s.eps;
-    if (s.use_momentum) {
-      T buf = momentum_buffer[i] * s.momentum;
-      buf = buf + T(1) * g / avg;
+    avg = avg + eps;
+    if (kMomentum) {
+      const T buf = momentum_buffer[i] * momentum + g / avg;
       momentum_buffer[i] = buf;
-      param[i] = fmadd(buf, s.neg_lr, param[i]);
+      param[i] = fmadd(buf, neg_lr, param[i]);
     } else {
-      param[i] = param[i] + s.neg_lr * g / avg;
+      param[i] = param[i] + neg_lr * g / avg;
     }
   }
+}
+
+}  // namespace detail
+
+// Scalar reference kernel over [0, n). `grad_avg` is used only when centered, `momentum_buffer` only
+// when momentum > 0.
+template <class T>
+inline void rmsprop_update_ref(T* param, const T* grad, T* square_avg, T* grad_avg, T* momentum_buffer,
+                               std::size_t n, const RMSpropScalars<T>& s) noexcept {
+  using detail::with_flag;
+  with_flag(s.maximize, [&](auto mx) {
+    with_flag(s.use_weight_decay, [&](auto wd) {
+      with_flag(s.centered, [&](auto c) {
+        with_flag(s.use_momentum, [&](auto mom) {
+          with_flag(lerp_weight_is_small(s.one_minus_alpha), [&](auto small) {
+            detail::rmsprop_loop<T, decltype(mx)::value, decltype(wd)::value, decltype(c)::value,
+                                 decltype(mom)::value, decltype(small)::value>(param, grad, square_avg, grad_avg,
+                                                                                momentum_buffer, n, s);
+          });
+        });
+      });
+    });
+  });
 }
 
 template <class T>
@@ -82,4 +110,5 @@ void rmsprop_step(T* param, const T* grad, T* square_avg, T* grad_avg, T* moment
   });
 }
 
+FASTOPTIM_ISA_END
 }  // namespace fastoptim

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 
+#include "../core/config.hpp"
 #include "../core/math.hpp"
 #include "../core/parallel.hpp"
 
@@ -22,6 +23,8 @@ struct SGDHyper {
   bool nesterov = false;
   bool maximize = false;
 };
+
+FASTOPTIM_ISA_BEGIN
 
 template <class T>
 struct SGDScalars {
@@ -39,26 +42,44 @@ struct SGDScalars {
         use_weight_decay(h.weight_decay != 0.0) {}
 };
 
+namespace detail {
+
+template <class T, bool kMaximize, bool kDecay, bool kMomentum, bool kInit, bool kNesterov>
+inline void sgd_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad,
+                     T* FASTOPTIM_RESTRICT momentum_buffer, std::size_t n, const SGDScalars<T>& s) noexcept {
+  const T neg_lr = s.neg_lr, momentum = s.momentum, damp = s.one_minus_dampening, wd = s.weight_decay;
+  for (std::size_t i = 0; i < n; ++i) {
+    T g = kMaximize ? -grad[i] : grad[i];
+    if (kDecay) g = fmadd(param[i], wd, g);
+    if (kMomentum) {
+      const T buf = kInit ? g : fmadd(g, damp, momentum_buffer[i] * momentum);
+      momentum_buffer[i] = buf;
+      g = kNesterov ? fmadd(buf, momentum, g) : buf;
+    }
+    param[i] = fmadd(g, neg_lr, param[i]);
+  }
+}
+
+}  // namespace detail
+
 // Scalar reference kernel over [0, n). `momentum_buffer` may be null when momentum == 0;
 // `init_buffer` is true on the first step with momentum (torch clones the gradient into the buffer).
 template <class T>
 inline void sgd_update_ref(T* param, const T* grad, T* momentum_buffer, bool init_buffer, std::size_t n,
                            const SGDScalars<T>& s) noexcept {
-  for (std::size_t i = 0; i < n; ++i) {
-    T g = s.maximize ? -grad[i] : grad[i];
-    if (s.use_weight_decay) g = fmadd(param[i], s.weight_decay, g);
-    if (s.use_momentum) {
-      T buf;
-      if (init_buffer) {
-        buf = g;
-      } else {
-        buf = fmadd(g, s.one_minus_dampening, momentum_buffer[i] * s.momentum);
-      }
-      momentum_buffer[i] = buf;
-      g = s.nesterov ? fmadd(buf, s.momentum, g) : buf;
-    }
-    param[i] = fmadd(g, s.neg_lr, param[i]);
-  }
+  using detail::with_flag;
+  with_flag(s.maximize, [&](auto mx) {
+    with_flag(s.use_weight_decay, [&](auto wd) {
+      with_flag(s.use_momentum, [&](auto mom) {
+        with_flag(init_buffer && s.use_momentum, [&](auto init) {
+          with_flag(s.nesterov && s.use_momentum, [&](auto nes) {
+            detail::sgd_loop<T, decltype(mx)::value, decltype(wd)::value, decltype(mom)::value,
+                             decltype(init)::value, decltype(nes)::value>(param, grad, momentum_buffer, n, s);
+          });
+        });
+      });
+    });
+  });
 }
 
 // One SGD step on one tensor, split across threads when large.
@@ -71,4 +92,5 @@ void sgd_step(T* param, const T* grad, T* momentum_buffer, bool init_buffer, std
   });
 }
 
+FASTOPTIM_ISA_END
 }  // namespace fastoptim

@@ -1,0 +1,50 @@
+#pragma once
+// Build configuration shared by every header.
+//
+// Code whose machine instructions depend on compiler flags (kernels, parallel_for, element helpers) lives
+// in an inline namespace named by FASTOPTIM_ISA_NAMESPACE. A program that compiles the kernels several
+// times with different instruction sets (as the Python extension does, one translation unit per ISA,
+// chosen at run time) gives each its own namespace, so the linker never merges an AVX-512 instantiation
+// with a baseline one. Users never name it: fastoptim::adam_step finds it either way. Plain data types
+// (options, hyperparameters, state) stay outside it and are shared.
+//
+// Bit-exactness with torch needs the compiler not to fuse `a * b + c` on its own (-ffp-contract=off; GCC
+// fuses by default in GNU mode when the target has FMA). The kernels spell out every FMA torch performs;
+// an extra fusion by the compiler changes a result by at most one rounding.
+
+#ifndef FASTOPTIM_ISA_NAMESPACE
+#define FASTOPTIM_ISA_NAMESPACE isa_default
+#endif
+
+#define FASTOPTIM_ISA_BEGIN inline namespace FASTOPTIM_ISA_NAMESPACE {
+#define FASTOPTIM_ISA_END }
+
+// The kernels never see overlapping arrays (both front ends reject overlap), so they may promise it.
+#if defined(__GNUC__) || defined(__clang__)
+#define FASTOPTIM_RESTRICT __restrict__
+#elif defined(_MSC_VER)
+#define FASTOPTIM_RESTRICT __restrict
+#else
+#define FASTOPTIM_RESTRICT
+#endif
+
+#include <type_traits>
+#include <utility>
+
+namespace fastoptim {
+FASTOPTIM_ISA_BEGIN
+namespace detail {
+
+// Calls f(std::integral_constant<bool, b>): turns run-time flags into template arguments, so each update
+// loop is instantiated branch-free for its flags and the compiler can vectorize it.
+template <class F>
+inline void with_flag(bool b, F&& f) {
+  if (b)
+    f(std::true_type{});
+  else
+    f(std::false_type{});
+}
+
+}  // namespace detail
+FASTOPTIM_ISA_END
+}  // namespace fastoptim
