@@ -72,7 +72,7 @@ class Adam(Optimizer):
         return (lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled)
 
     def _item(self, index, group_index, p, g, state, group):
-        step = self._next_step(state)
+        step = self._next_step(state, index)
         exp_avg = self._buffer(state, "exp_avg", p)
         exp_avg_sq = self._buffer(state, "exp_avg_sq", p)
         max_sq = self._buffer(state, "max_exp_avg_sq", p) if group["amsgrad"] else None

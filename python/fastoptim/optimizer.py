@@ -130,6 +130,14 @@ class Optimizer:
     def _check_disjoint(existing: List[np.ndarray], new: List[np.ndarray]) -> None:
         """No parameter may share memory with another: in-place updates would clobber each other."""
         n_old = len(existing)
+        seen: Dict[int, int] = {id(p): i for i, p in enumerate(existing)}
+        for k, p in enumerate(new):
+            j = n_old + k
+            if id(p) in seen:
+                if seen[id(p)] < n_old:
+                    raise ValueError("some parameters appear in more than one parameter group")
+                raise ValueError(f"parameter {j} is the same array as parameter {seen[id(p)]} (duplicate parameter)")
+            seen[id(p)] = j
         spans = sorted(
             (_byte_range(p) + (i,) for i, p in enumerate(existing + list(new)) if p.nbytes),
             key=lambda s: s[0],
@@ -138,10 +146,6 @@ class Optimizer:
         for (b0, e0, i), (b1, e1, j) in zip(spans, spans[1:]):
             if b1 < e0:
                 i, j = min(i, j), max(i, j)
-                if i < n_old and j >= n_old and existing[i] is new[j - n_old]:
-                    raise ValueError("some parameters appear in more than one parameter group")
-                if j >= n_old and i >= n_old and new[i - n_old] is new[j - n_old]:
-                    raise ValueError(f"parameter {j} is the same array as parameter {i} (duplicate parameter)")
                 raise ValueError(f"parameter {j} overlaps parameter {i} in memory; parameters must be disjoint")
 
     def _num_params(self) -> int:
@@ -196,7 +200,8 @@ class Optimizer:
         if items:
             type(self)._kernel(items, hypers)
         for index, state in updates:
-            self.state[index] = state
+            if state:  # SGD without momentum keeps no state, as torch
+                self.state[index] = state
 
     @staticmethod
     def _buffer(state: Dict[str, Any], key: str, p: np.ndarray) -> np.ndarray:
@@ -208,9 +213,9 @@ class Optimizer:
         return buf
 
     @staticmethod
-    def _next_step(state: Dict[str, Any]) -> float:
+    def _next_step(state: Dict[str, Any], index: int) -> float:
         # torch keeps `step` as a float32 tensor; so do we, so state dicts carry over unchanged.
-        step = np.float32(float(state.get("step", 0.0)) + 1.0)
+        step = np.float32(_step_value(state.get("step", 0.0), index) + 1.0)
         state["step"] = np.array(step, dtype=np.float32)
         return float(step)
 
@@ -289,10 +294,7 @@ class Optimizer:
         out: Dict[str, Any] = {}
         for key, value in entry.items():
             if key == "step":
-                step = _real(_scalar(value, f"state 'step' of parameter {index}"), "step")
-                if not (np.isfinite(step) and step >= 0):
-                    raise ValueError(f"state 'step' of parameter {index} must be finite and >= 0, got {step}")
-                out["step"] = np.array(step, dtype=np.float32)
+                out["step"] = np.array(_step_value(value, index), dtype=np.float32)
             elif key in self._state_keys:
                 if value is None:
                     continue  # e.g. an SGD momentum_buffer not yet created
@@ -332,6 +334,17 @@ def _as_index(key: Any) -> int:
     if isinstance(key, str) and key.isdigit():  # JSON turns int keys into strings
         return int(key)
     raise ValueError(f"state dict parameter ids must be integers, got {key!r}")
+
+
+def _step_value(value: Any, index: int) -> float:
+    """A state 'step' (number or 0-d array) as a float, checked finite and >= 0."""
+    where = f"state 'step' of parameter {index}"
+    if isinstance(value, str):
+        raise TypeError(f"{where} must be a number, got str")
+    step = _real(_scalar(value, where), where)
+    if not (np.isfinite(step) and step >= 0):
+        raise ValueError(f"{where} must be finite and >= 0, got {step}")
+    return step
 
 
 def _scalar(value: Any, where: str) -> Any:

@@ -62,7 +62,7 @@ class RMSprop(Optimizer):
         return (lr, alpha, eps, weight_decay, momentum, centered, maximize)
 
     def _item(self, index, group_index, p, g, state, group):
-        self._next_step(state)
+        self._next_step(state, index)
         square_avg = self._buffer(state, "square_avg", p)
         grad_avg = self._buffer(state, "grad_avg", p) if group["centered"] else None
         momentum_buffer = self._buffer(state, "momentum_buffer", p) if group["momentum"] > 0 else None

@@ -1,0 +1,996 @@
+"""Bad inputs: every one raises a clear TypeError/ValueError and modifies nothing.
+
+Registry-driven: every test runs for each optimizer of ``REGISTRY`` with a valid configuration whose state
+uses every buffer the optimizer has. Each model has two parameter groups of three parameters:
+
+    group 0 (float32): parameter 0 (3, 4), parameter 1 (3, 4), parameter 2 (20,)
+    group 1 (float64): parameter 3 (2, 3), parameter 4 (2, 3), parameter 5 (10,)
+
+A bad input is aimed at parameter 0 (first group) or parameter 3 (second group, while every gradient of the
+first group is fine), so messages must name the right index. Each bad call runs on the very first step
+(no state yet, and none may appear) and after good steps (state exists and must not change). ``Snapshot``
+records the parameters (identity and bits), a deep copy of ``opt.state`` (and the identity of every state
+buffer) and the ``param_groups`` hyperparameters before the bad call, and checks them bit for bit after.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from typing import Any, Callable, Dict, List, NamedTuple, Sequence, Tuple
+
+import numpy as np
+import pytest
+
+import fastoptim
+from conftest import requires_torch
+
+# ------------------------------------------------------------------------------------------- registry
+
+
+class Hyper(NamedTuple):
+    """An invalid hyperparameter setting: the group values, the error, words its message must contain."""
+
+    id: str
+    values: Dict[str, Any]
+    exc: type
+    words: Tuple[str, ...]
+    torch_same: bool = False  # torch raises the very same exception and message
+
+
+COMMON_HYPERS = [
+    Hyper("negative_lr", {"lr": -0.1}, ValueError, ("Invalid learning rate: -0.1",), True),
+    Hyper("nan_lr", {"lr": math.nan}, ValueError, ("Invalid learning rate",)),
+    Hyper("string_lr", {"lr": "0.1"}, TypeError, ("lr",)),
+    Hyper("none_lr", {"lr": None}, TypeError, ("lr",)),
+    Hyper("negative_weight_decay", {"weight_decay": -0.01}, ValueError, ("Invalid weight_decay value: -0.01",), True),
+    Hyper("differentiable", {"differentiable": True}, ValueError, ("differentiable", "not supported")),
+    Hyper("non_bool_maximize", {"maximize": "yes"}, TypeError, ("maximize",)),
+]
+
+ADAM_HYPERS = [
+    Hyper("negative_eps", {"eps": -1e-8}, ValueError, ("Invalid epsilon value: -1e-08",), True),
+    Hyper("beta1_is_1", {"betas": (1.0, 0.999)}, ValueError, ("Invalid beta parameter at index 0: 1.0",), True),
+    Hyper("beta1_negative", {"betas": (-0.1, 0.999)}, ValueError, ("Invalid beta parameter at index 0: -0.1",), True),
+    Hyper("beta2_is_1", {"betas": (0.9, 1.0)}, ValueError, ("Invalid beta parameter at index 1: 1.0",), True),
+    Hyper("beta2_negative", {"betas": (0.9, -0.5)}, ValueError, ("Invalid beta parameter at index 1: -0.5",), True),
+    Hyper("betas_not_a_pair", {"betas": (0.9,)}, TypeError, ("betas",)),
+    Hyper("beta_not_a_number", {"betas": ("a", 0.9)}, TypeError, ("betas[0]",)),
+    Hyper("capturable", {"capturable": True}, ValueError, ("capturable", "not supported")),
+]
+
+REGISTRY: Dict[str, Dict[str, Any]] = {
+    "SGD": dict(
+        cls=fastoptim.SGD,
+        kwargs=dict(lr=0.1, momentum=0.9, weight_decay=0.01),
+        state_keys=("momentum_buffer",),
+        has_step=False,
+        hypers=COMMON_HYPERS + [
+            Hyper("negative_momentum", {"momentum": -0.1}, ValueError, ("Invalid momentum value: -0.1",), True),
+            Hyper("nesterov_without_momentum", {"nesterov": True, "momentum": 0}, ValueError,
+                  ("Nesterov momentum requires a momentum and zero dampening",), True),
+            Hyper("nesterov_with_dampening", {"nesterov": True, "dampening": 0.1}, ValueError,
+                  ("Nesterov momentum requires a momentum and zero dampening",), True),
+        ],
+    ),
+    "Adam": dict(
+        cls=fastoptim.Adam,
+        kwargs=dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.01, amsgrad=True),
+        state_keys=("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+        has_step=True,
+        hypers=COMMON_HYPERS + ADAM_HYPERS,
+    ),
+    "AdamW": dict(
+        cls=fastoptim.AdamW,
+        kwargs=dict(lr=0.01, weight_decay=0.1),
+        state_keys=("exp_avg", "exp_avg_sq"),
+        has_step=True,
+        hypers=COMMON_HYPERS + ADAM_HYPERS,
+    ),
+    "RMSprop": dict(
+        cls=fastoptim.RMSprop,
+        kwargs=dict(lr=0.01, alpha=0.9, momentum=0.5, centered=True, weight_decay=0.01),
+        state_keys=("square_avg", "grad_avg", "momentum_buffer"),
+        has_step=True,
+        hypers=COMMON_HYPERS + [
+            Hyper("negative_eps", {"eps": -1e-8}, ValueError, ("Invalid epsilon value: -1e-08",), True),
+            Hyper("negative_alpha", {"alpha": -0.1}, ValueError, ("Invalid alpha value: -0.1",), True),
+            Hyper("negative_momentum", {"momentum": -0.1}, ValueError, ("Invalid momentum value: -0.1",), True),
+            Hyper("capturable", {"capturable": True}, ValueError, ("capturable", "not supported")),
+        ],
+    ),
+}
+NAMES = list(REGISTRY)
+
+LAYOUT = [
+    [((3, 4), np.float32), ((3, 4), np.float32), ((20,), np.float32)],
+    [((2, 3), np.float64), ((2, 3), np.float64), ((10,), np.float64)],
+]
+N_PARAMS = sum(len(g) for g in LAYOUT)
+# Parameter t is the target of a bad input; t + 1 has its shape and dtype, t + 2 is larger (for views).
+TARGETS = [0, 3]
+TARGET_IDS = ["group0", "group1"]
+STEPS = [0, 2]
+STEPS_IDS = ["first_step", "with_state"]
+
+HYPER_CASES = [(name, h) for name in NAMES for h in REGISTRY[name]["hypers"]]
+HYPER_IDS = [f"{name}-{h.id}" for name, h in HYPER_CASES]
+STATE_KEY_CASES = [(name, key) for name in NAMES for key in REGISTRY[name]["state_keys"]]
+STATE_KEY_IDS = [f"{name}-{key}" for name, key in STATE_KEY_CASES]
+STEP_NAMES = [name for name in NAMES if REGISTRY[name]["has_step"]]
+
+
+# -------------------------------------------------------------------------------------------- helpers
+
+
+def words_pattern(*words: str) -> str:
+    """A regex (for pytest.raises(match=...)) requiring every word, in any order; 'parameter 1' does not
+    match 'parameter 12'."""
+    parts = []
+    for w in words:
+        tail = r"(?!\d)" if w[-1:].isdigit() else ""
+        parts.append(f"(?=.*{re.escape(w)}{tail})")
+    return "(?s)" + "".join(parts)
+
+
+def make_params(seed: int = 0) -> List[List[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [[rng.standard_normal(shape).astype(dtype) for shape, dtype in group] for group in LAYOUT]
+
+
+def flat(groups: Sequence[Sequence[np.ndarray]]) -> List[np.ndarray]:
+    return [p for g in groups for p in g]
+
+
+def good_grads(params: Sequence[np.ndarray], rng: np.random.Generator) -> List[np.ndarray]:
+    # Bounded away from zero, so a good step changes every element.
+    out = []
+    for p in params:
+        g = rng.uniform(0.5, 1.5, p.shape) * rng.choice([-1.0, 1.0], p.shape)
+        out.append(g.astype(p.dtype))
+    return out
+
+
+def make(name: str, steps: int = 0, seed: int = 0):
+    """An optimizer over the two-group model after ``steps`` good steps, its flat params, and an rng."""
+    entry = REGISTRY[name]
+    groups = make_params(seed)
+    kwargs = dict(entry["kwargs"])
+    opt = entry["cls"](
+        [{"params": groups[0]}, {"params": groups[1], "lr": kwargs["lr"] / 2}], **kwargs
+    )
+    rng = np.random.default_rng(seed + 1)
+    for _ in range(steps):
+        opt.step(good_grads(flat(groups), rng))
+    if steps == 0:
+        assert opt.state == {}
+    else:
+        assert sorted(opt.state) == list(range(N_PARAMS))
+    return opt, flat(groups), rng
+
+
+def misaligned(shape, dtype, fill=1.0) -> np.ndarray:
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape))
+    a = np.frombuffer(bytearray(n * dtype.itemsize + 1), dtype=dtype, offset=1, count=n).reshape(shape)
+    assert not a.flags.aligned and a.flags.writeable and a.flags.c_contiguous
+    a[...] = fill
+    return a
+
+
+def other_float(dtype) -> type:
+    return np.float64 if np.dtype(dtype) == np.float32 else np.float32
+
+
+def read_only(a: np.ndarray) -> np.ndarray:
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+def assert_same_value(actual: Any, expected: Any, what: str) -> None:
+    """Bit-for-bit for arrays (dtype, shape, values, bytes); == (NaN-aware) for other values."""
+    if isinstance(expected, np.ndarray):
+        assert isinstance(actual, np.ndarray), f"{what}: {type(actual).__name__} instead of an array"
+        assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
+        assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+        if expected.dtype.kind in "fc":
+            assert np.array_equal(actual, expected, equal_nan=True), f"{what}: values changed"
+        else:
+            assert np.array_equal(actual, expected), f"{what}: values changed"
+        assert actual.tobytes() == expected.tobytes(), f"{what}: bits changed"
+    elif isinstance(expected, (list, tuple)):
+        assert type(actual) is type(expected) and len(actual) == len(expected), f"{what}: {actual!r} != {expected!r}"
+        for k, (a, e) in enumerate(zip(actual, expected)):
+            assert_same_value(a, e, f"{what}[{k}]")
+    elif isinstance(expected, dict):
+        assert isinstance(actual, dict) and set(actual) == set(expected), f"{what}: keys {actual!r} != {expected!r}"
+        for k in expected:
+            assert_same_value(actual[k], expected[k], f"{what}[{k!r}]")
+    elif isinstance(expected, float) and math.isnan(expected):
+        assert isinstance(actual, float) and math.isnan(actual), f"{what}: {actual!r} != nan"
+    else:
+        assert type(actual) is type(expected) and actual == expected, f"{what}: {actual!r} != {expected!r}"
+
+
+class Snapshot:
+    """Everything a bad call must leave as it was: params (identity, bits), state (keys, buffer identity,
+    bits), param_groups (hyperparameters), and any extra arrays involved in the call (grads)."""
+
+    def __init__(self, opt, extra: Sequence[Any] = ()) -> None:
+        self.opt = opt
+        self.n_groups = len(opt.param_groups)
+        self.group_params = [list(g["params"]) for g in opt.param_groups]
+        self.param_bits = [[copy.deepcopy(p) for p in g["params"]] for g in opt.param_groups]
+        self.hypers = [{k: copy.deepcopy(v) for k, v in g.items() if k != "params"} for g in opt.param_groups]
+        self.state_obj = opt.state
+        self.state_refs = {i: dict(entry) for i, entry in opt.state.items()}
+        self.state = copy.deepcopy(opt.state)
+        self.extra = [(a, a.copy()) for a in extra if isinstance(a, np.ndarray)]
+
+    def check(self) -> None:
+        opt = self.opt
+        assert len(opt.param_groups) == self.n_groups, "a param group was added or removed"
+        for gi, group in enumerate(opt.param_groups):
+            assert len(group["params"]) == len(self.group_params[gi]), f"param group {gi} changed size"
+            for k, p in enumerate(group["params"]):
+                assert p is self.group_params[gi][k], f"param group {gi}, parameter {k} was replaced"
+                assert_same_value(p, self.param_bits[gi][k], f"param group {gi}, parameter {k}")
+            assert_same_value({k: v for k, v in group.items() if k != "params"}, self.hypers[gi],
+                              f"param group {gi} hyperparameters")
+        assert opt.state is self.state_obj, "opt.state was replaced"
+        assert set(opt.state) == set(self.state), f"state keys {sorted(opt.state)} != {sorted(self.state)}"
+        for i, entry in self.state.items():
+            assert set(opt.state[i]) == set(entry), f"state[{i}] keys {sorted(opt.state[i])} != {sorted(entry)}"
+            for key, value in entry.items():
+                assert opt.state[i][key] is self.state_refs[i][key], f"state[{i}][{key!r}] was replaced"
+                assert_same_value(opt.state[i][key], value, f"state[{i}][{key!r}]")
+        for k, (a, bits) in enumerate(self.extra):
+            assert_same_value(a, bits, f"array {k} passed to the call")
+
+
+def expect_no_change(opt, call: Callable[[], Any], exc: type, pattern: str, extra: Sequence[Any] = ()) -> None:
+    snap = Snapshot(opt, extra)
+    had_state = bool(opt.state)
+    with pytest.raises(exc, match=pattern):
+        call()
+    snap.check()
+    if not had_state:
+        assert opt.state == {}, "a failed first step created state"
+
+
+# ============================================================================== step(): the grads list
+
+
+NOT_A_SEQUENCE = {
+    "ndarray": lambda grads: np.zeros(N_PARAMS, np.float32),
+    "object_ndarray_of_grads": lambda grads: _object_array(grads),
+    "generator": lambda grads: (g for g in grads),
+    "dict": lambda grads: dict(enumerate(grads)),
+    "none": lambda grads: None,
+    "single_grad_array": lambda grads: grads[0],
+}
+
+
+def _object_array(grads):
+    out = np.empty(len(grads), dtype=object)
+    for k, g in enumerate(grads):
+        out[k] = g
+    return out
+
+
+@pytest.mark.parametrize("steps", STEPS, ids=STEPS_IDS)
+@pytest.mark.parametrize("case", list(NOT_A_SEQUENCE))
+@pytest.mark.parametrize("name", NAMES)
+def test_step_rejects_grads_that_are_not_a_list_or_tuple(name, case, steps):
+    opt, params, rng = make(name, steps)
+    grads = good_grads(params, rng)
+    bad = NOT_A_SEQUENCE[case](grads)
+    expect_no_change(opt, lambda: opt.step(bad), TypeError, words_pattern("grads", "list or tuple"), grads)
+
+
+WRONG_COUNT = {
+    "too_few": lambda grads: grads[:-1],
+    "too_many": lambda grads: grads + [grads[-1].copy()],
+    "empty": lambda grads: [],
+    "too_few_tuple": lambda grads: tuple(grads[:1]),
+}
+
+
+@pytest.mark.parametrize("steps", STEPS, ids=STEPS_IDS)
+@pytest.mark.parametrize("case", list(WRONG_COUNT))
+@pytest.mark.parametrize("name", NAMES)
+def test_step_rejects_wrong_number_of_grads(name, case, steps):
+    opt, params, rng = make(name, steps)
+    grads = good_grads(params, rng)
+    bad = WRONG_COUNT[case](grads)
+    expect_no_change(opt, lambda: opt.step(bad), ValueError,
+                     words_pattern(f"expected {N_PARAMS} gradients", f"got {len(bad)}"), grads)
+
+
+# ============================================================================= step(): one bad grad
+
+
+def _strided(p):
+    g = np.ones(p.shape[:-1] + (2 * p.shape[-1],), p.dtype)[..., ::2]
+    assert g.shape == p.shape and not g.flags.c_contiguous
+    return g
+
+
+def _transposed(p):
+    g = np.ones(p.shape[::-1], p.dtype).T
+    assert g.shape == p.shape and not g.flags.c_contiguous
+    return g
+
+
+def _fortran(p):
+    g = np.asfortranarray(np.ones(p.shape, p.dtype))
+    assert not g.flags.c_contiguous
+    return g
+
+
+def _view_into(big, p):
+    g = big[2: 2 + p.size].reshape(p.shape)
+    assert np.shares_memory(g, big) and g.flags.c_contiguous and g.dtype == p.dtype
+    return g
+
+
+GRAD = "gradient of parameter {t}"
+# id: (build(p, params, t) -> bad grad for parameter t, exception, words of the message)
+BAD_GRADS: Dict[str, Tuple[Callable, type, Tuple[str, ...]]] = {
+    "python_list": (lambda p, ps, t: p.tolist(), TypeError, (GRAD, "numpy.ndarray")),
+    "numpy_scalar": (lambda p, ps, t: p.dtype.type(1.0), TypeError, (GRAD, "numpy.ndarray")),
+    "python_float": (lambda p, ps, t: 1.0, TypeError, (GRAD, "numpy.ndarray")),
+    "other_float_dtype": (lambda p, ps, t: np.ones(p.shape, other_float(p.dtype)), TypeError, (GRAD, "dtype")),
+    "int32": (lambda p, ps, t: np.ones(p.shape, np.int32), TypeError, (GRAD, "dtype int32")),
+    "int64": (lambda p, ps, t: np.ones(p.shape, np.int64), TypeError, (GRAD, "dtype int64")),
+    "float16": (lambda p, ps, t: np.ones(p.shape, np.float16), TypeError, (GRAD, "dtype float16")),
+    "byteswapped": (lambda p, ps, t: np.ones(p.shape, p.dtype.newbyteorder()), TypeError, (GRAD, "dtype >f")),
+    "strided_slice": (lambda p, ps, t: _strided(p), ValueError, (GRAD, "C-contiguous")),
+    "transposed": (lambda p, ps, t: _transposed(p), ValueError, (GRAD, "C-contiguous")),
+    "fortran_order": (lambda p, ps, t: _fortran(p), ValueError, (GRAD, "C-contiguous")),
+    "misaligned": (lambda p, ps, t: misaligned(p.shape, p.dtype), ValueError, (GRAD, "aligned")),
+    "same_size_other_shape": (lambda p, ps, t: np.ones(p.shape[::-1], p.dtype), ValueError, (GRAD, "shape")),
+    "flattened": (lambda p, ps, t: np.ones(p.size, p.dtype), ValueError, (GRAD, "shape")),
+    "extra_axis": (lambda p, ps, t: np.ones((1,) + p.shape, p.dtype), ValueError, (GRAD, "shape")),
+    "bigger": (lambda p, ps, t: np.ones((p.shape[0] + 1,) + p.shape[1:], p.dtype), ValueError, (GRAD, "shape")),
+    "smaller": (lambda p, ps, t: np.ones((p.shape[0] - 1,) + p.shape[1:], p.dtype), ValueError, (GRAD, "shape")),
+    "is_its_own_param": (lambda p, ps, t: p, ValueError, ("parameter {t}", "overlap")),
+    "view_of_its_own_param": (lambda p, ps, t: p.view(), ValueError, ("parameter {t}", "overlap")),
+    "is_another_param": (lambda p, ps, t: ps[t + 1], ValueError, ("parameter {t}", "parameter {t1}", "overlap")),
+    "view_overlapping_another_param": (lambda p, ps, t: _view_into(ps[t + 2], p), ValueError,
+                                       ("parameter {t}", "parameter {t2}", "overlap")),
+}
+
+
+def _fmt(words, t):
+    return tuple(w.format(t=t, t1=t + 1, t2=t + 2) for w in words)
+
+
+@pytest.mark.parametrize("t", TARGETS, ids=TARGET_IDS)
+@pytest.mark.parametrize("steps", STEPS, ids=STEPS_IDS)
+@pytest.mark.parametrize("case", list(BAD_GRADS))
+@pytest.mark.parametrize("name", NAMES)
+def test_step_rejects_bad_grad_and_modifies_nothing(name, case, steps, t):
+    opt, params, rng = make(name, steps)
+    grads = good_grads(params, rng)
+    build, exc, words = BAD_GRADS[case]
+    grads[t] = build(params[t], params, t)
+    expect_no_change(opt, lambda: opt.step(grads), exc, words_pattern(*_fmt(words, t)), grads)
+
+
+@pytest.mark.parametrize("t", TARGETS, ids=TARGET_IDS)
+@pytest.mark.parametrize("name", NAMES)
+def test_step_rejects_grad_that_is_a_state_buffer(name, t):
+    opt, params, rng = make(name, 2)
+    grads = good_grads(params, rng)
+    key = REGISTRY[name]["state_keys"][0]
+    grads[t] = opt.state[t][key]
+    expect_no_change(opt, lambda: opt.step(grads), ValueError, words_pattern(f"parameter {t}", "overlap"), grads)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_step_reports_the_bad_grad_of_the_second_group_even_with_a_good_first_group(name):
+    """A grad of the wrong dtype in group 1 only: group 0 (all good) must not have been stepped."""
+    opt, params, rng = make(name, 0)
+    grads = good_grads(params, rng)
+    grads[5] = grads[5].astype(np.float32)
+    expect_no_change(opt, lambda: opt.step(grads), TypeError,
+                     words_pattern("gradient of parameter 5", "float32", "float64"), grads)
+    assert opt.state == {}
+
+
+# ============================================================================ step(): bad parameters
+
+
+@pytest.mark.parametrize("t", TARGETS, ids=TARGET_IDS)
+@pytest.mark.parametrize("steps", STEPS, ids=STEPS_IDS)
+@pytest.mark.parametrize("name", NAMES)
+def test_step_rejects_param_made_read_only_after_construction(name, steps, t):
+    opt, params, rng = make(name, steps)
+    grads = good_grads(params, rng)
+    params[t].flags.writeable = False
+    expect_no_change(opt, lambda: opt.step(grads), ValueError, words_pattern(f"parameter {t}", "read-only"), grads)
+
+
+# Parameters swapped in opt.param_groups after construction: id -> (build(p, params, t), exception, words).
+TAMPERED_PARAMS: Dict[str, Tuple[Callable, type, Tuple[str, ...]]] = {
+    "python_list": (lambda p, ps, t: p.tolist(), TypeError, ("parameter {t}", "numpy.ndarray")),
+    "misaligned": (lambda p, ps, t: misaligned(p.shape, p.dtype), ValueError, ("parameter {t}", "aligned")),
+    "strided": (lambda p, ps, t: _strided(p), ValueError, ("parameter {t}", "C-contiguous")),
+    "fortran_order": (lambda p, ps, t: _fortran(p), ValueError, ("parameter {t}", "C-contiguous")),
+    "float16": (lambda p, ps, t: p.astype(np.float16), TypeError, ("parameter {t}", "dtype float16")),
+    "int64": (lambda p, ps, t: p.astype(np.int64), TypeError, ("parameter {t}", "dtype int64")),
+    "byteswapped": (lambda p, ps, t: p.astype(p.dtype.newbyteorder()), TypeError, ("parameter {t}", "dtype")),
+    "duplicate_of_next_param": (lambda p, ps, t: ps[t + 1], ValueError, ("parameter {t}", "parameter {t1}", "overlap")),
+}
+
+
+@pytest.mark.parametrize("t", TARGETS, ids=TARGET_IDS)
+@pytest.mark.parametrize("steps", STEPS, ids=STEPS_IDS)
+@pytest.mark.parametrize("case", list(TAMPERED_PARAMS))
+@pytest.mark.parametrize("name", NAMES)
+def test_step_rejects_param_replaced_in_param_groups(name, case, steps, t):
+    opt, params, rng = make(name, steps)
+    grads = good_grads(params, rng)
+    build, exc, words = TAMPERED_PARAMS[case]
+    group, k = divmod(t, 3)
+    opt.param_groups[group]["params"][k] = build(params[t], params, t)
+    expect_no_change(opt, lambda: opt.step(grads), exc, words_pattern(*_fmt(words, t)), grads)
+
+
+# ====================================================================================== good inputs
+
+
+@pytest.mark.parametrize("steps", STEPS, ids=STEPS_IDS)
+@pytest.mark.parametrize("name", NAMES)
+def test_good_step_updates_the_very_same_arrays_in_place(name, steps):
+    opt, params, rng = make(name, steps)
+    grads = good_grads(params, rng)
+    before = [p.copy() for p in params]
+    buffers = {i: {k: v for k, v in entry.items() if isinstance(v, np.ndarray) and k != "step"}
+               for i, entry in opt.state.items()}
+    buffer_bits = {i: {k: v.copy() for k, v in entry.items()} for i, entry in buffers.items()}
+    grad_bits = [g.copy() for g in grads]
+    opt.step(grads)
+    flat_after = flat(g["params"] for g in opt.param_groups)
+    for i, (p, old) in enumerate(zip(params, before)):
+        assert flat_after[i] is p, f"parameter {i} was replaced instead of updated in place"
+        assert p.dtype == old.dtype and p.shape == old.shape and p.flags.c_contiguous and p.flags.writeable
+        assert np.all(p != old), f"parameter {i} was not updated (in place) everywhere"
+        assert np.all(np.isfinite(p))
+    for i, entry in buffers.items():
+        for key, buf in entry.items():
+            assert opt.state[i][key] is buf, f"state[{i}][{key!r}] was replaced instead of updated in place"
+            assert not np.array_equal(buf, buffer_bits[i][key]), f"state[{i}][{key!r}] did not change"
+    for g, bits in zip(grads, grad_bits):
+        assert_same_value(g, bits, "gradient")
+    assert sorted(opt.state) == list(range(N_PARAMS))
+    for i, entry in opt.state.items():
+        for key in REGISTRY[name]["state_keys"]:
+            buf = entry[key]
+            assert buf.dtype == params[i].dtype and buf.shape == params[i].shape
+
+
+@pytest.mark.parametrize("steps", STEPS, ids=STEPS_IDS)
+@pytest.mark.parametrize("name", NAMES)
+def test_read_only_grads_are_accepted(name, steps):
+    """Grads are only read: read-only grads step exactly as writeable ones, and stay unchanged."""
+    opt, params, rng = make(name, steps)
+    twin, twin_params, twin_rng = make(name, steps)
+    grads = good_grads(params, rng)
+    ro = [read_only(g) for g in grads]
+    opt.step(ro)
+    twin.step(good_grads(twin_params, twin_rng))
+    for p, q in zip(params, twin_params):
+        assert_same_value(p, q, "parameter")
+    for g, r in zip(grads, ro):
+        assert_same_value(r, g, "read-only gradient")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_grad_array_may_serve_two_params(name):
+    """Two read-only uses of one array do not overlap any written array: allowed."""
+    opt, params, rng = make(name, 1)
+    twin, twin_params, twin_rng = make(name, 1)
+    grads = good_grads(params, rng)
+    twin_grads = good_grads(twin_params, twin_rng)
+    grads[1] = grads[0]
+    twin_grads[1] = twin_grads[0].copy()
+    opt.step(grads)
+    twin.step(twin_grads)
+    for p, q in zip(params, twin_params):
+        assert_same_value(p, q, "parameter")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_none_grad_leaves_param_and_state_alone(name):
+    opt, params, rng = make(name, 0)
+    grads = good_grads(params, rng)
+    grads[3] = None
+    before = params[3].copy()
+    opt.step(grads)
+    assert_same_value(params[3], before, "parameter 3")
+    assert 3 not in opt.state
+    assert sorted(opt.state) == [0, 1, 2, 4, 5]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_failed_step_does_not_change_the_next_good_step(name):
+    """After bad calls, the trajectory is bit-identical to a twin that never saw them."""
+    opt, params, rng = make(name, 1)
+    twin, twin_params, twin_rng = make(name, 1)
+    grads = good_grads(params, rng)
+    twin_grads = good_grads(twin_params, twin_rng)
+    bad = list(grads)
+    bad[4] = bad[4].astype(np.float32)
+    with pytest.raises(TypeError):
+        opt.step(bad)
+    bad = list(grads)
+    bad[0] = params[1]
+    with pytest.raises(ValueError):
+        opt.step(bad)
+    opt.step(grads)
+    twin.step(twin_grads)
+    for p, q in zip(params, twin_params):
+        assert_same_value(p, q, "parameter")
+    assert_same_value(opt.state, twin.state, "state")
+
+
+# =================================================================================== construction
+
+
+def _bad_params():
+    # id: (build() -> bad param, exception, words; "{k}" is the index the bad param gets)
+    def strided():
+        return np.ones(8, np.float32)[::2]
+
+    def transposed():
+        return np.ones((3, 4), np.float32).T
+
+    def fortran():
+        return np.asfortranarray(np.ones((3, 4), np.float32))
+
+    def ro():
+        return read_only(np.ones(4, np.float32))
+
+    return {
+        "python_list": (lambda: [1.0, 2.0], TypeError, ("parameter {k}", "numpy arrays", "list")),
+        "python_float": (lambda: 1.0, TypeError, ("parameter {k}", "numpy arrays", "float")),
+        "none": (lambda: None, TypeError, ("parameter {k}", "numpy arrays")),
+        "numpy_scalar": (lambda: np.float32(1.0), TypeError, ("parameter {k}", "numpy arrays")),
+        "int32": (lambda: np.ones(4, np.int32), TypeError, ("parameter {k}", "dtype int32")),
+        "int64": (lambda: np.ones(4, np.int64), TypeError, ("parameter {k}", "dtype int64")),
+        "float16": (lambda: np.ones(4, np.float16), TypeError, ("parameter {k}", "dtype float16")),
+        "bool": (lambda: np.ones(4, bool), TypeError, ("parameter {k}", "dtype bool")),
+        "complex64": (lambda: np.ones(4, np.complex64), TypeError, ("parameter {k}", "dtype complex64")),
+        "big_endian_f4": (lambda: np.ones(4, ">f4"), TypeError, ("parameter {k}", "dtype >f4")),
+        "big_endian_f8": (lambda: np.ones(4, ">f8"), TypeError, ("parameter {k}", "dtype >f8")),
+        "strided_slice": (strided, ValueError, ("parameter {k}", "C-contiguous")),
+        "transposed": (transposed, ValueError, ("parameter {k}", "C-contiguous")),
+        "fortran_order": (fortran, ValueError, ("parameter {k}", "C-contiguous")),
+        "read_only": (ro, ValueError, ("parameter {k}", "read-only")),
+        "misaligned": (lambda: misaligned((4,), np.float32), ValueError, ("parameter {k}", "aligned")),
+    }
+
+
+BAD_PARAMS = _bad_params()
+
+
+@pytest.mark.parametrize("where", ["group0", "group1"])
+@pytest.mark.parametrize("case", list(BAD_PARAMS))
+@pytest.mark.parametrize("name", NAMES)
+def test_construction_rejects_bad_param(name, case, where):
+    entry = REGISTRY[name]
+    build, exc, words = BAD_PARAMS[case]
+    good = [np.ones(4, np.float32), np.ones(3, np.float32)]
+    bad = build()
+    bits = [g.copy() for g in good]
+    if where == "group0":
+        params, k = [good[0], bad], 1  # a plain list: one group
+        call = lambda: entry["cls"](params, **entry["kwargs"])  # noqa: E731
+    else:
+        groups, k = [{"params": [good[0]]}, {"params": [good[1], bad]}], 2
+        call = lambda: entry["cls"](groups, **entry["kwargs"])  # noqa: E731
+    with pytest.raises(exc, match=words_pattern(*(w.format(k=k) for w in words))):
+        call()
+    for g, b in zip(good, bits):
+        assert_same_value(g, b, "good parameter")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_construction_rejects_bare_array(name):
+    entry = REGISTRY[name]
+    with pytest.raises(TypeError, match=words_pattern("params argument given to the optimizer", "iterable")):
+        entry["cls"](np.ones(4, np.float32), **entry["kwargs"])
+
+
+@pytest.mark.parametrize("empty", [[], (), "generator"], ids=["list", "tuple", "generator"])
+@pytest.mark.parametrize("name", NAMES)
+def test_construction_rejects_empty_parameter_list(name, empty):
+    entry = REGISTRY[name]
+    params = (p for p in []) if empty == "generator" else empty
+    with pytest.raises(ValueError, match="^optimizer got an empty parameter list$"):
+        entry["cls"](params, **entry["kwargs"])
+
+
+@pytest.mark.parametrize("kind", [set, frozenset])
+@pytest.mark.parametrize("name", NAMES)
+def test_construction_rejects_set_of_params_in_group(name, kind):
+    """ndarrays are unhashable, so a set of them needs a hashable subclass (or holds no arrays at all)."""
+    entry = REGISTRY[name]
+    arrays = [np.ones(4, np.float32).view(HashableArray), np.ones(3, np.float32).view(HashableArray)]
+    with pytest.raises(TypeError, match=words_pattern("ordered collections", "Please use a list instead")):
+        entry["cls"]([{"params": kind(arrays)}], **entry["kwargs"])
+    with pytest.raises(TypeError, match="ordered collections"):
+        entry["cls"]([{"params": [np.ones(2, np.float32)]}, {"params": kind()}], **entry["kwargs"])
+
+
+class HashableArray(np.ndarray):
+    __hash__ = object.__hash__
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_construction_rejects_group_without_params(name):
+    entry = REGISTRY[name]
+    with pytest.raises(ValueError, match="'params'"):
+        entry["cls"]([{"params": [np.ones(3, np.float32)]}, {"lr": 0.1}], **entry["kwargs"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_construction_rejects_group_that_is_not_a_dict(name):
+    entry = REGISTRY[name]
+    with pytest.raises(TypeError, match=words_pattern("param_group must be a dict", "numpy.ndarray")):
+        entry["cls"]([{"params": [np.ones(3, np.float32)]}, np.ones(3, np.float32)], **entry["kwargs"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_construction_rejects_same_array_twice_in_one_group(name):
+    entry = REGISTRY[name]
+    a, b = np.ones(4, np.float32), np.ones(3, np.float32)
+    with pytest.raises(ValueError, match=words_pattern("parameter 2", "same array as parameter 0")):
+        entry["cls"]([a, b, a], **entry["kwargs"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_construction_rejects_same_array_in_two_groups(name):
+    entry = REGISTRY[name]
+    a, b = np.ones(4, np.float32), np.ones(3, np.float32)
+    with pytest.raises(ValueError, match="^some parameters appear in more than one parameter group$"):
+        entry["cls"]([{"params": [a, b]}, {"params": [a]}], **entry["kwargs"])
+
+
+@pytest.mark.parametrize("layout", ["one_group", "two_groups"])
+@pytest.mark.parametrize("name", NAMES)
+def test_construction_rejects_overlapping_views(name, layout):
+    entry = REGISTRY[name]
+    buf = np.ones(20, np.float32)
+    a, b = buf[:12].reshape(3, 4), buf[8:]
+    params = [a, b] if layout == "one_group" else [{"params": [a]}, {"params": [b]}]
+    with pytest.raises(ValueError, match=words_pattern("parameter 1", "overlaps parameter 0")):
+        entry["cls"](params, **entry["kwargs"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_construction_rejects_two_views_of_the_same_memory(name):
+    entry = REGISTRY[name]
+    a = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match=words_pattern("parameter 1", "parameter 0")):
+        entry["cls"]([a, a.reshape(12)], **entry["kwargs"])
+
+
+@pytest.mark.parametrize("layout", ["one_group", "two_groups"])
+@pytest.mark.parametrize("name", NAMES)
+def test_construction_rejects_duplicate_empty_param(name, layout):
+    """The duplicate check must not depend on the size: torch rejects a tensor in two groups whatever its
+    size, and fastoptim rejects a non-empty array listed twice in one group."""
+    entry = REGISTRY[name]
+    z = np.zeros(0, np.float32)
+    params = [z, z] if layout == "one_group" else [{"params": [z]}, {"params": [z]}]
+    with pytest.raises(ValueError, match="same array|more than one parameter group"):
+        entry["cls"](params, **entry["kwargs"])
+
+
+# ================================================================================ hyperparameters
+
+
+@pytest.mark.parametrize("name,hyper", HYPER_CASES, ids=HYPER_IDS)
+def test_constructor_rejects_invalid_hyperparameter(name, hyper):
+    entry = REGISTRY[name]
+    kwargs = dict(entry["kwargs"], **hyper.values)
+    with pytest.raises(hyper.exc, match=words_pattern(*hyper.words)):
+        entry["cls"]([np.ones(4, np.float32)], **kwargs)
+
+
+@requires_torch
+@pytest.mark.parametrize("name,hyper", [c for c in HYPER_CASES if c[1].torch_same],
+                         ids=[i for i, c in zip(HYPER_IDS, HYPER_CASES) if c[1].torch_same])
+def test_invalid_hyperparameter_message_is_torchs(name, hyper):
+    import torch
+
+    entry = REGISTRY[name]
+    kwargs = dict(entry["kwargs"], **hyper.values)
+    with pytest.raises(hyper.exc) as theirs:
+        getattr(torch.optim, name)([torch.zeros(4, requires_grad=True)], **kwargs)
+    with pytest.raises(hyper.exc) as ours:
+        entry["cls"]([np.ones(4, np.float32)], **kwargs)
+    assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("name,hyper", HYPER_CASES, ids=HYPER_IDS)
+def test_param_group_dict_with_invalid_hyperparameter_is_rejected(name, hyper):
+    entry = REGISTRY[name]
+    groups = make_params()
+    with pytest.raises(hyper.exc, match=words_pattern(*hyper.words)):
+        entry["cls"]([{"params": groups[0]}, dict({"params": groups[1]}, **hyper.values)], **entry["kwargs"])
+
+
+@pytest.mark.parametrize("steps", STEPS, ids=STEPS_IDS)
+@pytest.mark.parametrize("name,hyper", HYPER_CASES, ids=HYPER_IDS)
+def test_add_param_group_with_invalid_hyperparameter_changes_nothing(name, hyper, steps):
+    opt, params, rng = make(name, steps)
+    new = np.ones(5, np.float32)
+    expect_no_change(opt, lambda: opt.add_param_group(dict({"params": [new]}, **hyper.values)),
+                     hyper.exc, words_pattern(*hyper.words), [new])
+
+
+@pytest.mark.parametrize("case", ["existing_param", "bad_dtype", "view_of_existing", "set"])
+@pytest.mark.parametrize("name", NAMES)
+def test_add_param_group_with_bad_params_changes_nothing(name, case):
+    opt, params, rng = make(name, 2)
+    new, exc, pattern = {
+        "existing_param": ([params[4]], ValueError, "^some parameters appear in more than one parameter group$"),
+        "bad_dtype": ([np.ones(3, np.float32), np.ones(3, np.int64)], TypeError, words_pattern("parameter 7", "dtype")),
+        "view_of_existing": ([params[2][5:9]], ValueError, words_pattern("parameter 6", "overlaps parameter 2")),
+        "set": ({np.ones(3, np.float32).view(HashableArray)}, TypeError, "ordered collections"),
+    }[case]
+    expect_no_change(opt, lambda: opt.add_param_group({"params": new}), exc, pattern)
+
+
+@pytest.mark.parametrize("group", [0, 1])
+@pytest.mark.parametrize("steps", STEPS, ids=STEPS_IDS)
+@pytest.mark.parametrize("name,hyper", HYPER_CASES, ids=HYPER_IDS)
+def test_step_rejects_hyperparameter_edited_to_invalid_value(name, hyper, steps, group):
+    opt, params, rng = make(name, steps)
+    grads = good_grads(params, rng)
+    opt.param_groups[group].update(copy.deepcopy(hyper.values))
+    expect_no_change(opt, lambda: opt.step(grads), hyper.exc, words_pattern(*hyper.words), grads)
+
+
+# ================================================================================== state tampering
+
+
+def _state_cases():
+    S = "state '{key}' of parameter {t}"
+    return {
+        "other_float_dtype": (lambda opt, ps, gs, t, key: np.zeros(ps[t].shape, other_float(ps[t].dtype)),
+                              TypeError, (S, "dtype")),
+        "float16": (lambda opt, ps, gs, t, key: np.zeros(ps[t].shape, np.float16), TypeError, (S, "dtype float16")),
+        "byteswapped": (lambda opt, ps, gs, t, key: np.zeros(ps[t].shape, ps[t].dtype.newbyteorder()),
+                        TypeError, (S, "dtype")),
+        "python_list": (lambda opt, ps, gs, t, key: opt.state[t][key].tolist(), TypeError, (S, "numpy.ndarray")),
+        "same_size_other_shape": (lambda opt, ps, gs, t, key: np.zeros(ps[t].shape[::-1], ps[t].dtype),
+                                  ValueError, (S, "shape")),
+        "bigger": (lambda opt, ps, gs, t, key: np.zeros((ps[t].shape[0] + 1,) + ps[t].shape[1:], ps[t].dtype),
+                   ValueError, (S, "shape")),
+        "strided": (lambda opt, ps, gs, t, key: _strided(ps[t]), ValueError, (S, "C-contiguous")),
+        "fortran_order": (lambda opt, ps, gs, t, key: _fortran(ps[t]), ValueError, (S, "C-contiguous")),
+        "read_only": (lambda opt, ps, gs, t, key: read_only(opt.state[t][key]), ValueError, (S, "read-only")),
+        "misaligned": (lambda opt, ps, gs, t, key: misaligned(ps[t].shape, ps[t].dtype, 0.5), ValueError,
+                       (S, "aligned")),
+        "is_the_param": (lambda opt, ps, gs, t, key: ps[t], ValueError, ("parameter {t}", "overlap")),
+        "is_another_param": (lambda opt, ps, gs, t, key: ps[t + 1], ValueError,
+                             ("parameter {t}", "parameter {t1}", "overlap")),
+        "is_the_grad": (lambda opt, ps, gs, t, key: gs[t], ValueError, ("parameter {t}", "overlap")),
+        "is_another_params_buffer": (lambda opt, ps, gs, t, key: opt.state[t + 1][key], ValueError,
+                                     ("parameter {t}", "parameter {t1}", "overlap")),
+        "view_into_another_param": (lambda opt, ps, gs, t, key: _view_into(ps[t + 2], ps[t]), ValueError,
+                                    ("parameter {t}", "parameter {t2}", "overlap")),
+    }
+
+
+STATE_CASES = _state_cases()
+
+
+@pytest.mark.parametrize("t", TARGETS, ids=TARGET_IDS)
+@pytest.mark.parametrize("case", list(STATE_CASES))
+@pytest.mark.parametrize("name,key", STATE_KEY_CASES, ids=STATE_KEY_IDS)
+def test_step_rejects_tampered_state_buffer(name, key, case, t):
+    opt, params, rng = make(name, 2)
+    grads = good_grads(params, rng)
+    build, exc, words = STATE_CASES[case]
+    opt.state[t][key] = build(opt, params, grads, t, key)
+    words = tuple(w.format(key=key, t=t, t1=t + 1, t2=t + 2) for w in words)
+    expect_no_change(opt, lambda: opt.step(grads), exc, words_pattern(*words), grads)
+
+
+@pytest.mark.parametrize("t", TARGETS, ids=TARGET_IDS)
+@pytest.mark.parametrize("name", [n for n in NAMES if len(REGISTRY[n]["state_keys"]) > 1])
+def test_step_rejects_two_state_keys_sharing_one_buffer(name, t):
+    opt, params, rng = make(name, 2)
+    grads = good_grads(params, rng)
+    k0, k1 = REGISTRY[name]["state_keys"][:2]
+    opt.state[t][k1] = opt.state[t][k0]
+    expect_no_change(opt, lambda: opt.step(grads), ValueError, words_pattern(f"parameter {t}", "overlap"), grads)
+
+
+TAMPERED_STEPS = {
+    "negative": np.array(-1.0, np.float32),
+    "nan": np.array(np.nan, np.float32),
+    "string": "abc",
+    "two_elements": np.array([1.0, 2.0], np.float32),
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERED_STEPS))
+@pytest.mark.parametrize("name", STEP_NAMES)
+def test_step_rejects_tampered_step_count(name, case):
+    """load_state_dict rejects a negative/NaN/non-scalar 'step'; step() must not run on one either (with -1
+    the bias correction divides by zero, with NaN every element becomes NaN)."""
+    opt, params, rng = make(name, 2)
+    grads = good_grads(params, rng)
+    opt.state[3]["step"] = TAMPERED_STEPS[case]
+    expect_no_change(opt, lambda: opt.step(grads), (TypeError, ValueError),
+                     words_pattern("step", "parameter 3"), grads)
+
+
+# ==================================================================================== load_state_dict
+
+
+def _saved(name: str) -> Dict[str, Any]:
+    """A valid state dict for the two-group model (other values than ``make``'s, so loading would change it)."""
+    other, params, rng = make(name, 3, seed=7)
+    for group in other.param_groups:
+        group["lr"] = group["lr"] * 3
+    return other.state_dict()
+
+
+def _first_key(name):
+    return REGISTRY[name]["state_keys"][0]
+
+
+def _set(path_value):
+    def apply(sd, name):
+        *path, value = path_value(name)
+        target = sd
+        for p in path[:-1]:
+            target = target[p]
+        target[path[-1]] = value
+        return sd
+    return apply
+
+
+def _invalid_group_hyper(name):
+    return {
+        "SGD": {"nesterov": True, "dampening": 0.1},
+        "Adam": {"betas": (1.0, 0.999)},
+        "AdamW": {"betas": [0.9, 1.5]},
+        "RMSprop": {"alpha": -0.5},
+    }[name]
+
+
+LOAD_CASES: Dict[str, Tuple[Callable, type, Callable[[str], str], bool]] = {
+    # id: (corrupt(sd, name) -> bad state dict, exception, name -> regex, needs 'step')
+    "not_a_dict": (lambda sd, name: [sd], ValueError, lambda n: "'state' and 'param_groups'", False),
+    "missing_param_groups": (lambda sd, name: {"state": sd["state"]}, ValueError,
+                             lambda n: "'state' and 'param_groups'", False),
+    "fewer_groups": (lambda sd, name: dict(sd, param_groups=sd["param_groups"][:1]), ValueError,
+                     lambda n: "different number of parameter groups", False),
+    "more_groups": (lambda sd, name: dict(sd, param_groups=sd["param_groups"] + [dict(sd["param_groups"][1],
+                                                                                    params=[6])]),
+                    ValueError, lambda n: "different number of parameter groups", False),
+    "group_too_small": (lambda sd, name: (sd["param_groups"][1].update(params=[3, 4]), sd)[1], ValueError,
+                        lambda n: "doesn't match the size of optimizer's group", False),
+    "group_too_large": (lambda sd, name: (sd["param_groups"][0].update(params=[0, 1, 2, 6]), sd)[1], ValueError,
+                        lambda n: "doesn't match the size of optimizer's group", False),
+    "bad_param_id": (lambda sd, name: (sd["param_groups"][0].update(params=[0, "x", 2]), sd)[1], ValueError,
+                     lambda n: "parameter ids must be integers", False),
+    "state_wrong_shape_last_param": (
+        _set(lambda n: ("state", 5, _first_key(n), np.zeros(11))), ValueError,
+        lambda n: words_pattern(f"state '{_first_key(n)}' of parameter 5", "shape (11,)"), False),
+    "state_same_size_other_shape": (
+        _set(lambda n: ("state", 0, _first_key(n), np.zeros((4, 3), np.float32))), ValueError,
+        lambda n: words_pattern(f"state '{_first_key(n)}' of parameter 0", "shape (4, 3)"), False),
+    "state_complex_dtype": (
+        _set(lambda n: ("state", 4, _first_key(n), np.zeros((2, 3), np.complex128))), TypeError,
+        lambda n: words_pattern(f"state '{_first_key(n)}' of parameter 4", "dtype complex128"), False),
+    "state_unknown_key": (_set(lambda n: ("state", 2, "bogus", np.zeros(20, np.float32))), ValueError,
+                          lambda n: words_pattern("unknown state 'bogus'", "parameter 2"), False),
+    "state_entry_not_a_dict": (_set(lambda n: ("state", 1, [1, 2])), ValueError,
+                               lambda n: words_pattern("state of parameter 1", "dict"), False),
+    "negative_step": (_set(lambda n: ("state", 4, "step", np.array(-1.0, np.float32))), ValueError,
+                      lambda n: words_pattern("state 'step' of parameter 4", ">= 0"), True),
+    "nan_step": (_set(lambda n: ("state", 4, "step", np.array(np.nan, np.float32))), ValueError,
+                 lambda n: words_pattern("state 'step' of parameter 4", "finite"), True),
+    "inf_step": (_set(lambda n: ("state", 0, "step", float("inf"))), ValueError,
+                 lambda n: words_pattern("state 'step' of parameter 0", "finite"), True),
+    "vector_step": (_set(lambda n: ("state", 0, "step", np.array([1.0, 2.0]))), ValueError,
+                    lambda n: words_pattern("state 'step' of parameter 0", "scalar"), True),
+    "negative_lr_in_group": (_set(lambda n: ("param_groups", 1, "lr", -0.5)), ValueError,
+                             lambda n: "Invalid learning rate: -0.5", False),
+    "string_lr_in_group": (_set(lambda n: ("param_groups", 0, "lr", "fast")), TypeError, lambda n: "lr", False),
+    "optimizer_specific_invalid_hyper_in_group": (
+        lambda sd, name: (sd["param_groups"][1].update(_invalid_group_hyper(name)), sd)[1], ValueError,
+        lambda n: "Nesterov momentum|Invalid beta parameter at index|Invalid alpha value", False),
+    "unsupported_flag_in_group": (_set(lambda n: ("param_groups", 0, "differentiable", True)), ValueError,
+                                  lambda n: words_pattern("differentiable", "not supported"), False),
+}
+
+LOAD_IDS = [(name, case) for name in NAMES for case in LOAD_CASES
+            if REGISTRY[name]["has_step"] or not LOAD_CASES[case][3]]
+
+
+@pytest.mark.parametrize("steps", STEPS, ids=STEPS_IDS)
+@pytest.mark.parametrize("name,case", LOAD_IDS, ids=[f"{n}-{c}" for n, c in LOAD_IDS])
+def test_load_state_dict_rejects_bad_input_and_changes_nothing(name, case, steps):
+    opt, params, rng = make(name, steps)
+    corrupt, exc, pattern, _ = LOAD_CASES[case]
+    bad = corrupt(_saved(name), name)
+    expect_no_change(opt, lambda: opt.load_state_dict(bad), exc, pattern(name))
+    # Nothing half-installed: the next step matches a twin that never saw the bad state dict.
+    twin, twin_params, twin_rng = make(name, steps)
+    opt.step(good_grads(params, rng))
+    twin.step(good_grads(twin_params, twin_rng))
+    for p, q in zip(params, twin_params):
+        assert_same_value(p, q, "parameter")
+    assert_same_value(opt.state, twin.state, "state")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_load_state_dict_control_good_input_loads(name):
+    """The unmodified state dict of the cases above loads, and does change the optimizer."""
+    opt, params, rng = make(name, 1)
+    saved = _saved(name)
+    opt.load_state_dict(saved)
+    assert opt.param_groups[0]["lr"] == saved["param_groups"][0]["lr"] != REGISTRY[name]["kwargs"]["lr"]
+    key = _first_key(name)
+    assert_same_value(opt.state[5][key], saved["state"][5][key], "loaded state")
+    assert all(a is b for a, b in zip(flat(g["params"] for g in opt.param_groups), params))  # same objects
+
+
+# =============================================================================== the harness itself
+
+REGISTRY_KEY = {name: REGISTRY[name]["state_keys"][0] for name in NAMES}
+HARNESS_MUTATIONS = {
+    "param_value": lambda opt: opt.param_groups[1]["params"][2].__setitem__(9, np.nextafter(
+        opt.param_groups[1]["params"][2][9], np.inf)),
+    "param_replaced_by_equal_copy": lambda opt: opt.param_groups[0]["params"].__setitem__(
+        1, opt.param_groups[0]["params"][1].copy()),
+    "hyperparameter": lambda opt: opt.param_groups[1].__setitem__("lr", opt.param_groups[1]["lr"] * 2),
+    "hyperparameter_added": lambda opt: opt.param_groups[0].__setitem__("initial_lr", 1.0),
+    "group_added": lambda opt: opt.param_groups.append({"params": []}),
+    "state_value": lambda opt: opt.state[4][REGISTRY_KEY[type(opt).__name__]].__iadd__(1),
+    "state_buffer_replaced_by_equal_copy": lambda opt: opt.state[4].__setitem__(
+        REGISTRY_KEY[type(opt).__name__], opt.state[4][REGISTRY_KEY[type(opt).__name__]].copy()),
+    "state_buffer_dtype": lambda opt: opt.state[4].__setitem__(
+        REGISTRY_KEY[type(opt).__name__], opt.state[4][REGISTRY_KEY[type(opt).__name__]].astype(np.float32)),
+    "state_key_added": lambda opt: opt.state[0].__setitem__("extra", None),
+    "state_entry_removed": lambda opt: opt.state.pop(5),
+    "state_entry_added": lambda opt: opt.state.__setitem__(6, {}),
+}
+
+
+@pytest.mark.parametrize("mutation", list(HARNESS_MUTATIONS))
+@pytest.mark.parametrize("name", NAMES)
+def test_snapshot_detects_every_kind_of_change(name, mutation):
+    """The 'modified nothing' checks must be able to fail: any one change, even an equal-valued copy in
+    place of the original array, is caught."""
+    opt, params, rng = make(name, 2)
+    snap = Snapshot(opt)
+    snap.check()
+    HARNESS_MUTATIONS[mutation](opt)
+    with pytest.raises(AssertionError):
+        snap.check()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_expect_no_change_catches_state_created_on_a_first_step(name):
+    opt, params, rng = make(name, 0)
+
+    def sneaky():
+        opt.state[0] = {}
+        raise ValueError("parameter 0 is bad")
+
+    with pytest.raises(AssertionError):
+        expect_no_change(opt, sneaky, ValueError, "parameter 0")
