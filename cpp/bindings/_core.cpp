@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fastoptim/version.hpp"
+#include "fastoptim/core/overlap.hpp"
 #include "fastoptim/core/parallel.hpp"
 #include "kernels.hpp"
 
@@ -82,30 +83,16 @@ class Validator {
   }
 
   // Rejects any written array that shares a byte with any other array of the call.
-  void check_overlaps() const {
-    std::vector<const Range*> order;
-    order.reserve(ranges_.size());
-    for (const auto& r : ranges_)
-      if (r.begin != r.end) order.push_back(&r);
-    std::sort(order.begin(), order.end(), [](const Range* a, const Range* b) { return a->begin < b->begin; });
-    // Sweep keeping the open range that reaches furthest, and the furthest-reaching written one.
-    const Range* reach = nullptr;
-    const Range* reach_written = nullptr;
-    for (const Range* r : order) {
-      if (reach && r->begin < reach->end && (r->written || reach->written)) fail_overlap(*r, *reach);
-      if (reach_written && r->begin < reach_written->end) fail_overlap(*r, *reach_written);
-      if (!reach || r->end > reach->end) reach = r;
-      if (r->written && (!reach_written || r->end > reach_written->end)) reach_written = r;
-    }
+  void check_overlaps() {
+    const auto [a, b] = fastoptim::detail::find_write_overlap(ranges_);
+    if (a)
+      throw py::value_error("arrays of parameter " + std::to_string(std::min(a->index, b->index)) + " and parameter " +
+                            std::to_string(std::max(a->index, b->index)) +
+                            " overlap in memory (a gradient or state buffer that is, or views, a parameter or "
+                            "another buffer that gets written); pass separate arrays");
   }
 
  private:
-  struct Range {
-    std::uintptr_t begin, end;
-    bool written;
-    std::size_t index;  // parameter index of the item, for the message
-  };
-
   static py::array as_array(py::handle obj, const std::string& who) {
     if (!py::isinstance<py::array>(obj))
       throw py::type_error(who + " must be a numpy.ndarray, got " +
@@ -125,19 +112,12 @@ class Validator {
   Ref record(const py::array& a, bool written, std::size_t index) {
     Ref r{const_cast<void*>(a.data()), static_cast<std::size_t>(a.size())};
     const auto b = reinterpret_cast<std::uintptr_t>(r.data);
-    ranges_.push_back(Range{b, b + static_cast<std::size_t>(a.nbytes()), written, index});
+    ranges_.push_back(fastoptim::detail::ByteRange{b, b + static_cast<std::size_t>(a.nbytes()), written, index});
     return r;
   }
 
-  [[noreturn]] static void fail_overlap(const Range& a, const Range& b) {
-    throw py::value_error("arrays of parameter " + std::to_string(std::min(a.index, b.index)) + " and parameter " +
-                          std::to_string(std::max(a.index, b.index)) +
-                          " overlap in memory (a gradient or state buffer that is, or views, a parameter or "
-                          "another buffer that gets written); pass separate arrays");
-  }
-
   py::array shape_;
-  std::vector<Range> ranges_;
+  std::vector<fastoptim::detail::ByteRange> ranges_;
 };
 
 // ------------------------------------------------------------------------------------- dispatch

@@ -53,7 +53,7 @@ struct AdamScalars {
   }
 };
 
-namespace detail {
+namespace impl {
 
 template <class T, bool kMaximize, bool kAmsgrad, bool kCoupled, bool kDecoupled, bool kSmallWeight>
 inline void adam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad, T* FASTOPTIM_RESTRICT exp_avg,
@@ -79,19 +79,19 @@ inline void adam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT g
   }
 }
 
-}  // namespace detail
+}  // namespace impl
 
 // Scalar reference kernel over [0, n). `max_exp_avg_sq` is used only when amsgrad is set.
 template <class T>
 inline void adam_update_ref(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, std::size_t n,
                             const AdamScalars<T>& s) noexcept {
-  using detail::with_flag;
+  using impl::with_flag;
   with_flag(s.maximize, [&](auto mx) {
     with_flag(s.amsgrad, [&](auto ams) {
       with_flag(s.coupled_decay, [&](auto cd) {
         with_flag(s.decoupled_decay, [&](auto dd) {
           with_flag(lerp_weight_is_small(s.one_minus_beta1), [&](auto small) {
-            detail::adam_loop<T, decltype(mx)::value, decltype(ams)::value, decltype(cd)::value, decltype(dd)::value,
+            impl::adam_loop<T, decltype(mx)::value, decltype(ams)::value, decltype(cd)::value, decltype(dd)::value,
                               decltype(small)::value>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, s);
           });
         });

@@ -8,9 +8,9 @@
 // with a baseline one. Users never name it: fastoptim::adam_step finds it either way. Plain data types
 // (options, hyperparameters, state) stay outside it and are shared.
 //
-// Bit-exactness with torch needs the compiler not to fuse `a * b + c` on its own (-ffp-contract=off; GCC
-// fuses by default in GNU mode when the target has FMA). The kernels spell out every FMA torch performs;
-// an extra fusion by the compiler changes a result by at most one rounding.
+// Rounding does not depend on -ffp-contract: the kernels spell out every FMA torch performs and keep the
+// compiler from fusing the products torch rounds (core/math.hpp). Our own targets still build with
+// -ffp-contract=off, and the C++ tests also run built with -ffp-contract=fast.
 
 #ifndef FASTOPTIM_ISA_NAMESPACE
 #define FASTOPTIM_ISA_NAMESPACE isa_default
@@ -33,7 +33,9 @@
 
 namespace fastoptim {
 FASTOPTIM_ISA_BEGIN
-namespace detail {
+namespace impl {
+
+// Internals of the ISA-specific code (fastoptim::detail holds the ISA-independent ones).
 
 // Calls f(std::integral_constant<bool, b>): turns run-time flags into template arguments, so each update
 // loop is instantiated branch-free for its flags and the compiler can vectorize it.
@@ -45,6 +47,6 @@ inline void with_flag(bool b, F&& f) {
     f(std::false_type{});
 }
 
-}  // namespace detail
+}  // namespace impl
 FASTOPTIM_ISA_END
 }  // namespace fastoptim

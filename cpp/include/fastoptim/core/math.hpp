@@ -2,9 +2,10 @@
 // Element helpers shared by the update rules. They round exactly as torch's CPU kernels do on any CPU
 // with FMA (every x86-64 since 2013, every AArch64): torch's vector bodies call fmadd for `a + alpha * b`
 // and its scalar tails are compiled with FMA contraction, so each `x + y * z` of an update is one fused
-// multiply-add. We spell those FMAs out with std::fma instead of leaving them to the compiler, so results
-// are the same whatever flags a consumer builds with (without -mfma, std::fma is a libm call that still
-// uses the FMA instruction where the CPU has one).
+// multiply-add. We spell those FMAs out with std::fma instead of leaving them to the compiler (without
+// -mfma, std::fma is a libm call that still uses the FMA instruction where the CPU has one), and where torch
+// rounds a product before adding, mul_rounded keeps a contracting compiler from fusing it, so results are
+// the same whatever flags a consumer builds with.
 
 #include <cmath>
 
@@ -17,6 +18,13 @@ FASTOPTIM_ISA_BEGIN
 template <class T>
 inline T fmadd(T a, T b, T c) noexcept {
   return std::fma(a, b, c);
+}
+
+// a * b rounded on its own even under -ffp-contract=fast: fma(a, b, -0) is exactly the rounded product
+// (sign of zero included), and compilers do not fuse an fma into a following add.
+template <class T>
+inline T mul_rounded(T a, T b) noexcept {
+  return std::fma(a, b, T(-0.0));
 }
 
 // torch.lerp: exact at both ends, choosing the formulation by the size of the weight.

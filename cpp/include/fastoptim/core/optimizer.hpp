@@ -9,9 +9,11 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "overlap.hpp"
 #include "span.hpp"
 
 namespace fastoptim {
@@ -25,14 +27,6 @@ struct ParamGroup {
 namespace detail {
 
 inline std::string param_name(std::size_t index) { return "parameter " + std::to_string(index); }
-
-// True when [a, a + na) and [b, b + nb) share a byte.
-template <class A, class B>
-bool overlaps(const A* a, std::size_t na, const B* b, std::size_t nb) noexcept {
-  const auto a0 = reinterpret_cast<std::uintptr_t>(a), a1 = a0 + na * sizeof(A);
-  const auto b0 = reinterpret_cast<std::uintptr_t>(b), b1 = b0 + nb * sizeof(B);
-  return na != 0 && nb != 0 && a0 < b1 && b0 < a1;
-}
 
 }  // namespace detail
 
@@ -49,6 +43,7 @@ class Optimizer {
   using group_type = ParamGroup<T, Options>;
 
   Optimizer(std::vector<Span<T>> params, Options options) {
+    if (params.empty()) throw std::invalid_argument("optimizer got an empty parameter list");
     add_param_group(group_type{std::move(params), options});
   }
   explicit Optimizer(std::vector<group_type> groups) {
@@ -58,16 +53,20 @@ class Optimizer {
 
   void add_param_group(group_type group) {
     group.options.validate();
-    std::vector<Span<T>> all = flat_params();
-    for (std::size_t i = 0; i < group.params.size(); ++i) {
-      const Span<T>& p = group.params[i];
-      if (p.data() == nullptr && p.size() != 0)
-        throw std::invalid_argument(detail::param_name(all.size()) + " is null");
-      for (std::size_t j = 0; j < all.size(); ++j)
-        if (detail::overlaps(p.data(), p.size(), all[j].data(), all[j].size()))
-          throw std::invalid_argument(detail::param_name(all.size()) + " overlaps " + detail::param_name(j) +
-                                      "; parameters must not share memory");
-      all.push_back(p);
+    const std::size_t first = num_params();
+    std::vector<detail::ByteRange> ranges;
+    std::size_t k = 0;
+    for (const auto& g : groups_)
+      for (const auto& p : g.params) ranges.push_back(detail::byte_range(p.data(), p.size(), true, k++));
+    for (const auto& p : group.params) {
+      if (p.data() == nullptr && p.size() != 0) throw std::invalid_argument(detail::param_name(k) + " is null");
+      ranges.push_back(detail::byte_range(p.data(), p.size(), true, k++));
+    }
+    const auto [a, b] = detail::find_write_overlap(ranges);
+    if (a) {
+      const auto i = std::min(a->index, b->index), j = std::max(a->index, b->index);
+      throw std::invalid_argument(detail::param_name(j) + " overlaps " + detail::param_name(i) +
+                                  (i < first ? " of an earlier group" : "") + "; parameters must not share memory");
     }
     state_.resize(state_.size() + group.params.size());
     groups_.push_back(std::move(group));
@@ -79,6 +78,7 @@ class Optimizer {
     const std::size_t n = num_params();
     if (grads.size() != n)
       throw std::invalid_argument("expected " + std::to_string(n) + " gradients, got " + std::to_string(grads.size()));
+    std::vector<detail::ByteRange> ranges;
     std::size_t k = 0;
     for (const auto& group : groups_) {
       for (const auto& p : group.params) {
@@ -87,17 +87,21 @@ class Optimizer {
           if (g.size() != p.size())
             throw std::invalid_argument("gradient of " + detail::param_name(k) + " has " + std::to_string(g.size()) +
                                         " elements, the parameter has " + std::to_string(p.size()));
-          std::size_t j = 0;
-          for (const auto& group2 : groups_)
-            for (const auto& q : group2.params) {
-              if (detail::overlaps(g.data(), g.size(), q.data(), q.size()))
-                throw std::invalid_argument("gradient of " + detail::param_name(k) + " overlaps " +
-                                            detail::param_name(j));
-              ++j;
-            }
+          ranges.push_back(detail::byte_range(g.data(), g.size(), false, k));
         }
+        ranges.push_back(detail::byte_range(p.data(), p.size(), true, k));
         ++k;
       }
+    }
+    const auto [a, b] = detail::find_write_overlap(ranges);
+    if (a) {
+      if (a->written && b->written)  // parameters edited into param_groups after construction
+        throw std::invalid_argument(detail::param_name(std::max(a->index, b->index)) + " overlaps " +
+                                    detail::param_name(std::min(a->index, b->index)));
+      const auto* grad = a->written ? b : a;
+      const auto* param = a->written ? a : b;
+      throw std::invalid_argument("gradient of " + detail::param_name(grad->index) + " overlaps " +
+                                  detail::param_name(param->index));
     }
     for (const auto& group : groups_) group.options.validate();  // options may have been edited since
     k = 0;

@@ -45,7 +45,7 @@ struct RMSpropScalars {
         use_weight_decay(h.weight_decay != 0.0) {}
 };
 
-namespace detail {
+namespace impl {
 
 template <class T, bool kMaximize, bool kDecay, bool kCentered, bool kMomentum, bool kSmallWeight>
 inline void rmsprop_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad,
@@ -68,7 +68,7 @@ inline void rmsprop_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRIC
     }
     avg = avg + eps;
     if (kMomentum) {
-      const T buf = momentum_buffer[i] * momentum + g / avg;
+      const T buf = mul_rounded(momentum_buffer[i], momentum) + g / avg;
       momentum_buffer[i] = buf;
       param[i] = fmadd(buf, neg_lr, param[i]);
     } else {
@@ -77,20 +77,20 @@ inline void rmsprop_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRIC
   }
 }
 
-}  // namespace detail
+}  // namespace impl
 
 // Scalar reference kernel over [0, n). `grad_avg` is used only when centered, `momentum_buffer` only
 // when momentum > 0.
 template <class T>
 inline void rmsprop_update_ref(T* param, const T* grad, T* square_avg, T* grad_avg, T* momentum_buffer,
                                std::size_t n, const RMSpropScalars<T>& s) noexcept {
-  using detail::with_flag;
+  using impl::with_flag;
   with_flag(s.maximize, [&](auto mx) {
     with_flag(s.use_weight_decay, [&](auto wd) {
       with_flag(s.centered, [&](auto c) {
         with_flag(s.use_momentum, [&](auto mom) {
           with_flag(lerp_weight_is_small(s.one_minus_alpha), [&](auto small) {
-            detail::rmsprop_loop<T, decltype(mx)::value, decltype(wd)::value, decltype(c)::value,
+            impl::rmsprop_loop<T, decltype(mx)::value, decltype(wd)::value, decltype(c)::value,
                                  decltype(mom)::value, decltype(small)::value>(param, grad, square_avg, grad_avg,
                                                                                 momentum_buffer, n, s);
           });

@@ -42,7 +42,7 @@ struct SGDScalars {
         use_weight_decay(h.weight_decay != 0.0) {}
 };
 
-namespace detail {
+namespace impl {
 
 template <class T, bool kMaximize, bool kDecay, bool kMomentum, bool kInit, bool kNesterov>
 inline void sgd_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad,
@@ -60,20 +60,20 @@ inline void sgd_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT gr
   }
 }
 
-}  // namespace detail
+}  // namespace impl
 
 // Scalar reference kernel over [0, n). `momentum_buffer` may be null when momentum == 0;
 // `init_buffer` is true on the first step with momentum (torch clones the gradient into the buffer).
 template <class T>
 inline void sgd_update_ref(T* param, const T* grad, T* momentum_buffer, bool init_buffer, std::size_t n,
                            const SGDScalars<T>& s) noexcept {
-  using detail::with_flag;
+  using impl::with_flag;
   with_flag(s.maximize, [&](auto mx) {
     with_flag(s.use_weight_decay, [&](auto wd) {
       with_flag(s.use_momentum, [&](auto mom) {
         with_flag(init_buffer && s.use_momentum, [&](auto init) {
           with_flag(s.nesterov && s.use_momentum, [&](auto nes) {
-            detail::sgd_loop<T, decltype(mx)::value, decltype(wd)::value, decltype(mom)::value,
+            impl::sgd_loop<T, decltype(mx)::value, decltype(wd)::value, decltype(mom)::value,
                              decltype(init)::value, decltype(nes)::value>(param, grad, momentum_buffer, n, s);
           });
         });
