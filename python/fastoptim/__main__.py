@@ -13,7 +13,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a small MLP on generated data and print loss and LR per epoch")
     demo.add_argument("--optimizer", default="Adam", choices=sorted(_demo.OPTIMIZERS))
-    demo.add_argument("--epochs", type=int, default=8)
+    demo.add_argument("--epochs", type=int, default=12)
     demo.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.command == "demo":

@@ -1,6 +1,6 @@
 """The demo: a two-layer MLP, gradients by hand in numpy, trained with a fastoptim optimizer.
 
-Each epoch runs mini-batches (``optimizer.step`` per batch), then halves the learning rate every few
+Each epoch runs mini-batches (``optimizer.step`` per batch), then halves the learning rate every four
 epochs by editing ``param_groups`` (what a scheduler does), and prints loss, accuracy and LR.
 """
 
@@ -10,21 +10,21 @@ import time
 
 import numpy as np
 
-from . import SGD, Adam, AdamW, RMSprop
+from . import SGD, Adam, AdamW, RMSprop, _core
 
 OPTIMIZERS = {
     "SGD": lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=True),
-    "Adam": lambda p: Adam(p, lr=1e-2),
-    "AdamW": lambda p: AdamW(p, lr=1e-2, weight_decay=1e-2),
-    "RMSprop": lambda p: RMSprop(p, lr=3e-3, momentum=0.5),
+    "Adam": lambda p: Adam(p, lr=2e-2),
+    "AdamW": lambda p: AdamW(p, lr=2e-2, weight_decay=1e-2),
+    "RMSprop": lambda p: RMSprop(p, lr=5e-3, momentum=0.5),
 }
 
 
 def make_spirals(n: int, rng: np.random.Generator):
     """Two interleaved spirals: not linearly separable, so the hidden layer has to learn."""
-    t = np.sqrt(rng.random(n)) * 3 * np.pi
+    t = np.sqrt(rng.random(n)) * 2 * np.pi
     label = rng.integers(0, 2, n)
-    r = t / (3 * np.pi)
+    r = t / (2 * np.pi)
     angle = t + np.pi * label
     x = np.stack([r * np.cos(angle), r * np.sin(angle)], axis=1) + rng.normal(0, 0.02, (n, 2))
     return x.astype(np.float32), label.astype(np.float32)
@@ -41,7 +41,8 @@ def run(name: str, epochs: int, seed: int) -> int:
     params = [w1, b1, w2, b2]
     opt = OPTIMIZERS[name]([{"params": [w1, w2]}, {"params": [b1, b2], "weight_decay": 0.0}])
     batch = 64
-    print(f"fastoptim demo: {name} on 2-D spirals, MLP 2-{hidden}-1, {len(x)} samples, batch {batch}")
+    print(f"fastoptim demo: {name} on 2-D spirals, MLP 2-{hidden}-1, {len(x)} samples, batch {batch} "
+          f"(kernels: {_core.cpu_capability()}, {_core.max_threads()} threads)")
     print(f"{'epoch':>5} {'loss':>9} {'accuracy':>9} {'lr':>10} {'time':>8}")
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
@@ -62,7 +63,7 @@ def run(name: str, epochs: int, seed: int) -> int:
         h = np.tanh(x @ w1 + b1)
         acc = float(np.mean(((h @ w2 + b2)[:, 0] > 0) == (y > 0.5)))
         print(f"{epoch:>5} {total / len(x):>9.4f} {acc:>9.3f} {lr:>10.2e} {1e3 * (time.perf_counter() - start):>6.1f}ms")
-        if epoch % 3 == 0:  # step decay, as StepLR(step_size=3, gamma=0.5) would do
+        if epoch % 4 == 0:  # step decay, as StepLR(step_size=4, gamma=0.5) would do
             for group in opt.param_groups:
                 group["lr"] *= 0.5
     assert all(np.all(np.isfinite(p)) for p in params)
