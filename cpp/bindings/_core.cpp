@@ -18,6 +18,7 @@
 #include "fastoptim/core/overlap.hpp"
 #include "fastoptim/core/parallel.hpp"
 #include "kernels.hpp"
+#include "registry.hpp"
 
 namespace py = pybind11;
 
@@ -326,4 +327,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("sgd_step", &sgd_step, py::arg("items"), py::arg("hypers"));
   m.def("adam_step", &adam_step, py::arg("items"), py::arg("hypers"));
   m.def("rmsprop_step", &rmsprop_step, py::arg("items"), py::arg("hypers"));
+
+  auto binders = fastoptim_py::binders();
+  std::stable_sort(binders.begin(), binders.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [order, bind] : binders) bind(m);
 }

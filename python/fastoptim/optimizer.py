@@ -199,6 +199,7 @@ class Optimizer:
                 index += 1
         if items:
             type(self)._kernel(items, hypers)
+        self._opt_called = True  # lets schedulers warn when stepped before the optimizer, as torch
         for index, state in updates:
             if state:  # SGD without momentum keeps no state, as torch
                 self.state[index] = state

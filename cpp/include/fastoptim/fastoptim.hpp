@@ -8,3 +8,6 @@
 #include "sgd/sgd.hpp"
 #include "adam/adam.hpp"
 #include "rmsprop/rmsprop.hpp"
+#include "lr_scheduler/lr_scheduler.hpp"
+#include "lr_scheduler/step_lr.hpp"
+#include "lr_scheduler/reduce_lr_on_plateau.hpp"

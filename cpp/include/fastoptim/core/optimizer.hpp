@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -22,6 +23,8 @@ template <class T, class Options>
 struct ParamGroup {
   std::vector<Span<T>> params;
   Options options{};
+  // Set by the first learning-rate scheduler attached (torch's group["initial_lr"]).
+  std::optional<double> initial_lr{};
 };
 
 namespace detail {

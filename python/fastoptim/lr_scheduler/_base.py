@@ -1,0 +1,212 @@
+"""The scheduler base: moves values between ``optimizer.param_groups`` and a C++ state machine.
+
+Around every C++ step, ``_pull`` copies each group's ``lr``, ``initial_lr`` and momentum (``betas[0]`` for
+the Adam family, else ``momentum``) into a ``GroupValues``; ``_push`` writes back what the scheduler
+changed. Subclasses build their C++ core in ``_make_core`` and list the attributes that make up their
+state dict (torch's keys) in ``_params``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Any, Dict, List, Optional, Sequence
+
+from .. import _core
+
+_ls = _core.lr_scheduler
+
+__all__: List[str] = []  # LRScheduler is exported by the package itself
+
+ORDER_WARNING = (
+    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. "
+    "In PyTorch 1.1.0 and later, you should call them in the opposite order: "
+    "`optimizer.step()` before `lr_scheduler.step()`.  Failure to do this "
+    "will result in PyTorch skipping the first value of the learning rate schedule. "
+    "See more details at "
+    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
+)
+
+
+def check_optimizer(optimizer: Any) -> None:
+    groups = getattr(optimizer, "param_groups", None)
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and "lr" in g for g in groups):
+        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+
+
+def real(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def integer(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    return int(value)
+
+
+def per_group(value: Any, n: int, name: str) -> List[float]:
+    """A scalar or one value per param group (torch's _format_param)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{name} must have the same length as optimizer.param_groups. "
+                             f"{name} has {len(value)} values, param_groups has {n}.")
+        return [real(v, name) for v in value]
+    return [real(value, name)] * n
+
+
+class GroupSync:
+    """The values of ``optimizer.param_groups`` a scheduler reads and writes, as a C++ GroupValues."""
+
+    def __init__(self, optimizer: Any) -> None:
+        self.optimizer = optimizer
+        self.values = _ls.GroupValues()
+
+    def pull(self) -> None:
+        lrs, initial, momenta, betas = [], [], [], []
+        for i, group in enumerate(self.optimizer.param_groups):
+            lrs.append(real(group["lr"], f"param_groups[{i}]['lr']"))
+            init = group.get("initial_lr")
+            initial.append(None if init is None else real(init, f"param_groups[{i}]['initial_lr']"))
+            if "betas" in group:
+                momenta.append(float(group["betas"][0]))
+                betas.append(True)
+            elif "momentum" in group:
+                momenta.append(float(group["momentum"]))
+                betas.append(False)
+            else:
+                momenta.append(None)
+                betas.append(False)
+        self.values.set_all(lrs, initial, momenta, betas)
+
+    def push(self, momentum: bool = False) -> None:
+        lrs, initial, momenta = self.values.get_all()
+        for group, lr, init, mom in zip(self.optimizer.param_groups, lrs, initial, momenta):
+            group["lr"] = lr
+            if init is not None:
+                group["initial_lr"] = init
+            if momentum and mom is not None:
+                if "betas" in group:
+                    group["betas"] = (mom, *tuple(group["betas"])[1:])
+                elif "momentum" in group:
+                    group["momentum"] = mom
+
+
+class LRScheduler:
+    """Base class, as ``torch.optim.lr_scheduler.LRScheduler``.
+
+    Construction records ``initial_lr`` in every param group (or requires it when ``last_epoch >= 0``)
+    and performs the initial step; ``step()`` advances ``last_epoch`` and sets each group's ``lr``.
+    """
+
+    # torch's state-dict keys of the subclass's own arguments, in torch's order.
+    _params: Sequence[str] = ()
+    # Whether the schedule also writes momentum / betas[0] (CyclicLR, OneCycleLR).
+    _cycles_momentum_attr: Optional[str] = None
+
+    def __init__(self, optimizer: Any, last_epoch: int = -1) -> None:
+        check_optimizer(optimizer)
+        last_epoch = integer(last_epoch, "last_epoch")
+        self.optimizer = optimizer
+        self._sync = GroupSync(optimizer)
+        self._sync.pull()
+        self._core = self._make_core(self._sync.values, last_epoch)
+        self._push()
+
+    # -- subclass hook
+    def _make_core(self, groups: Any, last_epoch: int) -> Any:
+        raise NotImplementedError
+
+    def _push(self) -> None:
+        momentum = bool(self._cycles_momentum_attr and getattr(self, self._cycles_momentum_attr))
+        self._sync.push(momentum=momentum)
+
+    # -- torch's API
+    def step(self) -> None:
+        """Advance one epoch (or batch, for per-batch schedules). Call after ``optimizer.step()``."""
+        if self._core.step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
+            warnings.warn(ORDER_WARNING, UserWarning, stacklevel=2)
+        self._sync.pull()
+        self._core.step()
+        self._push()
+
+    def get_last_lr(self) -> List[float]:
+        return list(self._core.get_last_lr())
+
+    def get_lr(self) -> List[float]:
+        """The learning rates for the current ``last_epoch`` computed from the groups' current values."""
+        self._sync.pull()
+        return list(self._core.get_lr())
+
+    @property
+    def last_epoch(self) -> int:
+        return self._core.last_epoch
+
+    @last_epoch.setter
+    def last_epoch(self, value: int) -> None:
+        self._core.last_epoch = integer(value, "last_epoch")
+
+    @property
+    def base_lrs(self) -> List[float]:
+        return list(self._core.base_lrs)
+
+    @property
+    def _step_count(self) -> int:
+        return self._core.step_count
+
+    @property
+    def _last_lr(self) -> List[float]:
+        return self.get_last_lr()
+
+    def state_dict(self) -> Dict[str, Any]:
+        """torch's layout: the scheduler's arguments and base_lrs, last_epoch, _step_count, _last_lr."""
+        out: Dict[str, Any] = {key: self._get_param(key) for key in self._params}
+        out.update(
+            base_lrs=self.base_lrs,
+            last_epoch=self.last_epoch,
+            _step_count=self._step_count,
+            _is_initial=False,
+            _get_lr_called_within_step=False,
+            _last_lr=self.get_last_lr(),
+        )
+        return out
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Loads a state dict from ``state_dict()`` or from torch; everything is checked before anything is set."""
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+        missing = [k for k in ("base_lrs", "last_epoch", "_step_count", "_last_lr") if k not in state_dict]
+        if missing:
+            raise KeyError(f"state_dict is missing {missing}")
+        n = len(self.optimizer.param_groups)
+        base_lrs = [real(v, "base_lrs") for v in state_dict["base_lrs"]]
+        last_lr = [real(v, "_last_lr") for v in state_dict["_last_lr"]]
+        if len(base_lrs) != n or len(last_lr) != n:
+            raise ValueError(f"state_dict is for {len(base_lrs)} param groups, the optimizer has {n}")
+        last_epoch = integer(state_dict["last_epoch"], "last_epoch")
+        step_count = integer(state_dict["_step_count"], "_step_count")
+        params = {k: state_dict[k] for k in self._params if k in state_dict}
+        self._check_params(params)
+        for key, value in params.items():
+            self._set_param(key, value)
+        self._core.load_base_state(base_lrs, last_epoch, step_count, last_lr)
+
+    # -- how _params map onto the core (override when names differ)
+    def _get_param(self, key: str) -> Any:
+        return getattr(self._core.params, key)
+
+    def _set_param(self, key: str, value: Any) -> None:
+        setattr(self._core.params, key, value)
+
+    def _check_params(self, params: Dict[str, Any]) -> None:
+        """Validates loaded arguments; raise before anything is set."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={self._get_param(k)!r}" for k in self._params)
+        return f"{type(self).__name__}({args}, last_epoch={self.last_epoch})"
+
+
+def is_finite(x: float) -> bool:
+    return math.isfinite(x)
