@@ -72,7 +72,7 @@ void bind(py::module_& m) {
   py::class_<RP>(s, "ReduceLROnPlateau")
       .def(py::init([](ls::GroupsAccess& g, const std::string& mode, double factor, std::int64_t patience,
                        double threshold, const std::string& threshold_mode, std::int64_t cooldown,
-                       std::vector<double> min_lr, double eps) {
+                       std::optional<double> min_lr, std::vector<double> min_lrs, double eps) {
              RP::Options o;
              o.mode = mode == "max" ? RP::Mode::max : RP::Mode::min;
              o.factor = factor;
@@ -80,12 +80,14 @@ void bind(py::module_& m) {
              o.threshold = threshold;
              o.threshold_mode = threshold_mode == "abs" ? RP::ThresholdMode::abs : RP::ThresholdMode::rel;
              o.cooldown = cooldown;
-             o.min_lr = std::move(min_lr);
+             if (min_lr) o.min_lr = *min_lr;  // None: per group, from min_lrs
+             else o.min_lrs = std::move(min_lrs);
              o.eps = eps;
              return new RP(g, o);
            }),
            py::arg("groups"), py::arg("mode"), py::arg("factor"), py::arg("patience"), py::arg("threshold"),
-           py::arg("threshold_mode"), py::arg("cooldown"), py::arg("min_lr"), py::arg("eps"), py::keep_alive<1, 2>())
+           py::arg("threshold_mode"), py::arg("cooldown"), py::arg("min_lr"), py::arg("min_lrs"), py::arg("eps"),
+           py::keep_alive<1, 2>())
       .def("step", &RP::step, py::arg("metric"))
       .def_property_readonly("best", &RP::best)
       .def_property_readonly("num_bad_epochs", &RP::num_bad_epochs)

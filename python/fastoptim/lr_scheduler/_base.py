@@ -109,6 +109,13 @@ class LRScheduler:
     def __init__(self, optimizer: Any, last_epoch: int = -1) -> None:
         check_optimizer(optimizer)
         last_epoch = integer(last_epoch, "last_epoch")
+        if last_epoch != -1:
+            for i, group in enumerate(optimizer.param_groups):
+                if "initial_lr" not in group:
+                    raise KeyError(
+                        f"param 'initial_lr' is not specified in param_groups[{i}] when resuming scheduler with "
+                        "last_epoch >= 0."
+                    )
         self.optimizer = optimizer
         self._sync = GroupSync(optimizer)
         self._sync.pull()

@@ -104,7 +104,7 @@ class ReduceLROnPlateau:
             min_lrs = per_group(list(min_lr), n, "min_lr")
         else:
             self.default_min_lr = real(min_lr, "min_lr")
-            min_lrs = [self.default_min_lr]
+            min_lrs = []
         self.optimizer = optimizer
         self.factor, self.patience, self.cooldown, self.eps = factor, patience, cooldown, real(eps, "eps")
         self.mode, self.threshold, self.threshold_mode = mode, real(threshold, "threshold"), threshold_mode
@@ -112,7 +112,7 @@ class ReduceLROnPlateau:
         self._sync = GroupSync(optimizer)
         self._sync.pull()
         self._core = _ls.ReduceLROnPlateau(self._sync.values, mode, factor, patience, self.threshold,
-                                           threshold_mode, cooldown, min_lrs, self.eps)
+                                           threshold_mode, cooldown, self.default_min_lr, min_lrs, self.eps)
         self.last_event: Optional[PlateauEvent] = None
 
     def step(self, metrics: Any) -> None:
@@ -189,12 +189,15 @@ class ReduceLROnPlateau:
         cooldown_counter = integer(sd.get("cooldown_counter", self.cooldown_counter), "cooldown_counter")
         last_epoch = integer(sd.get("last_epoch", self.last_epoch), "last_epoch")
         last_lr = [real(v, "_last_lr") for v in sd.get("_last_lr", self.get_last_lr())]
+        if default_min_lr is not None:
+            default_min_lr = real(default_min_lr, "default_min_lr")
+        elif len(min_lrs) != len(self.optimizer.param_groups):
+            raise ValueError(f"expected {len(self.optimizer.param_groups)} min_lrs, got {len(min_lrs)}")
         core = _ls.ReduceLROnPlateau(self._sync.values, mode, factor, patience, threshold, threshold_mode, cooldown,
-                                     [real(default_min_lr, "default_min_lr")] if default_min_lr is not None
-                                     else min_lrs, eps)
+                                     default_min_lr, [] if default_min_lr is not None else min_lrs, eps)
         core.load_state(best, num_bad, cooldown_counter, last_epoch, min_lrs, last_lr)
         self._core = core
         self.mode, self.threshold_mode, self.factor, self.patience, self.cooldown = (
             mode, threshold_mode, factor, patience, cooldown)
         self.eps, self.threshold = eps, threshold
-        self.default_min_lr = None if default_min_lr is None else real(default_min_lr, "default_min_lr")
+        self.default_min_lr = default_min_lr

@@ -54,7 +54,8 @@ class ReduceLROnPlateau {
     double threshold = 1e-4;
     ThresholdMode threshold_mode = ThresholdMode::rel;
     std::int64_t cooldown = 0;
-    std::vector<double> min_lr{0.0};  // one value for every group, or one per group
+    double min_lr = 0.0;          // the floor of every group...
+    std::vector<double> min_lrs;  // ...unless given per group (then its length must match the groups)
     double eps = 1e-8;
   };
 
@@ -62,15 +63,14 @@ class ReduceLROnPlateau {
     if (!(o_.factor < 1.0)) throw std::invalid_argument("Factor should be < 1.0.");
     if (o_.patience < 0) throw std::invalid_argument("patience must be >= 0, got " + std::to_string(o_.patience));
     if (o_.cooldown < 0) throw std::invalid_argument("cooldown must be >= 0, got " + std::to_string(o_.cooldown));
-    if (o_.min_lr.empty()) throw std::invalid_argument("min_lr must not be empty");
-    if (o_.min_lr.size() == 1) {
-      default_min_lr_ = o_.min_lr[0];
-      min_lrs_.assign(groups.size(), o_.min_lr[0]);
-    } else if (o_.min_lr.size() != groups.size()) {
+    if (o_.min_lrs.empty()) {
+      default_min_lr_ = o_.min_lr;
+      min_lrs_.assign(groups.size(), o_.min_lr);
+    } else if (o_.min_lrs.size() != groups.size()) {
       throw std::invalid_argument("expected " + std::to_string(groups.size()) + " min_lrs, got " +
-                                  std::to_string(o_.min_lr.size()));
+                                  std::to_string(o_.min_lrs.size()));
     } else {
-      min_lrs_ = o_.min_lr;
+      min_lrs_ = o_.min_lrs;
     }
     last_lr_ = current_lrs();
     reset();
