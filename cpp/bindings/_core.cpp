@@ -17,6 +17,9 @@
 #include "fastoptim/version.hpp"
 #include "fastoptim/core/overlap.hpp"
 #include "fastoptim/core/parallel.hpp"
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 #include "kernels.hpp"
 #include "registry.hpp"
 
@@ -316,6 +319,15 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "fastoptim's compiled kernels; use the classes in the fastoptim package.";
   m.attr("__version__") = FASTOPTIM_VERSION_STRING;
   m.def("max_threads", &fastoptim::max_threads, "Threads an OpenMP parallel region may use (1 without OpenMP).");
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n < 1) throw py::value_error("number of threads must be >= 1, got " + std::to_string(n));
+#if defined(_OPENMP)
+        omp_set_num_threads(n);
+#endif
+      },
+      py::arg("n"), "Threads for large arrays (OpenMP); results do not depend on it.");
 #if defined(_OPENMP)
   m.attr("has_openmp") = true;
 #else

@@ -14,4 +14,23 @@ from .sgd import SGD
 
 __version__ = _core.__version__
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "__version__"]
+
+def cpu_capability() -> str:
+    """The kernel tier in use: "baseline", "avx2" or "avx512" (lower it with FASTOPTIM_CPU_CAPABILITY)."""
+    return _core.cpu_capability()
+
+
+def get_num_threads() -> int:
+    """Threads used for large arrays (OpenMP; honours OMP_NUM_THREADS). Results never depend on it."""
+    return _core.max_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Sets the number of threads used for large arrays."""
+    _core.set_num_threads(int(n))
+
+
+from . import lr_scheduler  # noqa: E402
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler", "cpu_capability", "get_num_threads",
+           "set_num_threads", "__version__"]

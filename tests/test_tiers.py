@@ -1,0 +1,75 @@
+"""Every kernel tier the CPU supports (FASTOPTIM_CPU_CAPABILITY) and every thread count computes the very
+same bits: each run hashes the parameters and state after steps on arrays large enough for the vector
+bodies and the threaded split, plus odd sizes for the tails."""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+import fastoptim
+
+SCRIPT = r"""
+import hashlib, sys
+import numpy as np
+import fastoptim
+configs = [
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.1, maximize=True)),
+    ("Adam", dict(lr=1e-3, amsgrad=True, weight_decay=0.1)),
+    ("AdamW", dict(lr=1e-3, betas=(0.3, 0.9))),
+    ("RMSprop", dict(lr=1e-3, centered=True, momentum=0.5, weight_decay=0.01)),
+    ("RMSprop", dict(lr=1e-3, alpha=0.3, centered=True)),
+]
+h = hashlib.sha256()
+for dtype in (np.float32, np.float64):
+    for name, kw in configs:
+        rng = np.random.default_rng(0)
+        params = [rng.standard_normal(n).astype(dtype) for n in (1, 15, 17, 1023, 100003)]
+        opt = getattr(fastoptim, name)(params, **kw)
+        for _ in range(3):
+            opt.step([rng.standard_normal(p.shape).astype(dtype) for p in params])
+        for p in params:
+            h.update(p.tobytes())
+        for i in sorted(opt.state):
+            for k in sorted(opt.state[i]):
+                h.update(np.asarray(opt.state[i][k]).tobytes())
+print(fastoptim.cpu_capability(), h.hexdigest())
+"""
+
+
+def run(env_extra):
+    env = dict(os.environ, **env_extra)
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_every_tier_and_thread_count_gives_identical_bits():
+    tiers = fastoptim._core.supported_cpu_capabilities()
+    results = {}
+    for tier in tiers:
+        for threads in ("1", "2", "3"):
+            used, digest = run({"FASTOPTIM_CPU_CAPABILITY": tier, "OMP_NUM_THREADS": threads})
+            assert used == tier
+            results[(tier, threads)] = digest
+    assert len(set(results.values())) == 1, results
+
+
+def test_unknown_tier_is_an_error():
+    env = dict(os.environ, FASTOPTIM_CPU_CAPABILITY="avx9000")
+    out = subprocess.run([sys.executable, "-c", "import numpy as np, fastoptim; fastoptim.SGD([np.zeros(1)]).step([np.zeros(1)])"],
+                         env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "FASTOPTIM_CPU_CAPABILITY must be baseline, avx2 or avx512" in out.stderr
+
+
+def test_thread_count_api():
+    n = fastoptim.get_num_threads()
+    try:
+        fastoptim.set_num_threads(1)
+        assert fastoptim.get_num_threads() == 1
+        with pytest.raises(ValueError):
+            fastoptim.set_num_threads(0)
+    finally:
+        fastoptim.set_num_threads(n)
