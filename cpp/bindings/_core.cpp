@@ -51,18 +51,32 @@ std::string shape_str(const py::array& a) {
   return s + ")";
 }
 
+// Names what an array is, for messages built only when a check fails.
+struct Who {
+  const char* what;  // "parameter", "gradient", or a state key such as "exp_avg"
+  std::size_t index;
+  std::string str() const {
+    const std::string i = std::to_string(index);
+    if (std::string(what) == "parameter") return "parameter " + i;
+    if (std::string(what) == "gradient") return "gradient of parameter " + i;
+    return "state '" + std::string(what) + "' of parameter " + i;
+  }
+};
+
 class Validator {
  public:
+  Validator() : f32_(py::dtype::of<float>()), f64_(py::dtype::of<double>()) {}
+
   // The parameter fixes the dtype and shape that every other array of its item must have.
   Ref param(py::handle obj, std::size_t index, DType& dtype) {
-    const std::string who = "parameter " + std::to_string(index);
+    const Who who{"parameter", index};
     py::array a = as_array(obj, who);
-    if (a.dtype().equal(py::dtype::of<float>())) {
+    if (a.dtype().is(f32_) || a.dtype().equal(f32_)) {
       dtype = DType::f32;
-    } else if (a.dtype().equal(py::dtype::of<double>())) {
+    } else if (a.dtype().is(f64_) || a.dtype().equal(f64_)) {
       dtype = DType::f64;
     } else {
-      throw py::type_error(who + " has dtype " + py::str(a.dtype()).cast<std::string>() +
+      throw py::type_error(who.str() + " has dtype " + py::str(a.dtype()).cast<std::string>() +
                            "; fastoptim updates float32 or float64 arrays (native byte order)");
     }
     check_layout(a, who, /*writeable=*/true);
@@ -71,16 +85,17 @@ class Validator {
   }
 
   // A gradient or state buffer: same dtype and shape as the parameter checked last.
-  Ref like_param(py::handle obj, const std::string& who, std::size_t index, DType dtype, bool writeable) {
+  Ref like_param(py::handle obj, const char* what, std::size_t index, DType dtype, bool writeable) {
+    const Who who{what, index};
     py::array a = as_array(obj, who);
-    const py::dtype want = dtype == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>();
-    if (!a.dtype().equal(want))
-      throw py::type_error(who + " has dtype " + py::str(a.dtype()).cast<std::string>() + ", but parameter " +
+    const py::dtype& want = dtype == DType::f32 ? f32_ : f64_;
+    if (!a.dtype().is(want) && !a.dtype().equal(want))
+      throw py::type_error(who.str() + " has dtype " + py::str(a.dtype()).cast<std::string>() + ", but parameter " +
                            std::to_string(index) + " is " + dtype_name(dtype) + " (no implicit conversion)");
     bool same = a.ndim() == shape_.ndim();
     for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = a.shape(d) == shape_.shape(d);
     if (!same)
-      throw py::value_error(who + " has shape " + shape_str(a) + ", but parameter " + std::to_string(index) +
+      throw py::value_error(who.str() + " has shape " + shape_str(a) + ", but parameter " + std::to_string(index) +
                             " has shape " + shape_str(shape_));
     check_layout(a, who, writeable);
     return record(a, writeable, index);
@@ -97,20 +112,20 @@ class Validator {
   }
 
  private:
-  static py::array as_array(py::handle obj, const std::string& who) {
+  static py::array as_array(py::handle obj, const Who& who) {
     if (!py::isinstance<py::array>(obj))
-      throw py::type_error(who + " must be a numpy.ndarray, got " +
+      throw py::type_error(who.str() + " must be a numpy.ndarray, got " +
                            py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
     return py::reinterpret_borrow<py::array>(obj);
   }
 
-  static void check_layout(const py::array& a, const std::string& who, bool writeable) {
+  static void check_layout(const py::array& a, const Who& who, bool writeable) {
     if (!(a.flags() & py::array::c_style))
-      throw py::value_error(who + " is not C-contiguous (a strided view?); pass a contiguous array, e.g. "
+      throw py::value_error(who.str() + " is not C-contiguous (a strided view?); pass a contiguous array, e.g. "
                                   "numpy.ascontiguousarray, and update that array");
     if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
-      throw py::value_error(who + " is not aligned to its dtype");
-    if (writeable && !a.writeable()) throw py::value_error(who + " is read-only");
+      throw py::value_error(who.str() + " is not aligned to its dtype");
+    if (writeable && !a.writeable()) throw py::value_error(who.str() + " is read-only");
   }
 
   Ref record(const py::array& a, bool written, std::size_t index) {
@@ -120,6 +135,7 @@ class Validator {
     return r;
   }
 
+  py::dtype f32_, f64_;
   py::array shape_;
   std::vector<fastoptim::detail::ByteRange> ranges_;
 };
@@ -214,10 +230,9 @@ void sgd_step(const py::list& items, const std::vector<py::tuple>& hyper_tuples)
     const Ref p = v.param(t[2], index, w.dtype);
     w.param = p.data;
     w.n = p.size;
-    w.grad = v.like_param(t[3], "gradient of parameter " + std::to_string(index), index, w.dtype, false).data;
+    w.grad = v.like_param(t[3], "gradient", index, w.dtype, false).data;
     if (hypers[w.group].momentum != 0.0)
-      w.momentum_buffer = v.like_param(t[4], "state 'momentum_buffer' of parameter " + std::to_string(index), index,
-                                       w.dtype, true).data;
+      w.momentum_buffer = v.like_param(t[4], "momentum_buffer", index, w.dtype, true).data;
     w.init_buffer = t[5].cast<bool>();
     work.push_back(w);
   }
@@ -251,17 +266,15 @@ void adam_step(const py::list& items, const std::vector<py::tuple>& hyper_tuples
   for (py::handle h : items) {
     auto t = h.cast<py::tuple>();
     const auto index = t[0].cast<std::size_t>();
-    const std::string of = " of parameter " + std::to_string(index);
     AdamWork w{};
     w.group = group_of(t, hypers.size());
     const Ref p = v.param(t[2], index, w.dtype);
     w.param = p.data;
     w.n = p.size;
-    w.grad = v.like_param(t[3], "gradient" + of, index, w.dtype, false).data;
-    w.exp_avg = v.like_param(t[4], "state 'exp_avg'" + of, index, w.dtype, true).data;
-    w.exp_avg_sq = v.like_param(t[5], "state 'exp_avg_sq'" + of, index, w.dtype, true).data;
-    if (hypers[w.group].amsgrad)
-      w.max_exp_avg_sq = v.like_param(t[6], "state 'max_exp_avg_sq'" + of, index, w.dtype, true).data;
+    w.grad = v.like_param(t[3], "gradient", index, w.dtype, false).data;
+    w.exp_avg = v.like_param(t[4], "exp_avg", index, w.dtype, true).data;
+    w.exp_avg_sq = v.like_param(t[5], "exp_avg_sq", index, w.dtype, true).data;
+    if (hypers[w.group].amsgrad) w.max_exp_avg_sq = v.like_param(t[6], "max_exp_avg_sq", index, w.dtype, true).data;
     w.step = t[7].cast<double>();
     work.push_back(w);
   }
@@ -294,17 +307,16 @@ void rmsprop_step(const py::list& items, const std::vector<py::tuple>& hyper_tup
   for (py::handle h : items) {
     auto t = h.cast<py::tuple>();
     const auto index = t[0].cast<std::size_t>();
-    const std::string of = " of parameter " + std::to_string(index);
     RMSpropWork w{};
     w.group = group_of(t, hypers.size());
     const Ref p = v.param(t[2], index, w.dtype);
     w.param = p.data;
     w.n = p.size;
-    w.grad = v.like_param(t[3], "gradient" + of, index, w.dtype, false).data;
-    w.square_avg = v.like_param(t[4], "state 'square_avg'" + of, index, w.dtype, true).data;
-    if (hypers[w.group].centered) w.grad_avg = v.like_param(t[5], "state 'grad_avg'" + of, index, w.dtype, true).data;
+    w.grad = v.like_param(t[3], "gradient", index, w.dtype, false).data;
+    w.square_avg = v.like_param(t[4], "square_avg", index, w.dtype, true).data;
+    if (hypers[w.group].centered) w.grad_avg = v.like_param(t[5], "grad_avg", index, w.dtype, true).data;
     if (hypers[w.group].momentum > 0.0)
-      w.momentum_buffer = v.like_param(t[6], "state 'momentum_buffer'" + of, index, w.dtype, true).data;
+      w.momentum_buffer = v.like_param(t[6], "momentum_buffer", index, w.dtype, true).data;
     work.push_back(w);
   }
   v.check_overlaps();

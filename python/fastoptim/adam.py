@@ -71,12 +71,12 @@ class Adam(Optimizer):
         check_unsupported(group)
         return (lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled)
 
-    def _item(self, index, group_index, p, g, state, group):
+    def _item(self, index, group_index, p, g, state, added, group):
         step = self._next_step(state, index)
-        exp_avg = self._buffer(state, "exp_avg", p)
-        exp_avg_sq = self._buffer(state, "exp_avg_sq", p)
-        max_sq = self._buffer(state, "max_exp_avg_sq", p) if group["amsgrad"] else None
-        return (index, group_index, p, g, exp_avg, exp_avg_sq, max_sq, step)
+        exp_avg = self._buffer(state, added, "exp_avg", p)
+        exp_avg_sq = self._buffer(state, added, "exp_avg_sq", p)
+        max_sq = self._buffer(state, added, "max_exp_avg_sq", p) if group["amsgrad"] else None
+        return (index, group_index, p, g, exp_avg, exp_avg_sq, max_sq, step), step
 
 
 class AdamW(Adam):

@@ -9,8 +9,9 @@ call that validates all of them before any byte is written, so a call that raise
 from __future__ import annotations
 
 import copy
+import math
 import numbers
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -158,8 +159,9 @@ class Optimizer:
         raise NotImplementedError
 
     def _item(self, index: int, group_index: int, p: np.ndarray, g: np.ndarray, state: Dict[str, Any],
-              group: Dict[str, Any]) -> tuple:
-        """Returns the kernel item for one parameter; may add missing buffers to ``state`` (a copy)."""
+              added: Dict[str, np.ndarray], group: Dict[str, Any]) -> Tuple[tuple, Optional[float]]:
+        """Returns the kernel item for one parameter and its new step count (None if it keeps none).
+        ``state`` must not be modified: buffers it lacks go into ``added`` (see ``_buffer``)."""
         raise NotImplementedError
 
     _kernel: Callable[..., None]
@@ -184,7 +186,7 @@ class Optimizer:
             )
         hypers = []
         items = []
-        updates = []  # (index, new state) installed only once the kernel has run
+        updates = []  # applied only once the kernel has run: (index, state, new buffers, new step)
         index = 0
         for gi, group in enumerate(self.param_groups):
             hypers.append(self._hyper(group))
@@ -193,32 +195,39 @@ class Optimizer:
                 if g is not None:
                     if not isinstance(p, np.ndarray):
                         raise TypeError(f"parameter {index} must be a numpy.ndarray, got {_typename(p)}")
-                    state = dict(self.state.get(index, ()))
-                    items.append(self._item(index, gi, p, g, state, group))
-                    updates.append((index, state))
+                    state = self.state.get(index)
+                    if not isinstance(state, dict):
+                        if state is not None:
+                            raise TypeError(f"state of parameter {index} must be a dict, got {_typename(state)}")
+                        state = {}
+                    added: Dict[str, np.ndarray] = {}
+                    item, step = self._item(index, gi, p, g, state, added, group)
+                    items.append(item)
+                    updates.append((index, state, added, step))
                 index += 1
         if items:
             type(self)._kernel(items, hypers)
         self._opt_called = True  # lets schedulers warn when stepped before the optimizer, as torch
-        for index, state in updates:
+        for index, state, added, step in updates:
+            state.update(added)
+            if step is not None:
+                _set_step(state, step)
             if state:  # SGD without momentum keeps no state, as torch
                 self.state[index] = state
 
     @staticmethod
-    def _buffer(state: Dict[str, Any], key: str, p: np.ndarray) -> np.ndarray:
-        """The state buffer ``key``, created as zeros like ``p`` when missing (lazy init, as torch)."""
+    def _buffer(state: Dict[str, Any], added: Dict[str, np.ndarray], key: str, p: np.ndarray) -> np.ndarray:
+        """The state buffer ``key``; when missing, zeros like ``p`` go into ``added`` (lazy init, as torch),
+        which joins the state only if the step succeeds."""
         buf = state.get(key)
         if buf is None:
-            buf = np.zeros(p.shape, dtype=p.dtype)
-            state[key] = buf
+            buf = added[key] = np.zeros(p.shape, dtype=p.dtype)
         return buf
 
     @staticmethod
     def _next_step(state: Dict[str, Any], index: int) -> float:
-        # torch keeps `step` as a float32 tensor; so do we, so state dicts carry over unchanged.
-        step = np.float32(_step_value(state.get("step", 0.0), index) + 1.0)
-        state["step"] = np.array(step, dtype=np.float32)
-        return float(step)
+        # torch keeps `step` as a float32 tensor (so it stops counting at 2**24); so do we.
+        return float(np.float32(_step_value(state.get("step", 0.0), index) + 1.0))
 
     # ---------------------------------------------------------------------------------- state dict
 
@@ -337,8 +346,21 @@ def _as_index(key: Any) -> int:
     raise ValueError(f"state dict parameter ids must be integers, got {key!r}")
 
 
+def _set_step(state: Dict[str, Any], step: float) -> None:
+    """Writes the step count in place when it is our 0-d float32 array (torch updates its tensor in place)."""
+    current = state.get("step")
+    if type(current) is np.ndarray and current.shape == () and current.dtype == np.float32 and current.flags.writeable:
+        current[()] = step
+    else:
+        state["step"] = np.array(step, dtype=np.float32)
+
+
 def _step_value(value: Any, index: int) -> float:
     """A state 'step' (number or 0-d array) as a float, checked finite and >= 0."""
+    if type(value) is np.ndarray and value.shape == () and value.dtype.kind in "fiu":
+        step = float(value)
+        if step >= 0 and step != math.inf:
+            return step
     where = f"state 'step' of parameter {index}"
     if isinstance(value, str):
         raise TypeError(f"{where} must be a number, got str")

@@ -61,9 +61,9 @@ class RMSprop(Optimizer):
         check_unsupported(group)
         return (lr, alpha, eps, weight_decay, momentum, centered, maximize)
 
-    def _item(self, index, group_index, p, g, state, group):
-        self._next_step(state, index)
-        square_avg = self._buffer(state, "square_avg", p)
-        grad_avg = self._buffer(state, "grad_avg", p) if group["centered"] else None
-        momentum_buffer = self._buffer(state, "momentum_buffer", p) if group["momentum"] > 0 else None
-        return (index, group_index, p, g, square_avg, grad_avg, momentum_buffer)
+    def _item(self, index, group_index, p, g, state, added, group):
+        step = self._next_step(state, index)
+        square_avg = self._buffer(state, added, "square_avg", p)
+        grad_avg = self._buffer(state, added, "grad_avg", p) if group["centered"] else None
+        momentum_buffer = self._buffer(state, added, "momentum_buffer", p) if group["momentum"] > 0 else None
+        return (index, group_index, p, g, square_avg, grad_avg, momentum_buffer), step

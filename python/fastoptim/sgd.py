@@ -63,13 +63,12 @@ class SGD(Optimizer):
         check_unsupported(group)
         return (lr, momentum, dampening, weight_decay, nesterov, maximize)
 
-    def _item(self, index, group_index, p, g, state, group):
+    def _item(self, index, group_index, p, g, state, added, group):
         buf = None
         init = False
         if group["momentum"] != 0:
             buf = state.get("momentum_buffer")
             if buf is None:  # torch clones the first gradient into the buffer
-                buf = np.empty(p.shape, dtype=p.dtype)
-                state["momentum_buffer"] = buf
+                buf = added["momentum_buffer"] = np.empty(p.shape, dtype=p.dtype)
                 init = True
-        return (index, group_index, p, g, buf, init)
+        return (index, group_index, p, g, buf, init), None
