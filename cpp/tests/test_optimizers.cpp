@@ -717,10 +717,16 @@ void check_step_errors(const std::string& label, const typename Opt::options_typ
     CHECK(std::equal(big.begin() + 6, big.end(), big_saved.begin() + 6));
   }
   // Options edited into an invalid state are caught by step().
-  const double lr = opt.param_groups()[0].options.lr;
-  opt.param_groups()[0].options.lr = -lr;
+  // (A negative lr is taken by step(), as torch does: schedulers may round it a hair below zero; NaN is not.)
+  const double wd = opt.param_groups()[0].options.weight_decay;
+  opt.param_groups()[0].options.weight_decay = -1.0;
   CHECK_THROWS(std::invalid_argument, opt.step({g0, g1}));
   check("invalid options");
+  opt.param_groups()[0].options.weight_decay = wd;
+  const double lr = opt.param_groups()[0].options.lr;
+  opt.param_groups()[0].options.lr = std::nan("");
+  CHECK_THROWS(std::invalid_argument, opt.step({g0, g1}));
+  check("NaN learning rate");
   opt.param_groups()[0].options.lr = lr;
   // Valid steps still work afterwards, and a null gradient skips its parameter entirely.
   CHECK_NOTHROW(opt.step({nullptr, g1}));

@@ -1,4 +1,8 @@
-"""Command line: ``python -m fastoptim demo [--optimizer Adam] [--epochs 8]``."""
+"""Command line:
+
+    python -m fastoptim demo [--optimizer Adam] [--epochs 8]
+    python -m fastoptim schedule StepLR --arg step_size=3 --steps 10 [--lr 0.1] [--plot lr.png]
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,22 @@ def main(argv=None) -> int:
     demo.add_argument("--optimizer", default="Adam", choices=sorted(_demo.OPTIMIZERS))
     demo.add_argument("--epochs", type=int, default=12)
     demo.add_argument("--seed", type=int, default=0)
+    schedule = sub.add_parser("schedule", help="print (and optionally plot) the LR a scheduler produces")
+    schedule.add_argument("name", help="a fastoptim.lr_scheduler class, e.g. StepLR")
+    schedule.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+                          help="a scheduler argument (value parsed as a Python literal, else a string); repeatable")
+    schedule.add_argument("--steps", type=int, default=20)
+    schedule.add_argument("--lr", type=float, default=0.1, help="the optimizer's initial learning rate")
+    schedule.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw", "rmsprop"])
+    schedule.add_argument("--metric-file", help="metrics, one per step (whitespace separated), for ReduceLROnPlateau")
+    schedule.add_argument("--plot", metavar="OUT.png", help="also draw LR vs step (needs matplotlib)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo.run(args.optimizer, args.epochs, args.seed)
+    if args.command == "schedule":
+        from .lr_scheduler import _preview
+
+        return _preview.cli(parser, args)
     return 2
 
 

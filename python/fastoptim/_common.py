@@ -24,3 +24,14 @@ def nonneg(group: Dict[str, Any], key: str, label: str) -> float:
     if not 0.0 <= value:
         raise ValueError(f"Invalid {label}: {group[key]}")
     return value
+
+
+def learning_rate(group: Dict[str, Any], stepping: bool) -> float:
+    """``lr >= 0`` where torch checks it (construction, new and loaded groups). At ``step()`` any real lr is
+    taken, as torch does: a scheduler may round it a hair below zero (LinearLR with end_factor=0)."""
+    if stepping:
+        lr = _real(group["lr"], "lr")
+        if lr != lr:
+            raise ValueError(f"Invalid learning rate: {group['lr']}")
+        return lr
+    return nonneg(group, "lr", "learning rate")

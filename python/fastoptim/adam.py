@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, Optional, Tuple
 
 from . import _core
-from ._common import check_unsupported, nonneg
+from ._common import check_unsupported, learning_rate, nonneg
 from .optimizer import Optimizer, _flag, _real
 
 __all__ = ["Adam", "AdamW"]
@@ -53,8 +53,8 @@ class Adam(Optimizer):
         defaults["betas"] = tuple(defaults["betas"])
         super().__init__(params, defaults)
 
-    def _hyper(self, group: Dict[str, Any]) -> tuple:
-        lr = nonneg(group, "lr", "learning rate")
+    def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
+        lr = learning_rate(group, stepping)
         eps = nonneg(group, "eps", "epsilon value")
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:

@@ -154,8 +154,9 @@ class Optimizer:
 
     # ------------------------------------------------------------------------------ subclass hooks
 
-    def _hyper(self, group: Dict[str, Any]) -> tuple:
-        """Validates a group's hyperparameters and returns them as the kernel's tuple."""
+    def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
+        """Validates a group's hyperparameters and returns them as the kernel's tuple (``stepping``: called
+        by ``step()``, where torch checks nothing and schedulers may have rounded lr below zero)."""
         raise NotImplementedError
 
     def _item(self, index: int, group_index: int, p: np.ndarray, g: np.ndarray, state: Dict[str, Any],
@@ -189,7 +190,7 @@ class Optimizer:
         updates = []  # applied only once the kernel has run: (index, state, new buffers, new step)
         index = 0
         for gi, group in enumerate(self.param_groups):
-            hypers.append(self._hyper(group))
+            hypers.append(self._hyper(group, stepping=True))
             for p in group["params"]:
                 g = grads[index]
                 if g is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, Optional
 
 from . import _core
-from ._common import check_unsupported, nonneg
+from ._common import check_unsupported, learning_rate, nonneg
 from .optimizer import Optimizer, _flag
 
 __all__ = ["RMSprop"]
@@ -50,8 +50,8 @@ class RMSprop(Optimizer):
         self._hyper(defaults)
         super().__init__(params, defaults)
 
-    def _hyper(self, group: Dict[str, Any]) -> tuple:
-        lr = nonneg(group, "lr", "learning rate")
+    def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
+        lr = learning_rate(group, stepping)
         eps = nonneg(group, "eps", "epsilon value")
         momentum = nonneg(group, "momentum", "momentum value")
         weight_decay = nonneg(group, "weight_decay", "weight_decay value")

@@ -7,7 +7,7 @@ from typing import Any, Dict, Iterable, Optional
 import numpy as np
 
 from . import _core
-from ._common import check_unsupported, nonneg
+from ._common import check_unsupported, learning_rate, nonneg
 from .optimizer import Optimizer, _flag, _real
 
 __all__ = ["SGD"]
@@ -51,8 +51,8 @@ class SGD(Optimizer):
         self._hyper(defaults)
         super().__init__(params, defaults)
 
-    def _hyper(self, group: Dict[str, Any]) -> tuple:
-        lr = nonneg(group, "lr", "learning rate")
+    def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
+        lr = learning_rate(group, stepping)
         momentum = nonneg(group, "momentum", "momentum value")
         dampening = _real(group["dampening"], "dampening")
         weight_decay = nonneg(group, "weight_decay", "weight_decay value")

@@ -17,8 +17,10 @@
 namespace fastoptim {
 
 struct AdamOptions : AdamHyper {
-  void validate() const {
-    detail::check_nonneg(lr, "learning rate");
+  // `stepping`: the check step() repeats, which takes a negative lr as torch does (a scheduler may round it
+  // a hair below zero); construction and new groups require lr >= 0.
+  void validate(bool stepping = false) const {
+    detail::check_lr(lr, stepping);
     detail::check_nonneg(eps, "epsilon value");
     if (!(beta1 >= 0.0 && beta1 < 1.0))
       throw std::invalid_argument("Invalid beta parameter at index 0: " + std::to_string(beta1));

@@ -4,6 +4,7 @@
 // touches anything. Each optimizer supplies its options type, its state type and one update hook.
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -34,7 +35,7 @@ inline std::string param_name(std::size_t index) { return "parameter " + std::to
 }  // namespace detail
 
 // CRTP base: Derived provides `void update(Span<T> param, Span<const T> grad, State& state,
-// const Options& options)` and Options provides `void validate() const`.
+// const Options& options)` and Options provides `void validate(bool stepping = false) const`.
 template <class Derived, class T, class Options, class State>
 class Optimizer {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "fastoptim optimizers take float or double");
@@ -106,7 +107,7 @@ class Optimizer {
       throw std::invalid_argument("gradient of " + detail::param_name(grad->index) + " overlaps " +
                                   detail::param_name(param->index));
     }
-    for (const auto& group : groups_) group.options.validate();  // options may have been edited since
+    for (const auto& group : groups_) group.options.validate(/*stepping=*/true);  // may have been edited since
     k = 0;
     for (const auto& group : groups_) {
       for (const auto& p : group.params) {
@@ -151,6 +152,11 @@ inline void check_buffer_size(std::size_t got, std::size_t want, const char* key
   if (got != 0 && got != want)
     throw std::invalid_argument("state '" + std::string(key) + "' of " + who + " has " + std::to_string(got) +
                                 " elements, the parameter has " + std::to_string(want));
+}
+
+inline void check_lr(double lr, bool stepping) {
+  if (stepping ? std::isnan(lr) : !(lr >= 0.0))
+    throw std::invalid_argument("Invalid learning rate: " + std::to_string(lr));
 }
 
 inline void check_nonneg(double v, const char* what) {

@@ -16,8 +16,10 @@
 namespace fastoptim {
 
 struct SGDOptions : SGDHyper {
-  void validate() const {
-    detail::check_nonneg(lr, "learning rate");
+  // `stepping`: the check step() repeats, which takes a negative lr as torch does (a scheduler may round it
+  // a hair below zero); construction and new groups require lr >= 0.
+  void validate(bool stepping = false) const {
+    detail::check_lr(lr, stepping);
     detail::check_nonneg(momentum, "momentum value");
     detail::check_nonneg(weight_decay, "weight_decay value");
     if (nesterov && (momentum <= 0 || dampening != 0))
