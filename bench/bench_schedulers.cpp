@@ -42,13 +42,44 @@ double time_steps(const std::function<void()>& step, int n = 20000, int repeats 
   return t[t.size() / 2];
 }
 
+template <class Make>
+void row(const char* name, Make make) {
+  Fixture f;
+  auto s = make(f.groups);
+  std::printf("| %s | %.1f |\n", name, time_steps([&] { s->step(); }));
+}
+
 int main() {
-  std::printf("| scheduler | ns per step |\n|---|---|\n");
-  {
-    Fixture f;
-    ls::StepLR s(f.groups, 30, 0.1);
-    std::printf("| StepLR | %.1f |\n", time_steps([&] { s.step(); }));
-  }
+  std::printf("| scheduler (2 param groups) | ns per step |\n|---|---|\n");
+  using std::make_unique;
+  row("StepLR", [](auto& g) { return make_unique<ls::StepLR>(g, 30, 0.1); });
+  row("MultiStepLR", [](auto& g) { return make_unique<ls::MultiStepLR>(g, std::vector<std::int64_t>{30, 80}, 0.1); });
+  row("ConstantLR", [](auto& g) { return make_unique<ls::ConstantLR>(g, 0.5, 10); });
+  row("LinearLR", [](auto& g) { return make_unique<ls::LinearLR>(g, 0.1, 1.0, 1000000); });
+  row("ExponentialLR", [](auto& g) { return make_unique<ls::ExponentialLR>(g, 0.9999999); });
+  row("PolynomialLR", [](auto& g) { return make_unique<ls::PolynomialLR>(g, 10000000, 2.0); });
+  row("LambdaLR", [](auto& g) {
+    return make_unique<ls::LambdaLR>(g, ls::LrLambda([](std::int64_t e) { return 1.0 / (1.0 + 1e-6 * e); }));
+  });
+  row("MultiplicativeLR", [](auto& g) {
+    return make_unique<ls::MultiplicativeLR>(g, ls::LrLambda([](std::int64_t) { return 0.9999999; }));
+  });
+  row("CosineAnnealingLR", [](auto& g) { return make_unique<ls::CosineAnnealingLR>(g, 1000, 1e-5); });
+  row("CosineAnnealingWarmRestarts", [](auto& g) { return make_unique<ls::CosineAnnealingWarmRestarts>(g, 100, 2, 1e-5); });
+  row("CyclicLR", [](auto& g) {
+    ls::CyclicLR::Options o;
+    o.base_lr = {1e-3};
+    o.max_lr = {0.1};
+    o.step_size_up = 500;
+    return make_unique<ls::CyclicLR>(g, o);
+  });
+  row("OneCycleLR", [](auto& g) {
+    ls::OneCycleLR::Options o;
+    o.max_lr = {0.1};
+    o.total_steps = 100000000;
+    return make_unique<ls::OneCycleLR>(g, o);
+  });
+  row("SWALR", [](auto& g) { return make_unique<ls::SWALR>(g, std::vector<double>{0.05}, 100); });
   {
     Fixture f;
     ls::ReduceLROnPlateau::Options o;
