@@ -1,6 +1,6 @@
 """Command line:
 
-    python -m fastoptim demo [--optimizer Adam] [--epochs 8]
+    python -m fastoptim demo [--optimizer Adam] [--epochs 20]
     python -m fastoptim schedule StepLR --arg step_size=3 --steps 10 [--lr 0.1] [--plot lr.png]
 """
 
@@ -17,7 +17,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a small MLP on generated data and print loss and LR per epoch")
     demo.add_argument("--optimizer", default="Adam", choices=sorted(_demo.OPTIMIZERS))
-    demo.add_argument("--epochs", type=int, default=12)
+    demo.add_argument("--epochs", type=int, default=20)
     demo.add_argument("--seed", type=int, default=0)
     schedule = sub.add_parser("schedule", help="print (and optionally plot) the LR a scheduler produces")
     schedule.add_argument("name", help="a fastoptim.lr_scheduler class, e.g. StepLR")
