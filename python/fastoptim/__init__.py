@@ -30,7 +30,7 @@ def set_num_threads(n: int) -> None:
     _core.set_num_threads(int(n))
 
 
-from . import lr_scheduler  # noqa: E402
+from . import functional, lr_scheduler  # noqa: E402
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler", "cpu_capability", "get_num_threads",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "functional", "lr_scheduler", "cpu_capability", "get_num_threads",
            "set_num_threads", "__version__"]
