@@ -2,6 +2,7 @@
 
     python -m fastoptim demo [--optimizer Adam] [--epochs 20]
     python -m fastoptim schedule StepLR --arg step_size=3 --steps 10 [--lr 0.1] [--plot lr.png]
+    python -m fastoptim bench [--optimizers Adam SGD] [--threads 1 2] [--big] [--json out.json] [--plot out.png]
 """
 
 from __future__ import annotations
@@ -28,9 +29,21 @@ def main(argv=None) -> int:
     schedule.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw", "rmsprop"])
     schedule.add_argument("--metric-file", help="metrics, one per step (whitespace separated), for ReduceLROnPlateau")
     schedule.add_argument("--plot", metavar="OUT.png", help="also draw LR vs step (needs matplotlib)")
+    bench = sub.add_parser("bench", help="time optimizer steps against torch and numpy, with a bandwidth roofline")
+    bench.add_argument("--optimizers", nargs="+", default=["Adam", "SGD"], choices=["Adam", "AdamW", "SGD", "RMSprop"])
+    bench.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    bench.add_argument("--repeat", type=int, default=30)
+    bench.add_argument("--big", action="store_true", help="also 1e8 parameters (DRAM-bound; ~3 GB)")
+    bench.add_argument("--json", metavar="OUT.json")
+    bench.add_argument("--plot", metavar="OUT.png", help="Adam's ns/param per case (needs matplotlib)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo.run(args.optimizer, args.epochs, args.seed)
+    if args.command == "bench":
+        from . import _bench
+
+        _bench.run(args.optimizers, args.threads, args.repeat, args.big, args.json, args.plot)
+        return 0
     if args.command == "schedule":
         from .lr_scheduler import _preview
 
