@@ -49,6 +49,8 @@ def _check_param_array(p: Any, where: str) -> None:
 
 def _real(value: Any, name: str) -> float:
     """A hyperparameter as a Python float; bools and non-numbers are rejected."""
+    if type(value) is float or type(value) is int:  # the common case, without the ABC checks below
+        return float(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
         if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fi":
             return float(value)
@@ -57,6 +59,8 @@ def _real(value: Any, name: str) -> float:
 
 
 def _flag(value: Any, name: str) -> bool:
+    if value is True or value is False:
+        return value
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {_typename(value)}")
     return bool(value)
