@@ -84,12 +84,19 @@ def _rmsprop_configs():
             for c, mo, m, wd in itertools.product([False, True], [0.0, 0.9], [False, True], [0.0, 1e-2])]
 
 
+def _adagrad_configs():
+    return [dict(lr=0.05, lr_decay=ld, weight_decay=wd, initial_accumulator_value=iv, maximize=m)
+            for ld, wd, iv, m in itertools.product([0.0, 1e-3], [0.0, 1e-2], [0.0, 0.1], [False, True])]
+
+
 # name -> (configs, group-1 overrides, torch implementations to measure torch's own spread)
 OPTIMIZERS: Dict[str, Dict[str, Any]] = {
     "SGD": dict(configs=_sgd_configs(), group1=dict(lr=0.02), alternatives=["foreach", "fused"]),
     "Adam": dict(configs=_adam_configs(), group1=dict(lr=3e-3, betas=(0.8, 0.99)), alternatives=["foreach", "fused"]),
     "AdamW": dict(configs=_adamw_configs(), group1=dict(lr=3e-3, betas=(0.8, 0.99)), alternatives=["foreach", "fused"]),
     "RMSprop": dict(configs=_rmsprop_configs(), group1=dict(lr=3e-4, alpha=0.9), alternatives=["foreach"]),
+    "Adagrad": dict(configs=_adagrad_configs(), group1=dict(lr=0.02, lr_decay=1e-2, eps=1e-6),
+                    alternatives=["foreach", "fused"]),
 }
 
 DTYPES = {"float32": np.float32, "float64": np.float64}

@@ -100,6 +100,18 @@ REGISTRY: Dict[str, Dict[str, Any]] = {
             Hyper("capturable", {"capturable": True}, ValueError, ("capturable", "not supported")),
         ],
     ),
+    "Adagrad": dict(
+        cls=fastoptim.Adagrad,
+        kwargs=dict(lr=0.01, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1),
+        state_keys=("sum",),
+        has_step=True,
+        hypers=COMMON_HYPERS + [
+            Hyper("negative_lr_decay", {"lr_decay": -0.1}, ValueError, ("Invalid lr_decay value: -0.1",), True),
+            Hyper("negative_initial_accumulator_value", {"initial_accumulator_value": -0.1}, ValueError,
+                  ("Invalid initial_accumulator_value value: -0.1",), True),
+            Hyper("negative_eps", {"eps": -1e-8}, ValueError, ("Invalid epsilon value: -1e-08",), True),
+        ],
+    ),
 }
 NAMES = list(REGISTRY)
 
@@ -881,6 +893,7 @@ def _invalid_group_hyper(name):
         "Adam": {"betas": (1.0, 0.999)},
         "AdamW": {"betas": [0.9, 1.5]},
         "RMSprop": {"alpha": -0.5},
+        "Adagrad": {"lr_decay": -0.5},
     }[name]
 
 
@@ -926,7 +939,7 @@ LOAD_CASES: Dict[str, Tuple[Callable, type, Callable[[str], str], bool]] = {
     "string_lr_in_group": (_set(lambda n: ("param_groups", 0, "lr", "fast")), TypeError, lambda n: "lr", False),
     "optimizer_specific_invalid_hyper_in_group": (
         lambda sd, name: (sd["param_groups"][1].update(_invalid_group_hyper(name)), sd)[1], ValueError,
-        lambda n: "Nesterov momentum|Invalid beta parameter at index|Invalid alpha value", False),
+        lambda n: "Nesterov momentum|Invalid beta parameter at index|Invalid alpha value|Invalid lr_decay value", False),
     "unsupported_flag_in_group": (_set(lambda n: ("param_groups", 0, "differentiable", True)), ValueError,
                                   lambda n: words_pattern("differentiable", "not supported"), False),
 }

@@ -18,6 +18,7 @@ FULL_STATE = {
     "Adam": [6, 8, 11],      # amsgrad variants, coupled and decoupled weight decay
     "AdamW": [4, 7],
     "RMSprop": [12, 15],     # centered + momentum
+    "Adagrad": [7, 15],      # weight decay + initial accumulator + maximize, with and without lr_decay
 }
 CASES = [(name, k, dt) for name, ks in FULL_STATE.items() for k in ks for dt in parity.DTYPES]
 IDS = [parity.case_id(*c) for c in CASES]

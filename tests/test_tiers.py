@@ -22,6 +22,7 @@ configs = [
     ("AdamW", dict(lr=1e-3, betas=(0.3, 0.9))),
     ("RMSprop", dict(lr=1e-3, centered=True, momentum=0.5, weight_decay=0.01)),
     ("RMSprop", dict(lr=1e-3, alpha=0.3, centered=True)),
+    ("Adagrad", dict(lr=1e-2, lr_decay=1e-2, weight_decay=0.01, initial_accumulator_value=0.1, maximize=True)),
 ]
 h = hashlib.sha256()
 for dtype in (np.float32, np.float64):

@@ -27,6 +27,7 @@ namespace py = pybind11;
 
 namespace {
 
+using fastoptim_py::AdagradWork;
 using fastoptim_py::AdamWork;
 using fastoptim_py::DType;
 using fastoptim_py::KernelSet;
@@ -325,6 +326,43 @@ void rmsprop_step(const py::list& items, const std::vector<py::tuple>& hyper_tup
   k.rmsprop(work, hypers);
 }
 
+// ------------------------------------------------------------------------------------------ Adagrad
+
+fastoptim::AdagradHyper adagrad_hyper(const py::tuple& t) {
+  fastoptim::AdagradHyper h;
+  h.lr = t[0].cast<double>();
+  h.lr_decay = t[1].cast<double>();
+  h.weight_decay = t[2].cast<double>();
+  h.eps = t[3].cast<double>();
+  h.maximize = t[4].cast<bool>();
+  return h;
+}
+
+// items: (index, group, param, grad, sum, step after increment)
+void adagrad_step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
+  const auto hypers = hypers_of(hyper_tuples, &adagrad_hyper);
+  Validator v;
+  std::vector<AdagradWork> work;
+  work.reserve(items.size());
+  for (py::handle h : items) {
+    auto t = h.cast<py::tuple>();
+    const auto index = t[0].cast<std::size_t>();
+    AdagradWork w{};
+    w.group = group_of(t, hypers.size());
+    const Ref p = v.param(t[2], index, w.dtype);
+    w.param = p.data;
+    w.n = p.size;
+    w.grad = v.like_param(t[3], "gradient", index, w.dtype, false).data;
+    w.sum = v.like_param(t[4], "sum", index, w.dtype, true).data;
+    w.step = t[5].cast<double>();
+    work.push_back(w);
+  }
+  v.check_overlaps();
+  const KernelSet& k = active_kernels();
+  py::gil_scoped_release release;
+  k.adagrad(work, hypers);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -351,6 +389,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("sgd_step", &sgd_step, py::arg("items"), py::arg("hypers"));
   m.def("adam_step", &adam_step, py::arg("items"), py::arg("hypers"));
   m.def("rmsprop_step", &rmsprop_step, py::arg("items"), py::arg("hypers"));
+  m.def("adagrad_step", &adagrad_step, py::arg("items"), py::arg("hypers"));
 
   auto binders = fastoptim_py::binders();
   std::stable_sort(binders.begin(), binders.end(), [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "fastoptim/adagrad/adagrad_kernel.hpp"
 #include "fastoptim/adam/adam_kernel.hpp"
 #include "fastoptim/rmsprop/rmsprop_kernel.hpp"
 #include "fastoptim/sgd/sgd_kernel.hpp"
@@ -40,11 +41,21 @@ struct RMSpropWork {
   void *square_avg, *grad_avg, *momentum_buffer;  // null when unused
 };
 
+struct AdagradWork {
+  DType dtype;
+  std::size_t group, n;
+  void* param;
+  const void* grad;
+  void* sum;
+  double step;
+};
+
 struct KernelSet {
   const char* name;
   void (*sgd)(const std::vector<SGDWork>&, const std::vector<fastoptim::SGDHyper>&);
   void (*adam)(const std::vector<AdamWork>&, const std::vector<fastoptim::AdamHyper>&);
   void (*rmsprop)(const std::vector<RMSpropWork>&, const std::vector<fastoptim::RMSpropHyper>&);
+  void (*adagrad)(const std::vector<AdagradWork>&, const std::vector<fastoptim::AdagradHyper>&);
 };
 
 KernelSet kernels_baseline();

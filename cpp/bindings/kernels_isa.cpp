@@ -50,8 +50,20 @@ void run_rmsprop(const std::vector<RMSpropWork>& work, const std::vector<fastopt
     (w.dtype == DType::f32 ? rmsprop_one<float> : rmsprop_one<double>)(w, hypers[w.group]);
 }
 
+template <class T>
+void adagrad_one(const AdagradWork& w, const fastoptim::AdagradHyper& h) {
+  fastoptim::adagrad_step<T>(as<T>(w.param), as<T>(w.grad), as<T>(w.sum), w.n, h, w.step);
+}
+
+void run_adagrad(const std::vector<AdagradWork>& work, const std::vector<fastoptim::AdagradHyper>& hypers) {
+  for (const auto& w : work)
+    (w.dtype == DType::f32 ? adagrad_one<float> : adagrad_one<double>)(w, hypers[w.group]);
+}
+
 }  // namespace
 
-KernelSet FASTOPTIM_KERNELS_FN() { return KernelSet{FASTOPTIM_KERNELS_NAME, &run_sgd, &run_adam, &run_rmsprop}; }
+KernelSet FASTOPTIM_KERNELS_FN() {
+  return KernelSet{FASTOPTIM_KERNELS_NAME, &run_sgd, &run_adam, &run_rmsprop, &run_adagrad};
+}
 
 }  // namespace fastoptim_py

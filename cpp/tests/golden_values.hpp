@@ -36,38 +36,44 @@ struct Hyper {
   bool amsgrad;
   bool decoupled_weight_decay;
   bool centered;
+  double lr_decay;
+  double initial_accumulator_value;
 };
 
 // torch's defaults for each optimizer's constructor arguments.
-inline constexpr Hyper kTorchDefaultsSGD = {0x1.0624dd2f1a9fcp-10, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, false, false, false, false, false};
-inline constexpr Hyper kTorchDefaultsAdam = {0x1.0624dd2f1a9fcp-10, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.ccccccccccccdp-1, 0x1.ff7ced916872bp-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, false, false, false};
-inline constexpr Hyper kTorchDefaultsAdamW = {0x1.0624dd2f1a9fcp-10, 0x0p+0, 0x0p+0, 0x1.47ae147ae147bp-7, 0x1.ccccccccccccdp-1, 0x1.ff7ced916872bp-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, false, true, false};
-inline constexpr Hyper kTorchDefaultsRMSprop = {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.5798ee2308c3ap-27, 0x1.fae147ae147aep-1, false, false, false, false, false};
+inline constexpr Hyper kTorchDefaultsSGD = {0x1.0624dd2f1a9fcp-10, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, false, false, false, false, false, 0x0p+0, 0x0p+0};
+inline constexpr Hyper kTorchDefaultsAdam = {0x1.0624dd2f1a9fcp-10, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.ccccccccccccdp-1, 0x1.ff7ced916872bp-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, false, false, false, 0x0p+0, 0x0p+0};
+inline constexpr Hyper kTorchDefaultsAdamW = {0x1.0624dd2f1a9fcp-10, 0x0p+0, 0x0p+0, 0x1.47ae147ae147bp-7, 0x1.ccccccccccccdp-1, 0x1.ff7ced916872bp-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, false, true, false, 0x0p+0, 0x0p+0};
+inline constexpr Hyper kTorchDefaultsRMSprop = {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.5798ee2308c3ap-27, 0x1.fae147ae147aep-1, false, false, false, false, false, 0x0p+0, 0x0p+0};
+inline constexpr Hyper kTorchDefaultsAdagrad = {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.b7cdfd9d7bdbbp-34, 0x0p+0, false, false, false, false, false, 0x0p+0, 0x0p+0};
 
 struct Case {
-  const char* optimizer;  // SGD, Adam, AdamW or RMSprop
+  const char* optimizer;  // SGD, Adam, AdamW, RMSprop or Adagrad
   const char* name;
   Hyper hyper;
   long long steps[kNumParams];  // torch's state['step'] of each parameter at the end (0 for SGD)
 };
 
 inline constexpr Case kCases[] = {
-    {"SGD", "plain", {0x1.999999999999ap-4, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, false, false, false, false, false}, {0, 0}},
-    {"SGD", "momentum_dampening", {0x1.999999999999ap-5, 0x1.ccccccccccccdp-1, 0x1.999999999999ap-4, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, false, false, false, false, false}, {0, 0}},
-    {"SGD", "nesterov_weight_decay", {0x1.999999999999ap-5, 0x1.ccccccccccccdp-1, 0x0p+0, 0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, true, false, false, false, false}, {0, 0}},
-    {"SGD", "maximize", {0x1.999999999999ap-5, 0x1p-1, 0x0p+0, 0x1.0624dd2f1a9fcp-10, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, false, true, false, false, false}, {0, 0}},
-    {"Adam", "plain", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.ccccccccccccdp-1, 0x1.ff7ced916872bp-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, false, false, false}, {20, 15}},
-    {"Adam", "amsgrad", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.ccccccccccccdp-1, 0x1.ff7ced916872bp-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, true, false, false}, {20, 15}},
-    {"Adam", "weight_decay", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.999999999999ap-4, 0x1.ccccccccccccdp-1, 0x1.ff7ced916872bp-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, false, false, false}, {20, 15}},
-    {"Adam", "decoupled_weight_decay", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.999999999999ap-4, 0x1.ccccccccccccdp-1, 0x1.ff7ced916872bp-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, false, true, false}, {20, 15}},
-    {"Adam", "maximize", {0x1.89374bc6a7efap-9, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.999999999999ap-1, 0x1.fae147ae147aep-1, 0x1.0c6f7a0b5ed8dp-20, 0x0p+0, false, true, true, false, false}, {20, 15}},
-    {"AdamW", "default_weight_decay", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.47ae147ae147bp-7, 0x1.ccccccccccccdp-1, 0x1.ff7ced916872bp-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, false, true, false}, {20, 15}},
-    {"AdamW", "amsgrad", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.3333333333333p-2, 0x1.b333333333333p-1, 0x1.fd70a3d70a3d7p-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, true, true, false}, {20, 15}},
-    {"RMSprop", "plain", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.5798ee2308c3ap-27, 0x1.fae147ae147aep-1, false, false, false, false, false}, {20, 15}},
-    {"RMSprop", "centered", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.5798ee2308c3ap-27, 0x1.fae147ae147aep-1, false, false, false, false, true}, {20, 15}},
-    {"RMSprop", "momentum", {0x1.0624dd2f1a9fcp-10, 0x1.ccccccccccccdp-1, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.5798ee2308c3ap-27, 0x1.fae147ae147aep-1, false, false, false, false, false}, {20, 15}},
-    {"RMSprop", "centered_momentum_weight_decay", {0x1.0624dd2f1a9fcp-10, 0x1.999999999999ap-1, 0x0p+0, 0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.5798ee2308c3ap-27, 0x1.ccccccccccccdp-1, false, false, false, false, true}, {20, 15}},
-    {"RMSprop", "maximize", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.0c6f7a0b5ed8dp-20, 0x1.e666666666666p-1, false, true, false, false, false}, {20, 15}},
+    {"SGD", "plain", {0x1.999999999999ap-4, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, false, false, false, false, false, 0x0p+0, 0x0p+0}, {0, 0}},
+    {"SGD", "momentum_dampening", {0x1.999999999999ap-5, 0x1.ccccccccccccdp-1, 0x1.999999999999ap-4, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, false, false, false, false, false, 0x0p+0, 0x0p+0}, {0, 0}},
+    {"SGD", "nesterov_weight_decay", {0x1.999999999999ap-5, 0x1.ccccccccccccdp-1, 0x0p+0, 0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, true, false, false, false, false, 0x0p+0, 0x0p+0}, {0, 0}},
+    {"SGD", "maximize", {0x1.999999999999ap-5, 0x1p-1, 0x0p+0, 0x1.0624dd2f1a9fcp-10, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, false, true, false, false, false, 0x0p+0, 0x0p+0}, {0, 0}},
+    {"Adam", "plain", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.ccccccccccccdp-1, 0x1.ff7ced916872bp-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, false, false, false, 0x0p+0, 0x0p+0}, {20, 15}},
+    {"Adam", "amsgrad", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.ccccccccccccdp-1, 0x1.ff7ced916872bp-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, true, false, false, 0x0p+0, 0x0p+0}, {20, 15}},
+    {"Adam", "weight_decay", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.999999999999ap-4, 0x1.ccccccccccccdp-1, 0x1.ff7ced916872bp-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, false, false, false, 0x0p+0, 0x0p+0}, {20, 15}},
+    {"Adam", "decoupled_weight_decay", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.999999999999ap-4, 0x1.ccccccccccccdp-1, 0x1.ff7ced916872bp-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, false, true, false, 0x0p+0, 0x0p+0}, {20, 15}},
+    {"Adam", "maximize", {0x1.89374bc6a7efap-9, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.999999999999ap-1, 0x1.fae147ae147aep-1, 0x1.0c6f7a0b5ed8dp-20, 0x0p+0, false, true, true, false, false, 0x0p+0, 0x0p+0}, {20, 15}},
+    {"AdamW", "default_weight_decay", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.47ae147ae147bp-7, 0x1.ccccccccccccdp-1, 0x1.ff7ced916872bp-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, false, true, false, 0x0p+0, 0x0p+0}, {20, 15}},
+    {"AdamW", "amsgrad", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.3333333333333p-2, 0x1.b333333333333p-1, 0x1.fd70a3d70a3d7p-1, 0x1.5798ee2308c3ap-27, 0x0p+0, false, false, true, true, false, 0x0p+0, 0x0p+0}, {20, 15}},
+    {"RMSprop", "plain", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.5798ee2308c3ap-27, 0x1.fae147ae147aep-1, false, false, false, false, false, 0x0p+0, 0x0p+0}, {20, 15}},
+    {"RMSprop", "centered", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.5798ee2308c3ap-27, 0x1.fae147ae147aep-1, false, false, false, false, true, 0x0p+0, 0x0p+0}, {20, 15}},
+    {"RMSprop", "momentum", {0x1.0624dd2f1a9fcp-10, 0x1.ccccccccccccdp-1, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.5798ee2308c3ap-27, 0x1.fae147ae147aep-1, false, false, false, false, false, 0x0p+0, 0x0p+0}, {20, 15}},
+    {"RMSprop", "centered_momentum_weight_decay", {0x1.0624dd2f1a9fcp-10, 0x1.999999999999ap-1, 0x0p+0, 0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.5798ee2308c3ap-27, 0x1.ccccccccccccdp-1, false, false, false, false, true, 0x0p+0, 0x0p+0}, {20, 15}},
+    {"RMSprop", "maximize", {0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.0c6f7a0b5ed8dp-20, 0x1.e666666666666p-1, false, true, false, false, false, 0x0p+0, 0x0p+0}, {20, 15}},
+    {"Adagrad", "plain", {0x1.999999999999ap-5, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.b7cdfd9d7bdbbp-34, 0x0p+0, false, false, false, false, false, 0x0p+0, 0x0p+0}, {20, 15}},
+    {"Adagrad", "lr_decay_weight_decay", {0x1.999999999999ap-5, 0x0p+0, 0x0p+0, 0x1.47ae147ae147bp-7, 0x0p+0, 0x0p+0, 0x1.b7cdfd9d7bdbbp-34, 0x0p+0, false, false, false, false, false, 0x1.47ae147ae147bp-7, 0x0p+0}, {20, 15}},
+    {"Adagrad", "initial_accumulator_maximize", {0x1.47ae147ae147bp-6, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x0p+0, 0x1.0c6f7a0b5ed8dp-20, 0x0p+0, false, true, false, false, false, 0x0p+0, 0x1.999999999999ap-4}, {20, 15}},
 };
 inline constexpr std::size_t kNumCases = sizeof(kCases) / sizeof(kCases[0]);
 
@@ -107,6 +113,9 @@ inline constexpr StateEntry kStates[] = {
     {14, "momentum_buffer"},
     {14, "grad_avg"},
     {15, "square_avg"},
+    {16, "sum"},
+    {17, "sum"},
+    {18, "sum"},
 };
 inline constexpr std::size_t kNumStates = sizeof(kStates) / sizeof(kStates[0]);
 
@@ -601,6 +610,45 @@ struct Data<float> {
       -0x1.1eef58p+0f, -0x1.e010bap-1f, -0x1.9778fap+0f, 0x1.89739cp-1f,
       -0x1.0ad17p+0f, -0x1.3e563cp-1f
     },
+    {  // Adagrad plain
+      -0x1.b5ca9ep-1f, -0x1.55cb66p-1f, 0x1.ac6c78p-1f, -0x1.ca337ap-1f,
+      0x1.213194p-2f, 0x1.c76106p-1f, 0x1.131b06p-2f, 0x1.29d7ccp-5f,
+      0x1.32103ap-2f, 0x1.8c067ep+0f, 0x1.8943d8p-4f, -0x1.39b572p-1f,
+      0x1.a4c66ep+0f, 0x1.f26a34p-2f, 0x1.0a778p-1f, 0x1.dae6b6p+0f,
+      0x1.b4653ep+0f, 0x1.303c64p+0f, 0x1.78c70ep+0f, -0x1.7cb78p-1f,
+      0x1.c7963cp-2f, 0x1.28f884p-5f, 0x1.cd5e74p-1f, 0x1.11695ep+0f,
+      -0x1.abfe1ep+0f, -0x1.64406cp+0f, -0x1.774316p-3f, -0x1.134ce8p+1f,
+      -0x1.673bcap-1f, -0x1.73d854p-1f, -0x1.6d4066p+0f, 0x1.a2aa58p+0f,
+      0x1.a42ac2p+0f, 0x1.baa028p-5f, 0x1.7ce7fap-1f, -0x1.45698p-2f,
+      -0x1.1d4fcap+0f, -0x1.06a8acp+0f, -0x1.bbf37p+0f, 0x1.a71598p-1f,
+      -0x1.fc4598p-1f, -0x1.19a506p+0f
+    },
+    {  // Adagrad lr_decay_weight_decay
+      -0x1.b49d4ap-1f, -0x1.5468d8p-1f, 0x1.a981dep-1f, -0x1.c45d14p-1f,
+      0x1.1d5892p-2f, 0x1.367f22p-1f, 0x1.15a906p-2f, 0x1.32136cp-5f,
+      0x1.2f4e28p-2f, 0x1.65ac28p+0f, 0x1.7a83d8p-4f, -0x1.384818p-1f,
+      0x1.a68688p+0f, 0x1.a6cf5cp-2f, 0x1.07c968p-1f, 0x1.d99a94p+0f,
+      0x1.b5e59cp+0f, 0x1.d85b94p-1f, 0x1.6ef83ep+0f, -0x1.7daff4p-1f,
+      0x1.c1cb12p-2f, 0x1.fb2becp-6f, 0x1.c102f6p-1f, 0x1.0ffb86p+0f,
+      -0x1.ab72cp+0f, -0x1.3b9dc2p+0f, -0x1.800356p-3f, -0x1.121e7p+1f,
+      -0x1.65a23cp-1f, -0x1.0d1a2cp-1f, -0x1.657538p+0f, 0x1.a09e7cp+0f,
+      0x1.a3ad76p+0f, 0x1.2de2acp-5f, 0x1.71517cp-1f, -0x1.46e8c2p-2f,
+      -0x1.1dd466p+0f, -0x1.bb2868p-1f, -0x1.afc0f8p+0f, 0x1.a6dcd6p-1f,
+      -0x1.fd9a0ap-1f, -0x1.78d5a6p-1f
+    },
+    {  // Adagrad initial_accumulator_maximize
+      -0x1.723b8ep-1f, -0x1.ac9214p-1f, 0x1.809d28p-1f, -0x1.d12114p-1f,
+      0x1.b231fap-3f, 0x1.c76106p-1f, 0x1.ac1554p-2f, -0x1.7569ecp-6f,
+      0x1.fd0948p-3f, 0x1.a757c4p+0f, 0x1.dc687p-5f, -0x1.d432p-2f,
+      0x1.e785f4p+0f, 0x1.264452p-1f, 0x1.496f16p-1f, 0x1.d1ba46p+0f,
+      0x1.bd07d6p+0f, 0x1.3d7916p+0f, 0x1.69ff5ap+0f, -0x1.8a3034p-1f,
+      0x1.d37602p-2f, 0x1.dd9664p-3f, 0x1.eca5b2p-1f, 0x1.125edcp+0f,
+      -0x1.8e06bp+0f, -0x1.71e538p+0f, -0x1.193adep-2f, -0x1.ecbc9p+0f,
+      -0x1.42a934p-1f, -0x1.b1bb38p-1f, -0x1.450cecp+0f, 0x1.985c9ep+0f,
+      0x1.ca31dp+0f, 0x1.44d422p-3f, 0x1.422978p-1f, -0x1.cf100cp-3f,
+      -0x1.1e4346p+0f, -0x1.19c50ap+0f, -0x1.ace212p+0f, 0x1.9146dcp-1f,
+      -0x1.06ec74p+0f, -0x1.c823bap-1f
+    },
   };
   // final_state[j]: state buffer kStates[j] at the end (torch).
   static constexpr float final_state[kNumStates][kTotal] = {
@@ -981,6 +1029,45 @@ struct Data<float> {
       0x1.6a4c6ep+5f, 0x1.cf81cep-15f, 0x1.2716e4p-8f, 0x1.d55998p-2f,
       0x1.435dbcp+4f, 0x1.91264ep-14f
     },
+    {  // Adagrad plain: sum
+      0x1.3ee974p+5f, 0x1.4435a4p+4f, 0x1.1ff884p+4f, 0x1.1e330ep+4f,
+      0x1.812972p+4f, 0x0p+0f, 0x1.ep-1f, 0x1.a8ba04p+3f,
+      0x1.4843d8p+9f, 0x1.3a27d6p-10f, 0x1.6a8686p-3f, 0x1.3796f4p+4f,
+      0x1.2f04f6p+10f, 0x1.9d4be6p-10f, 0x1.81dec2p-3f, 0x1.4ff6aap+4f,
+      0x1.2e2baap+10f, 0x1.6d8a12p-10f, 0x1.69397ap-4f, 0x1.2a2e4cp+4f,
+      0x1.05d60ap+11f, 0x1.a41fd4p-10f, 0x1.432ccap-4f, 0x1.79fcb8p+3f,
+      0x1.125674p+10f, 0x1.626c2ap-10f, 0x1.37a458p-3f, 0x1.8ab8cep+3f,
+      0x1.1b65c8p+10f, 0x1.1303c6p-10f, 0x1.751a32p-3f, 0x1.a560dap+3f,
+      0x1.785ad8p+9f, 0x1.23999p-10f, 0x1.47edc2p-3f, 0x1.99a8eep+4f,
+      0x1.4b2a6cp+10f, 0x1.1f533p-10f, 0x1.ef202ap-4f, 0x1.ae1f34p+3f,
+      0x1.22c106p+9f, 0x1.fc67fap-11f
+    },
+    {  // Adagrad lr_decay_weight_decay: sum
+      0x1.3e6318p+5f, 0x1.45003cp+4f, 0x1.1f8212p+4f, 0x1.1d3908p+4f,
+      0x1.810172p+4f, 0x1.9a7ab8p-11f, 0x1.e4758cp-1f, 0x1.a8e572p+3f,
+      0x1.483b8cp+9f, 0x1.82bbecp-8f, 0x1.6ae0e8p-3f, 0x1.36e1d2p+4f,
+      0x1.2fa81cp+10f, 0x1.2020cep-9f, 0x1.8f6e3cp-3f, 0x1.4fc2dp+4f,
+      0x1.2e6d7p+10f, 0x1.016c98p-8f, 0x1.65f35p-4f, 0x1.2b1a36p+4f,
+      0x1.05c9eap+11f, 0x1.dd7fcap-10f, 0x1.4cd972p-4f, 0x1.7941bcp+3f,
+      0x1.120b74p+10f, 0x1.253932p-8f, 0x1.3db36ep-3f, 0x1.83844ap+3f,
+      0x1.1b5b74p+10f, 0x1.47f0f2p-9f, 0x1.5d92cap-3f, 0x1.a38526p+3f,
+      0x1.7868fap+9f, 0x1.3f2a76p-10f, 0x1.3e57fp-3f, 0x1.99774ep+4f,
+      0x1.4b4a18p+10f, 0x1.bc12aap-9f, 0x1.f098bep-4f, 0x1.ae210ep+3f,
+      0x1.22ed58p+9f, 0x1.bbff76p-11f
+    },
+    {  // Adagrad initial_accumulator_maximize: sum
+      0x1.3fb64p+5f, 0x1.45cf3ep+4f, 0x1.21921cp+4f, 0x1.1fcca8p+4f,
+      0x1.82c30cp+4f, 0x1.99999ap-4f, 0x1.09999ap+0f, 0x1.abed38p+3f,
+      0x1.4850a6p+9f, 0x1.9e823cp-4f, 0x1.1ba9a8p-2f, 0x1.39308ep+4f,
+      0x1.2f0b5cp+10f, 0x1.a00ecap-4f, 0x1.2755c4p-2f, 0x1.519044p+4f,
+      0x1.2e321p+10f, 0x1.9f4fc6p-4f, 0x1.81698cp-3f, 0x1.2bc7e4p+4f,
+      0x1.05d93ep+11f, 0x1.a02a18p-4f, 0x1.6e6334p-3f, 0x1.7d2feep+3f,
+      0x1.125cdap+10f, 0x1.9f234ep-4f, 0x1.02389p-2f, 0x1.8decp+3f,
+      0x1.1b6c2ep+10f, 0x1.9de5aap-4f, 0x1.20f38p-2f, 0x1.a8940ep+3f,
+      0x1.7867a4p+9f, 0x1.9e27fep-4f, 0x1.0a5d46p-2f, 0x1.9b4286p+4f,
+      0x1.4b30d2p+10f, 0x1.9e16e6p-4f, 0x1.c45cdep-3f, 0x1.b15268p+3f,
+      0x1.22cdd2p+9f, 0x1.9d926cp-4f
+    },
   };
   // final_params_exact_sqrt[c]: the parameters after kSteps steps of kCases[c] (torch with a correctly rounded sqrt).
   static constexpr float final_params_exact_sqrt[kNumCases][kTotal] = {
@@ -1191,6 +1278,45 @@ struct Data<float> {
       0x1.d6ddecp+0f, 0x1.97f6eap-3f, 0x1.161fecp-1f, -0x1.94231ep-3f,
       -0x1.1eef58p+0f, -0x1.e010bap-1f, -0x1.9778fap+0f, 0x1.89739cp-1f,
       -0x1.0ad17p+0f, -0x1.3e563cp-1f
+    },
+    {  // Adagrad plain
+      -0x1.b5ca9ep-1f, -0x1.55cb64p-1f, 0x1.ac6c78p-1f, -0x1.ca337ap-1f,
+      0x1.213196p-2f, 0x1.c76106p-1f, 0x1.131b06p-2f, 0x1.29d7dp-5f,
+      0x1.32103ap-2f, 0x1.8c067ep+0f, 0x1.8943d8p-4f, -0x1.39b572p-1f,
+      0x1.a4c66ep+0f, 0x1.f26a34p-2f, 0x1.0a778p-1f, 0x1.dae6b6p+0f,
+      0x1.b4653ep+0f, 0x1.303c6p+0f, 0x1.78c70ep+0f, -0x1.7cb78p-1f,
+      0x1.c7963cp-2f, 0x1.28f884p-5f, 0x1.cd5e74p-1f, 0x1.11695ep+0f,
+      -0x1.abfe1ep+0f, -0x1.64406cp+0f, -0x1.774316p-3f, -0x1.134ce8p+1f,
+      -0x1.673bcap-1f, -0x1.73d854p-1f, -0x1.6d4066p+0f, 0x1.a2aa58p+0f,
+      0x1.a42ac2p+0f, 0x1.baa028p-5f, 0x1.7ce7fap-1f, -0x1.45698p-2f,
+      -0x1.1d4fcap+0f, -0x1.06a8acp+0f, -0x1.bbf372p+0f, 0x1.a71598p-1f,
+      -0x1.fc4598p-1f, -0x1.19a506p+0f
+    },
+    {  // Adagrad lr_decay_weight_decay
+      -0x1.b49d4ap-1f, -0x1.5468d8p-1f, 0x1.a981dep-1f, -0x1.c45d14p-1f,
+      0x1.1d5892p-2f, 0x1.367f22p-1f, 0x1.15a906p-2f, 0x1.321368p-5f,
+      0x1.2f4e28p-2f, 0x1.65ac28p+0f, 0x1.7a83dap-4f, -0x1.384818p-1f,
+      0x1.a68688p+0f, 0x1.a6cf5cp-2f, 0x1.07c968p-1f, 0x1.d99a92p+0f,
+      0x1.b5e59cp+0f, 0x1.d85b94p-1f, 0x1.6ef83ep+0f, -0x1.7daff4p-1f,
+      0x1.c1cb12p-2f, 0x1.fb2becp-6f, 0x1.c102f6p-1f, 0x1.0ffb86p+0f,
+      -0x1.ab72cp+0f, -0x1.3b9dc2p+0f, -0x1.800356p-3f, -0x1.121e7p+1f,
+      -0x1.65a23cp-1f, -0x1.0d1a2cp-1f, -0x1.657538p+0f, 0x1.a09e7cp+0f,
+      0x1.a3ad76p+0f, 0x1.2de2a8p-5f, 0x1.71517cp-1f, -0x1.46e8c2p-2f,
+      -0x1.1dd466p+0f, -0x1.bb2866p-1f, -0x1.afc0f8p+0f, 0x1.a6dcd6p-1f,
+      -0x1.fd9a0ap-1f, -0x1.78d5a6p-1f
+    },
+    {  // Adagrad initial_accumulator_maximize
+      -0x1.723b8ep-1f, -0x1.ac9214p-1f, 0x1.809d28p-1f, -0x1.d12114p-1f,
+      0x1.b231fap-3f, 0x1.c76106p-1f, 0x1.ac1554p-2f, -0x1.7569e8p-6f,
+      0x1.fd0948p-3f, 0x1.a757c4p+0f, 0x1.dc687p-5f, -0x1.d432p-2f,
+      0x1.e785f4p+0f, 0x1.264452p-1f, 0x1.496f16p-1f, 0x1.d1ba46p+0f,
+      0x1.bd07d6p+0f, 0x1.3d7916p+0f, 0x1.69ff5ap+0f, -0x1.8a3034p-1f,
+      0x1.d37602p-2f, 0x1.dd9664p-3f, 0x1.eca5b2p-1f, 0x1.125edcp+0f,
+      -0x1.8e06bp+0f, -0x1.71e538p+0f, -0x1.193adep-2f, -0x1.ecbc9p+0f,
+      -0x1.42a934p-1f, -0x1.b1bb38p-1f, -0x1.450cecp+0f, 0x1.985c9ep+0f,
+      0x1.ca31dp+0f, 0x1.44d422p-3f, 0x1.422978p-1f, -0x1.cf100cp-3f,
+      -0x1.1e4346p+0f, -0x1.19c50ap+0f, -0x1.ace212p+0f, 0x1.9146dcp-1f,
+      -0x1.06ec74p+0f, -0x1.c823bap-1f
     },
   };
   // final_state_exact_sqrt[j]: state buffer kStates[j] at the end (torch with a correctly rounded sqrt).
@@ -1571,6 +1697,45 @@ struct Data<float> {
       0x1.ae9c4ep+4f, 0x1.46e56cp-15f, 0x1.beacccp-8f, 0x1.c367e8p-1f,
       0x1.6a4c6ep+5f, 0x1.cf81cep-15f, 0x1.2716e4p-8f, 0x1.d55998p-2f,
       0x1.435dbcp+4f, 0x1.91264ep-14f
+    },
+    {  // Adagrad plain: sum
+      0x1.3ee974p+5f, 0x1.4435a4p+4f, 0x1.1ff884p+4f, 0x1.1e330ep+4f,
+      0x1.812972p+4f, 0x0p+0f, 0x1.ep-1f, 0x1.a8ba04p+3f,
+      0x1.4843d8p+9f, 0x1.3a27d6p-10f, 0x1.6a8686p-3f, 0x1.3796f4p+4f,
+      0x1.2f04f6p+10f, 0x1.9d4be6p-10f, 0x1.81dec2p-3f, 0x1.4ff6aap+4f,
+      0x1.2e2baap+10f, 0x1.6d8a12p-10f, 0x1.69397ap-4f, 0x1.2a2e4cp+4f,
+      0x1.05d60ap+11f, 0x1.a41fd4p-10f, 0x1.432ccap-4f, 0x1.79fcb8p+3f,
+      0x1.125674p+10f, 0x1.626c2ap-10f, 0x1.37a458p-3f, 0x1.8ab8cep+3f,
+      0x1.1b65c8p+10f, 0x1.1303c6p-10f, 0x1.751a32p-3f, 0x1.a560dap+3f,
+      0x1.785ad8p+9f, 0x1.23999p-10f, 0x1.47edc2p-3f, 0x1.99a8eep+4f,
+      0x1.4b2a6cp+10f, 0x1.1f533p-10f, 0x1.ef202ap-4f, 0x1.ae1f34p+3f,
+      0x1.22c106p+9f, 0x1.fc67fap-11f
+    },
+    {  // Adagrad lr_decay_weight_decay: sum
+      0x1.3e6318p+5f, 0x1.45003cp+4f, 0x1.1f8212p+4f, 0x1.1d3908p+4f,
+      0x1.810172p+4f, 0x1.9a7ab8p-11f, 0x1.e4758cp-1f, 0x1.a8e572p+3f,
+      0x1.483b8cp+9f, 0x1.82bbecp-8f, 0x1.6ae0e8p-3f, 0x1.36e1d2p+4f,
+      0x1.2fa81cp+10f, 0x1.2020cep-9f, 0x1.8f6e3cp-3f, 0x1.4fc2dp+4f,
+      0x1.2e6d7p+10f, 0x1.016c98p-8f, 0x1.65f35p-4f, 0x1.2b1a36p+4f,
+      0x1.05c9eap+11f, 0x1.dd7fcap-10f, 0x1.4cd972p-4f, 0x1.7941bcp+3f,
+      0x1.120b74p+10f, 0x1.253932p-8f, 0x1.3db36ep-3f, 0x1.83844ap+3f,
+      0x1.1b5b74p+10f, 0x1.47f0f2p-9f, 0x1.5d92cap-3f, 0x1.a38526p+3f,
+      0x1.7868fap+9f, 0x1.3f2a76p-10f, 0x1.3e57fp-3f, 0x1.99774ep+4f,
+      0x1.4b4a18p+10f, 0x1.bc12aap-9f, 0x1.f098bep-4f, 0x1.ae210ep+3f,
+      0x1.22ed58p+9f, 0x1.bbff76p-11f
+    },
+    {  // Adagrad initial_accumulator_maximize: sum
+      0x1.3fb64p+5f, 0x1.45cf3ep+4f, 0x1.21921cp+4f, 0x1.1fcca8p+4f,
+      0x1.82c30cp+4f, 0x1.99999ap-4f, 0x1.09999ap+0f, 0x1.abed38p+3f,
+      0x1.4850a6p+9f, 0x1.9e823cp-4f, 0x1.1ba9a8p-2f, 0x1.39308ep+4f,
+      0x1.2f0b5cp+10f, 0x1.a00ecap-4f, 0x1.2755c4p-2f, 0x1.519044p+4f,
+      0x1.2e321p+10f, 0x1.9f4fc6p-4f, 0x1.81698cp-3f, 0x1.2bc7e4p+4f,
+      0x1.05d93ep+11f, 0x1.a02a18p-4f, 0x1.6e6334p-3f, 0x1.7d2feep+3f,
+      0x1.125cdap+10f, 0x1.9f234ep-4f, 0x1.02389p-2f, 0x1.8decp+3f,
+      0x1.1b6c2ep+10f, 0x1.9de5aap-4f, 0x1.20f38p-2f, 0x1.a8940ep+3f,
+      0x1.7867a4p+9f, 0x1.9e27fep-4f, 0x1.0a5d46p-2f, 0x1.9b4286p+4f,
+      0x1.4b30d2p+10f, 0x1.9e16e6p-4f, 0x1.c45cdep-3f, 0x1.b15268p+3f,
+      0x1.22cdd2p+9f, 0x1.9d926cp-4f
     },
   };
 };
@@ -2063,6 +2228,45 @@ struct Data<double> {
       0x1.50e1de1b09f92p+0, -0x1.6ea8229e01514p-2, -0x1.e4b805c39b8c3p-1, 0x1.a1a7e1a13892bp-2,
       -0x1.1dfb04fa01d7bp+0, 0x1.35170dea7c247p+0
     },
+    {  // Adagrad plain
+      -0x1.7e40cd4b88a3p-1, -0x1.6abbeed56d58fp-2, -0x1.086e7659709a1p-3, 0x1.e432e770b34dbp-1,
+      0x1.2b1f18a4dac8cp-3, -0x1.2c266b50c1378p-2, -0x1.8704b9673660ep+0, 0x1.1f39cca9ddf4fp-4,
+      -0x1.a1e0e6f3f61b3p+0, 0x1.cb835e58af6f3p+0, -0x1.a4ae27de5945ap+0, -0x1.84ce20342e283p-1,
+      0x1.3d78513bb704p+0, -0x1.05720d98d7234p+0, -0x1.d1dde4bb4a7efp+0, -0x1.b8992f344a82p+0,
+      0x1.20d89328af295p-3, 0x1.4967e69362b8ep+0, -0x1.cdbc682c68e82p-2, -0x1.ceba93a95c974p+0,
+      -0x1.a7cdb807ec28p-1, -0x1.1490d9b7ba6cap+0, 0x1.a980ed424ed27p-1, 0x1.239f880eddb84p+0,
+      0x1.fa7be42484d18p+0, -0x1.4a76d307cfbe2p-3, -0x1.47bfe9a180c16p+0, 0x1.afbddd8a35888p-2,
+      -0x1.2c06e62406952p+0, -0x1.bc92f0b92266bp+0, -0x1.d439694500c41p-2, -0x1.62f885f675763p+0,
+      -0x1.6d40e2121b214p-1, 0x1.405e580094ccap-1, -0x1.90156eff42777p-2, -0x1.1f3b2f45b6047p+0,
+      0x1.1eb56252c9c7ap+0, -0x1.4acd79c105822p-2, -0x1.217ba013a228ep+0, 0x1.5d5d10dfd11bap-1,
+      -0x1.92dede4d30efcp-1, 0x1.7d0cba832a415p+0
+    },
+    {  // Adagrad lr_decay_weight_decay
+      -0x1.7957a0028dc7fp-1, -0x1.6d07e08d51f1p-2, -0x1.db07fbee6452p-4, 0x1.e4456dc1e9755p-1,
+      0x1.29a3b6bcf1624p-3, -0x1.112381e35f004p-4, -0x1.82746ad8dba3dp+0, 0x1.0d3688e96a6b7p-4,
+      -0x1.a2141d1fc679bp+0, 0x1.a18a56c3ba1bbp+0, -0x1.9e76952fe4861p+0, -0x1.82baa8d1e8cb3p-1,
+      0x1.3eb9ea67a03c9p+0, -0x1.8416f9ace32edp-1, -0x1.c9e5236d89099p+0, -0x1.b88c9150d1ca2p+0,
+      0x1.25e622bb88335p-3, 0x1.09727e991e9e7p+0, -0x1.c29c152041a59p-2, -0x1.cda935ac205f6p+0,
+      -0x1.a5bbeaa73d8a5p-1, -0x1.c43180d85a72fp-1, 0x1.a10de321c3187p-1, 0x1.24896946a6b5ap+0,
+      0x1.f9c379a382359p+0, -0x1.28dabc953f6f6p-3, -0x1.4474f9b464f37p+0, 0x1.af581bb6b249bp-2,
+      -0x1.2bd7be549b6ebp+0, -0x1.86b1c246c5c4p+0, -0x1.cca606b106e3ep-2, -0x1.61afc338d0212p+0,
+      -0x1.6e29b6c939edp-1, 0x1.00026c4cf3dccp-1, -0x1.80ad25b6dbaeep-2, -0x1.1e48b14530fd6p+0,
+      0x1.1e7c54dbd5fbap+0, -0x1.05e8bd71ee762p-2, -0x1.f2fb44ae15313p-1, 0x1.5bfb02cfed26fp-1,
+      -0x1.960c0a7cb6ecfp-1, 0x1.3fb206bcdd548p+0
+    },
+    {  // Adagrad initial_accumulator_maximize
+      -0x1.1a5b295b5ab8cp-1, -0x1.8cb4790ba8975p-2, -0x1.754b3db229795p-5, 0x1.b53ad0df4dbafp-1,
+      0x1.d08e82ceecdf6p-8, -0x1.2c266b50c1378p-2, -0x1.60c626283e467p+0, -0x1.bd2463c04377cp-6,
+      -0x1.b06ec1cfb5a0dp+0, 0x1.edc16a7e8a67ap+0, -0x1.887dae854b098p+0, -0x1.672516cdedc42p-1,
+      0x1.3ccd541a167eep+0, -0x1.f2cca21c892bap-1, -0x1.ea60c1cd97391p+0, -0x1.e278caddf95bep+0,
+      0x1.dba656a2c924bp-4, 0x1.2ec5f1f43df63p+0, -0x1.81213b1460e8fp-2, -0x1.e114367c5a6b7p+0,
+      -0x1.7df640f217011p-1, -0x1.26110dae92a07p+0, 0x1.e12111f2d014p-1, 0x1.5042eb122fd13p+0,
+      0x1.e098c2748d3afp+0, -0x1.4c22f6b2c2a73p-2, -0x1.599773ab65bdcp+0, 0x1.11ab4612f30dp-2,
+      -0x1.11b54cc2c8b9dp+0, -0x1.c7c695f6d4cabp+0, -0x1.12b5c710a8a01p-1, -0x1.67b4f472d838ap+0,
+      -0x1.4e397cc1dc9e9p-1, 0x1.62eb315d1f67ep-1, -0x1.099e098fc4aebp-2, -0x1.30f4a7824781ep+0,
+      0x1.43f9bec1638ecp+0, -0x1.89c7c7b2e1c97p-2, -0x1.146a95d1a0348p+0, 0x1.f71bfb4587522p-2,
+      -0x1.05e635b72c1a5p+0, 0x1.729fe119c04f6p+0
+    },
   };
   // final_state[j]: state buffer kStates[j] at the end (torch).
   static constexpr double final_state[kNumStates][kTotal] = {
@@ -2443,6 +2647,45 @@ struct Data<double> {
       0x1.dd38a40a1f461p+5, 0x1.fd1e4c257dcap-15, 0x1.d6106d39f380fp-9, 0x1.9471f6685f4f5p-2,
       0x1.b841da2613d2ap+5, 0x1.2aa38d4561d19p-13
     },
+    {  // Adagrad plain: sum
+      0x1.41781f877b7ddp+4, 0x1.4cfd416f3804ep+4, 0x1.dbe1a0a87c188p+2, 0x1.fa1756facab8fp+4,
+      0x1.6096c3c2bed2dp+4, 0x0p+0, 0x1.ep-1, 0x1.3907410b3f6f4p+3,
+      0x1.171bbd751525dp+10, 0x1.31b22428a9999p-10, 0x1.2ce13727e1e3dp-2, 0x1.3b61d8a06dd1ap+4,
+      0x1.9cc68d0c1ed44p+10, 0x1.46c53ffc7b1e6p-11, 0x1.5b0458a35f6afp-3, 0x1.e849b34e40e24p+2,
+      0x1.1229fc35c1bfbp+9, 0x1.7c5b82195d43bp-9, 0x1.3c0d3ae74b963p-3, 0x1.154fad3ac8cabp+4,
+      0x1.7d2d9e0a5ed76p+10, 0x1.56ccb87b5e042p-10, 0x1.02f83822b28a4p-3, 0x1.04e974df52c1bp+4,
+      0x1.548d64708acc7p+10, 0x1.7f4782be61b01p-10, 0x1.048db03d7d163p-2, 0x1.7a0cc9274e4a3p+4,
+      0x1.514fa5747f3eap+10, 0x1.31746b5450bb9p-9, 0x1.d9fb25b64ded4p-4, 0x1.f152776a0b52bp+3,
+      0x1.2f8d2c7f9a665p+10, 0x1.a234c0cfb4c72p-10, 0x1.b77d71ae82964p-4, 0x1.5d6c7c2c7055bp+4,
+      0x1.ad949ce93f10bp+10, 0x1.afff55af47e23p-10, 0x1.84c79a09ab751p-4, 0x1.7a251efc2d12bp+3,
+      0x1.a7220f2106047p+10, 0x1.cd499be4d26f6p-11
+    },
+    {  // Adagrad lr_decay_weight_decay: sum
+      0x1.4081cc27fca3fp+4, 0x1.4d3caf293cc32p+4, 0x1.dba102269e9bp+2, 0x1.fa58e2a394976p+4,
+      0x1.608ea1e1101p+4, 0x1.389fd926f674p-15, 0x1.cf2c9e0371ca7p-1, 0x1.3908c8a8d85cbp+3,
+      0x1.17316886517c2p+10, 0x1.1137670ade6cep-7, 0x1.254fe6ebfbf44p-2, 0x1.3ad1834330f13p+4,
+      0x1.9d1a1129cf77bp+10, 0x1.5a14e55f7d8acp-10, 0x1.8d5e2d73ef0d9p-3, 0x1.f228f8ec5620fp+2,
+      0x1.122f264e4b638p+9, 0x1.c7a6a9d6e60b1p-9, 0x1.3716d8645d6e3p-3, 0x1.158e382c96a8ep+4,
+      0x1.7d0f998ee5144p+10, 0x1.abfae7c7e080cp-9, 0x1.0eccadb68f3eep-3, 0x1.0774be84d4ce9p+4,
+      0x1.5434c1de75164p+10, 0x1.dcf0849559f9ap-10, 0x1.1535a36c8b5e8p-2, 0x1.79de11005459p+4,
+      0x1.514b941d28f08p+10, 0x1.cef90a7ed23f9p-8, 0x1.e79f2da2475acp-4, 0x1.f08c7e5783a1dp+3,
+      0x1.2f7da73f0a7fep+10, 0x1.3ce145786a4c8p-9, 0x1.b31b97f336b26p-4, 0x1.5d16b4612cdb8p+4,
+      0x1.ad9c60640a3afp+10, 0x1.0166dcf002acfp-9, 0x1.8e7bf9e5005bp-4, 0x1.790c25e89869ep+3,
+      0x1.a7937699e8cdbp+10, 0x1.9a1ae25c9bdc2p-9
+    },
+    {  // Adagrad initial_accumulator_maximize: sum
+      0x1.4311b92115177p+4, 0x1.4e96db08d19e7p+4, 0x1.e248070ee27eep+2, 0x1.fbb0f09464529p+4,
+      0x1.62305d5c586c7p+4, 0x1.999999999999ap-4, 0x1.099999999999ap+0, 0x1.3c3a743e72a27p+3,
+      0x1.172223db7b8c3p+10, 0x1.9e60622a3c401p-4, 0x1.93479d8e484a3p-2, 0x1.3cfb723a076b3p+4,
+      0x1.9cccf372853aap+10, 0x1.9c272419928ffp-4, 0x1.13e892b8161bdp-2, 0x1.eeb019b4a748ap+2,
+      0x1.1236c9028e8c8p+9, 0x1.a57c75aa6483cp-4, 0x1.046d03da0c319p-2, 0x1.16e946d462645p+4,
+      0x1.7d340470c53dcp+10, 0x1.9ef4cc7b8711dp-4, 0x1.cfc504ef7f572p-3, 0x1.06830e78ec5b5p+4,
+      0x1.5493cad6f132dp+10, 0x1.9f96b7a493206p-4, 0x1.6af416a3e37cbp-2, 0x1.7ba662c0e7e3cp+4,
+      0x1.51560bdae5a5p+10, 0x1.a3253cf43c1f8p-4, 0x1.b9ca5fa7f3c38p-3, 0x1.f485aa9d3e85ep+3,
+      0x1.2f9392e600ccbp+10, 0x1.a0226c9cd86cdp-4, 0x1.a88b85a40e181p-3, 0x1.5f0615c609ef4p+4,
+      0x1.ad9b034fa5771p+10, 0x1.a05996f056b92p-4, 0x1.8f3099d1a2877p-3, 0x1.7d58522f6045ep+3,
+      0x1.a72875876c6adp+10, 0x1.9d342cd1633e8p-4
+    },
   };
   // final_params_exact_sqrt[c]: the parameters after kSteps steps of kCases[c] (torch with a correctly rounded sqrt).
   static constexpr double final_params_exact_sqrt[kNumCases][kTotal] = {
@@ -2653,6 +2896,45 @@ struct Data<double> {
       -0x1.44b3a54b84a36p-1, 0x1.34e93ce9888c3p-1, -0x1.40ab925b27dcfp-3, -0x1.39e06f52e886ep+0,
       0x1.50e1de1b09f92p+0, -0x1.6ea8229e01514p-2, -0x1.e4b805c39b8c3p-1, 0x1.a1a7e1a13892bp-2,
       -0x1.1dfb04fa01d7bp+0, 0x1.35170dea7c247p+0
+    },
+    {  // Adagrad plain
+      -0x1.7e40cd4b88a3p-1, -0x1.6abbeed56d58fp-2, -0x1.086e7659709a1p-3, 0x1.e432e770b34dbp-1,
+      0x1.2b1f18a4dac8cp-3, -0x1.2c266b50c1378p-2, -0x1.8704b9673660ep+0, 0x1.1f39cca9ddf4fp-4,
+      -0x1.a1e0e6f3f61b3p+0, 0x1.cb835e58af6f3p+0, -0x1.a4ae27de5945ap+0, -0x1.84ce20342e283p-1,
+      0x1.3d78513bb704p+0, -0x1.05720d98d7234p+0, -0x1.d1dde4bb4a7efp+0, -0x1.b8992f344a82p+0,
+      0x1.20d89328af295p-3, 0x1.4967e69362b8ep+0, -0x1.cdbc682c68e82p-2, -0x1.ceba93a95c974p+0,
+      -0x1.a7cdb807ec28p-1, -0x1.1490d9b7ba6cap+0, 0x1.a980ed424ed27p-1, 0x1.239f880eddb84p+0,
+      0x1.fa7be42484d18p+0, -0x1.4a76d307cfbe2p-3, -0x1.47bfe9a180c16p+0, 0x1.afbddd8a35888p-2,
+      -0x1.2c06e62406952p+0, -0x1.bc92f0b92266bp+0, -0x1.d439694500c41p-2, -0x1.62f885f675763p+0,
+      -0x1.6d40e2121b214p-1, 0x1.405e580094ccap-1, -0x1.90156eff42777p-2, -0x1.1f3b2f45b6047p+0,
+      0x1.1eb56252c9c7ap+0, -0x1.4acd79c105822p-2, -0x1.217ba013a228ep+0, 0x1.5d5d10dfd11bap-1,
+      -0x1.92dede4d30efcp-1, 0x1.7d0cba832a415p+0
+    },
+    {  // Adagrad lr_decay_weight_decay
+      -0x1.7957a0028dc7fp-1, -0x1.6d07e08d51f1p-2, -0x1.db07fbee6452p-4, 0x1.e4456dc1e9755p-1,
+      0x1.29a3b6bcf1624p-3, -0x1.112381e35f004p-4, -0x1.82746ad8dba3dp+0, 0x1.0d3688e96a6b7p-4,
+      -0x1.a2141d1fc679bp+0, 0x1.a18a56c3ba1bbp+0, -0x1.9e76952fe4861p+0, -0x1.82baa8d1e8cb3p-1,
+      0x1.3eb9ea67a03c9p+0, -0x1.8416f9ace32edp-1, -0x1.c9e5236d89099p+0, -0x1.b88c9150d1ca2p+0,
+      0x1.25e622bb88335p-3, 0x1.09727e991e9e7p+0, -0x1.c29c152041a59p-2, -0x1.cda935ac205f6p+0,
+      -0x1.a5bbeaa73d8a5p-1, -0x1.c43180d85a72fp-1, 0x1.a10de321c3187p-1, 0x1.24896946a6b5ap+0,
+      0x1.f9c379a382359p+0, -0x1.28dabc953f6f6p-3, -0x1.4474f9b464f37p+0, 0x1.af581bb6b249bp-2,
+      -0x1.2bd7be549b6ebp+0, -0x1.86b1c246c5c4p+0, -0x1.cca606b106e3ep-2, -0x1.61afc338d0212p+0,
+      -0x1.6e29b6c939edp-1, 0x1.00026c4cf3dccp-1, -0x1.80ad25b6dbaeep-2, -0x1.1e48b14530fd6p+0,
+      0x1.1e7c54dbd5fbap+0, -0x1.05e8bd71ee762p-2, -0x1.f2fb44ae15313p-1, 0x1.5bfb02cfed26fp-1,
+      -0x1.960c0a7cb6ecfp-1, 0x1.3fb206bcdd548p+0
+    },
+    {  // Adagrad initial_accumulator_maximize
+      -0x1.1a5b295b5ab8cp-1, -0x1.8cb4790ba8975p-2, -0x1.754b3db229795p-5, 0x1.b53ad0df4dbafp-1,
+      0x1.d08e82ceecdf6p-8, -0x1.2c266b50c1378p-2, -0x1.60c626283e467p+0, -0x1.bd2463c04377cp-6,
+      -0x1.b06ec1cfb5a0dp+0, 0x1.edc16a7e8a67ap+0, -0x1.887dae854b098p+0, -0x1.672516cdedc42p-1,
+      0x1.3ccd541a167eep+0, -0x1.f2cca21c892bap-1, -0x1.ea60c1cd97391p+0, -0x1.e278caddf95bep+0,
+      0x1.dba656a2c924bp-4, 0x1.2ec5f1f43df63p+0, -0x1.81213b1460e8fp-2, -0x1.e114367c5a6b7p+0,
+      -0x1.7df640f217011p-1, -0x1.26110dae92a07p+0, 0x1.e12111f2d014p-1, 0x1.5042eb122fd13p+0,
+      0x1.e098c2748d3afp+0, -0x1.4c22f6b2c2a73p-2, -0x1.599773ab65bdcp+0, 0x1.11ab4612f30dp-2,
+      -0x1.11b54cc2c8b9dp+0, -0x1.c7c695f6d4cabp+0, -0x1.12b5c710a8a01p-1, -0x1.67b4f472d838ap+0,
+      -0x1.4e397cc1dc9e9p-1, 0x1.62eb315d1f67ep-1, -0x1.099e098fc4aebp-2, -0x1.30f4a7824781ep+0,
+      0x1.43f9bec1638ecp+0, -0x1.89c7c7b2e1c97p-2, -0x1.146a95d1a0348p+0, 0x1.f71bfb4587522p-2,
+      -0x1.05e635b72c1a5p+0, 0x1.729fe119c04f6p+0
     },
   };
   // final_state_exact_sqrt[j]: state buffer kStates[j] at the end (torch with a correctly rounded sqrt).
@@ -3033,6 +3315,45 @@ struct Data<double> {
       0x1.69ecadd56e406p+5, 0x1.21880ff8463f3p-14, 0x1.2e1e8ebec39eep-8, 0x1.87e8fbeeeca6bp-1,
       0x1.dd38a40a1f461p+5, 0x1.fd1e4c257dcap-15, 0x1.d6106d39f380fp-9, 0x1.9471f6685f4f5p-2,
       0x1.b841da2613d2ap+5, 0x1.2aa38d4561d19p-13
+    },
+    {  // Adagrad plain: sum
+      0x1.41781f877b7ddp+4, 0x1.4cfd416f3804ep+4, 0x1.dbe1a0a87c188p+2, 0x1.fa1756facab8fp+4,
+      0x1.6096c3c2bed2dp+4, 0x0p+0, 0x1.ep-1, 0x1.3907410b3f6f4p+3,
+      0x1.171bbd751525dp+10, 0x1.31b22428a9999p-10, 0x1.2ce13727e1e3dp-2, 0x1.3b61d8a06dd1ap+4,
+      0x1.9cc68d0c1ed44p+10, 0x1.46c53ffc7b1e6p-11, 0x1.5b0458a35f6afp-3, 0x1.e849b34e40e24p+2,
+      0x1.1229fc35c1bfbp+9, 0x1.7c5b82195d43bp-9, 0x1.3c0d3ae74b963p-3, 0x1.154fad3ac8cabp+4,
+      0x1.7d2d9e0a5ed76p+10, 0x1.56ccb87b5e042p-10, 0x1.02f83822b28a4p-3, 0x1.04e974df52c1bp+4,
+      0x1.548d64708acc7p+10, 0x1.7f4782be61b01p-10, 0x1.048db03d7d163p-2, 0x1.7a0cc9274e4a3p+4,
+      0x1.514fa5747f3eap+10, 0x1.31746b5450bb9p-9, 0x1.d9fb25b64ded4p-4, 0x1.f152776a0b52bp+3,
+      0x1.2f8d2c7f9a665p+10, 0x1.a234c0cfb4c72p-10, 0x1.b77d71ae82964p-4, 0x1.5d6c7c2c7055bp+4,
+      0x1.ad949ce93f10bp+10, 0x1.afff55af47e23p-10, 0x1.84c79a09ab751p-4, 0x1.7a251efc2d12bp+3,
+      0x1.a7220f2106047p+10, 0x1.cd499be4d26f6p-11
+    },
+    {  // Adagrad lr_decay_weight_decay: sum
+      0x1.4081cc27fca3fp+4, 0x1.4d3caf293cc32p+4, 0x1.dba102269e9bp+2, 0x1.fa58e2a394976p+4,
+      0x1.608ea1e1101p+4, 0x1.389fd926f674p-15, 0x1.cf2c9e0371ca7p-1, 0x1.3908c8a8d85cbp+3,
+      0x1.17316886517c2p+10, 0x1.1137670ade6cep-7, 0x1.254fe6ebfbf44p-2, 0x1.3ad1834330f13p+4,
+      0x1.9d1a1129cf77bp+10, 0x1.5a14e55f7d8acp-10, 0x1.8d5e2d73ef0d9p-3, 0x1.f228f8ec5620fp+2,
+      0x1.122f264e4b638p+9, 0x1.c7a6a9d6e60b1p-9, 0x1.3716d8645d6e3p-3, 0x1.158e382c96a8ep+4,
+      0x1.7d0f998ee5144p+10, 0x1.abfae7c7e080cp-9, 0x1.0eccadb68f3eep-3, 0x1.0774be84d4ce9p+4,
+      0x1.5434c1de75164p+10, 0x1.dcf0849559f9ap-10, 0x1.1535a36c8b5e8p-2, 0x1.79de11005459p+4,
+      0x1.514b941d28f08p+10, 0x1.cef90a7ed23f9p-8, 0x1.e79f2da2475acp-4, 0x1.f08c7e5783a1dp+3,
+      0x1.2f7da73f0a7fep+10, 0x1.3ce145786a4c8p-9, 0x1.b31b97f336b26p-4, 0x1.5d16b4612cdb8p+4,
+      0x1.ad9c60640a3afp+10, 0x1.0166dcf002acfp-9, 0x1.8e7bf9e5005bp-4, 0x1.790c25e89869ep+3,
+      0x1.a7937699e8cdbp+10, 0x1.9a1ae25c9bdc2p-9
+    },
+    {  // Adagrad initial_accumulator_maximize: sum
+      0x1.4311b92115177p+4, 0x1.4e96db08d19e7p+4, 0x1.e248070ee27eep+2, 0x1.fbb0f09464529p+4,
+      0x1.62305d5c586c7p+4, 0x1.999999999999ap-4, 0x1.099999999999ap+0, 0x1.3c3a743e72a27p+3,
+      0x1.172223db7b8c3p+10, 0x1.9e60622a3c401p-4, 0x1.93479d8e484a3p-2, 0x1.3cfb723a076b3p+4,
+      0x1.9cccf372853aap+10, 0x1.9c272419928ffp-4, 0x1.13e892b8161bdp-2, 0x1.eeb019b4a748ap+2,
+      0x1.1236c9028e8c8p+9, 0x1.a57c75aa6483cp-4, 0x1.046d03da0c319p-2, 0x1.16e946d462645p+4,
+      0x1.7d340470c53dcp+10, 0x1.9ef4cc7b8711dp-4, 0x1.cfc504ef7f572p-3, 0x1.06830e78ec5b5p+4,
+      0x1.5493cad6f132dp+10, 0x1.9f96b7a493206p-4, 0x1.6af416a3e37cbp-2, 0x1.7ba662c0e7e3cp+4,
+      0x1.51560bdae5a5p+10, 0x1.a3253cf43c1f8p-4, 0x1.b9ca5fa7f3c38p-3, 0x1.f485aa9d3e85ep+3,
+      0x1.2f9392e600ccbp+10, 0x1.a0226c9cd86cdp-4, 0x1.a88b85a40e181p-3, 0x1.5f0615c609ef4p+4,
+      0x1.ad9b034fa5771p+10, 0x1.a05996f056b92p-4, 0x1.8f3099d1a2877p-3, 0x1.7d58522f6045ep+3,
+      0x1.a72875876c6adp+10, 0x1.9d342cd1633e8p-4
     },
   };
 };

@@ -52,6 +52,10 @@ CASES = [
     ("RMSprop", "centered_momentum_weight_decay",
      dict(lr=1e-3, alpha=0.9, centered=True, momentum=0.8, weight_decay=1e-2)),
     ("RMSprop", "maximize", dict(lr=1e-2, alpha=0.95, eps=1e-6, weight_decay=1e-2, maximize=True)),
+    ("Adagrad", "plain", dict(lr=5e-2)),
+    ("Adagrad", "lr_decay_weight_decay", dict(lr=5e-2, lr_decay=1e-2, weight_decay=1e-2)),
+    ("Adagrad", "initial_accumulator_maximize",
+     dict(lr=2e-2, initial_accumulator_value=0.1, eps=1e-6, maximize=True)),
 ]
 
 DTYPES = [("float", np.float32, torch.float32), ("double", np.float64, torch.float64)]
@@ -60,7 +64,8 @@ DTYPES = [("float", np.float32, torch.float32), ("double", np.float64, torch.flo
 HYPER_FIELDS = [
     ("lr", float), ("momentum", float), ("dampening", float), ("weight_decay", float), ("beta1", float),
     ("beta2", float), ("eps", float), ("alpha", float), ("nesterov", bool), ("maximize", bool),
-    ("amsgrad", bool), ("decoupled_weight_decay", bool), ("centered", bool),
+    ("amsgrad", bool), ("decoupled_weight_decay", bool), ("centered", bool), ("lr_decay", float),
+    ("initial_accumulator_value", float),
 ]
 
 STATE_KEYS = {
@@ -68,6 +73,7 @@ STATE_KEYS = {
     "Adam": ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
     "AdamW": ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
     "RMSprop": ["square_avg", "momentum_buffer", "grad_avg"],
+    "Adagrad": ["sum"],
 }
 
 
@@ -108,6 +114,9 @@ def full_hyper(name: str, opt: torch.optim.Optimizer) -> dict:
     elif name == "RMSprop":
         h.update(momentum=float(g["momentum"]), alpha=float(g["alpha"]), eps=float(g["eps"]),
                  centered=bool(g["centered"]))
+    elif name == "Adagrad":
+        h.update(lr_decay=float(g["lr_decay"]), eps=float(g["eps"]),
+                 initial_accumulator_value=float(g["initial_accumulator_value"]))
     return h
 
 
@@ -244,11 +253,11 @@ def main() -> None:
     w("};")
     w("")
     w("// torch's defaults for each optimizer's constructor arguments.")
-    for name in ("SGD", "Adam", "AdamW", "RMSprop"):
+    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad"):
         w(f"inline constexpr Hyper kTorchDefaults{name} = {hyper_init(torch_default_hyper(name))};")
     w("")
     w("struct Case {")
-    w("  const char* optimizer;  // SGD, Adam, AdamW or RMSprop")
+    w("  const char* optimizer;  // SGD, Adam, AdamW, RMSprop or Adagrad")
     w("  const char* name;")
     w("  Hyper hyper;")
     w("  long long steps[kNumParams];  // torch's state['step'] of each parameter at the end (0 for SGD)")

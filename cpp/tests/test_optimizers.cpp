@@ -192,6 +192,19 @@ RMSpropOptions rmsprop_options(const golden::Hyper& h) {
   return o;
 }
 
+fastoptim::AdagradOptions adagrad_options(const golden::Hyper& h) {
+  const golden::Hyper& d = golden::kTorchDefaultsAdagrad;
+  fastoptim::AdagradOptions o;
+  if (h.lr != d.lr) o.lr = h.lr;
+  if (h.lr_decay != d.lr_decay) o.lr_decay = h.lr_decay;
+  if (h.eps != d.eps) o.eps = h.eps;
+  if (h.weight_decay != d.weight_decay) o.weight_decay = h.weight_decay;
+  if (h.initial_accumulator_value != d.initial_accumulator_value)
+    o.initial_accumulator_value = h.initial_accumulator_value;
+  if (h.maximize != d.maximize) o.maximize = h.maximize;
+  return o;
+}
+
 // Each state's buffers by torch's state_dict key, and its step count (SGD has none).
 template <class T>
 using NamedBuffers = std::vector<std::pair<const char*, const std::vector<T>*>>;
@@ -207,6 +220,14 @@ NamedBuffers<T> named_buffers(const fastoptim::AdamState<T>& s) {
 template <class T>
 NamedBuffers<T> named_buffers(const fastoptim::RMSpropState<T>& s) {
   return {{"square_avg", &s.square_avg}, {"momentum_buffer", &s.momentum_buffer}, {"grad_avg", &s.grad_avg}};
+}
+template <class T>
+NamedBuffers<T> named_buffers(const fastoptim::AdagradState<T>& s) {
+  return {{"sum", &s.sum}};
+}
+template <class T>
+std::int64_t step_of(const fastoptim::AdagradState<T>& s) {
+  return s.step;
 }
 template <class T>
 std::int64_t step_of(const fastoptim::SGDState<T>&) {
@@ -380,6 +401,8 @@ void run_golden_case(std::size_t c, GoldenSummary& summary) {
                                            summary);
   } else if (opt == "RMSprop") {
     check_golden_case<fastoptim::RMSprop<T>>(c, rmsprop_options(gc.hyper), summary);
+  } else if (opt == "Adagrad") {
+    check_golden_case<fastoptim::Adagrad<T>>(c, adagrad_options(gc.hyper), summary);
   } else {
     CHECK_MSG(false, "unknown optimizer in golden_values.hpp: " + opt);
   }
@@ -415,6 +438,11 @@ void test_defaults() {
   const golden::Hyper& tr = golden::kTorchDefaultsRMSprop;
   CHECK(r.lr == tr.lr && r.alpha == tr.alpha && r.eps == tr.eps && r.weight_decay == tr.weight_decay &&
         r.momentum == tr.momentum && r.centered == tr.centered && r.maximize == tr.maximize);
+
+  const fastoptim::AdagradOptions a;
+  const golden::Hyper& ta = golden::kTorchDefaultsAdagrad;
+  CHECK(a.lr == ta.lr && a.lr_decay == ta.lr_decay && a.eps == ta.eps && a.weight_decay == ta.weight_decay &&
+        a.initial_accumulator_value == ta.initial_accumulator_value && a.maximize == ta.maximize);
 }
 
 // ----------------------------------------------------------------------------------------- parallel
@@ -526,6 +554,17 @@ void test_chunked_kernels_for_case(std::size_t c, int threads) {
           [&](KernelArrays<T>& k, const std::vector<T>& g, int) {
             fastoptim::rmsprop_update_ref<T>(k.param.data(), g.data(), k.a.data(), o.centered ? k.b.data() : nullptr,
                                              mom ? k.c.data() : nullptr, n, s);
+          });
+    } else if (opt == "Adagrad") {
+      const fastoptim::AdagradOptions o = adagrad_options(gc.hyper);
+      check_chunked<T>(
+          label, n, seed,
+          [&](KernelArrays<T>& k, const std::vector<T>& g, int step) {
+            fastoptim::adagrad_step<T>(k.param.data(), g.data(), k.a.data(), n, o, step, 1);
+          },
+          [&](KernelArrays<T>& k, const std::vector<T>& g, int step) {
+            const fastoptim::AdagradScalars<T> s(o, step);
+            fastoptim::adagrad_update_ref<T>(k.param.data(), g.data(), k.a.data(), n, s);
           });
     }
   }

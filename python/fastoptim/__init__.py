@@ -7,7 +7,9 @@
 """
 
 from . import _core
+from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .checkpoint import load, save
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
@@ -32,5 +34,5 @@ def set_num_threads(n: int) -> None:
 
 from . import functional, lr_scheduler  # noqa: E402
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "functional", "lr_scheduler", "cpu_capability", "get_num_threads",
-           "set_num_threads", "__version__"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler", "save", "load", "cpu_capability",
+           "get_num_threads", "set_num_threads", "__version__"]

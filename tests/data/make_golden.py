@@ -1,6 +1,7 @@
 """Regenerates tests/data/golden_<Optimizer>.npz from torch.optim (needs torch==2.13.0).
 
-    python tests/data/make_golden.py
+    python tests/data/make_golden.py            # every optimizer
+    python tests/data/make_golden.py Adagrad    # only the named ones
 
 For every parity case (tests/parity.py) it stores torch's single-tensor reference trajectory at every
 CHECKPOINT-th step, and the spread of torch's own implementations (foreach, fused, one-ulp perturbed
@@ -26,7 +27,13 @@ CHECKPOINT = 25
 def main() -> None:
     import torch
 
+    only = set(sys.argv[1:])
+    unknown = only - set(parity.OPTIMIZERS)
+    if unknown:
+        raise SystemExit(f"unknown optimizer(s): {sorted(unknown)}")
     for name, entry in parity.OPTIMIZERS.items():
+        if only and name not in only:
+            continue
         arrays = {}
         meta = {"torch": torch.__version__, "steps": parity.STEPS, "checkpoint": CHECKPOINT, "cases": {}}
         for k, config in enumerate(entry["configs"]):

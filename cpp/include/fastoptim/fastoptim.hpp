@@ -8,6 +8,7 @@
 #include "sgd/sgd.hpp"
 #include "adam/adam.hpp"
 #include "rmsprop/rmsprop.hpp"
+#include "adagrad/adagrad.hpp"
 #include "lr_scheduler/lr_scheduler.hpp"
 #include "lr_scheduler/step_lr.hpp"
 #include "lr_scheduler/multistep_lr.hpp"

@@ -1,0 +1,55 @@
+#pragma once
+// fastoptim::Adagrad, as torch.optim.Adagrad (Duchi, Hazan & Singer 2011).
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../core/optimizer.hpp"
+#include "adagrad_kernel.hpp"
+
+namespace fastoptim {
+
+struct AdagradOptions : AdagradHyper {
+  // Value the `sum` state starts at (torch's initial_accumulator_value).
+  double initial_accumulator_value = 0.0;
+
+  // `stepping`: the check step() repeats, which takes a negative lr as torch does (a scheduler may round it
+  // a hair below zero); construction and new groups require lr >= 0.
+  void validate(bool stepping = false) const {
+    detail::check_lr(lr, stepping);
+    detail::check_nonneg(lr_decay, "lr_decay value");
+    detail::check_nonneg(weight_decay, "weight_decay value");
+    detail::check_nonneg(initial_accumulator_value, "initial_accumulator_value value");
+    detail::check_nonneg(eps, "epsilon value");
+  }
+};
+
+template <class T>
+struct AdagradState {
+  std::int64_t step = 0;
+  std::vector<T> sum;
+
+  void check(std::size_t n, const std::string& who) const {
+    if (step < 0) throw std::invalid_argument("state 'step' of " + who + " is negative");
+    detail::check_buffer_size(sum.size(), n, "sum", who);
+  }
+};
+
+template <class T>
+class Adagrad : public Optimizer<Adagrad<T>, T, AdagradOptions, AdagradState<T>> {
+  using Base = Optimizer<Adagrad<T>, T, AdagradOptions, AdagradState<T>>;
+
+ public:
+  using Base::Base;
+
+  void update(Span<T> p, Span<const T> g, AdagradState<T>& st, const AdagradOptions& o) {
+    const std::size_t n = p.size();
+    if (st.sum.size() != n) st.sum.assign(n, static_cast<T>(o.initial_accumulator_value));
+    st.step += 1;
+    adagrad_step<T>(p.data(), g.data(), st.sum.data(), n, o, static_cast<double>(st.step));
+  }
+};
+
+}  // namespace fastoptim

@@ -1,0 +1,423 @@
+// fastoptim::save_checkpoint / load_checkpoint (cpp/include/fastoptim/checkpoint.hpp).
+//
+//   test_sched_checkpoint                 self tests: round trips of SGD/Adam/AdamW/RMSprop mid-run resume
+//                                         bit-identically; truncated, bit-flipped and mismatched files throw
+//                                         std::runtime_error and leave the optimizer unchanged. If the
+//                                         environment names a Python-written file in FASTOPTIM_PY_CHECKPOINT
+//                                         (Adam, one float64 parameter of 5 elements), it must load.
+//   test_sched_checkpoint write <adam|sgd> <ckpt> <params_out> <nsteps>
+//   test_sched_checkpoint resume <adam|sgd> <ckpt> <params_in> <params_out> <k0> <nsteps>
+//                                         the cross-language protocol used by tests/test_checkpoint.py: the
+//                                         problem below (N=5, p0, grad) run for nsteps from step k0; params as
+//                                         raw little-endian bytes (float64 for adam, float32 for sgd).
+
+#include <fastoptim/checkpoint.hpp>
+#include <fastoptim/fastoptim.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+int g_passed = 0;
+int g_failed = 0;
+
+void report(bool ok, const char* what, int line, const std::string& ctx = "") {
+  if (ok) {
+    ++g_passed;
+    return;
+  }
+  ++g_failed;
+  std::printf("FAIL line %d: %s%s%s\n", line, what, ctx.empty() ? "" : "  -- ", ctx.c_str());
+}
+#define CHECK(c) report(static_cast<bool>(c), #c, __LINE__)
+#define CHECK_MSG(c, m) report(static_cast<bool>(c), #c, __LINE__, (m))
+
+// ------------------------------------------------------------------------- the shared problem
+
+constexpr std::size_t kN = 5;
+
+template <class T>
+std::vector<T> initial_params() {
+  std::vector<T> p(kN);
+  for (std::size_t i = 0; i < kN; ++i) p[i] = static_cast<T>((static_cast<double>(i) - 2.0) * 0.25);
+  return p;
+}
+
+// g_i = p_i * 0.5 + c(i, k), with c exact in binary: both languages compute it identically.
+template <class T>
+void gradient(const std::vector<T>& p, std::size_t k, std::vector<T>& g) {
+  g.resize(p.size());
+  for (std::size_t i = 0; i < p.size(); ++i)
+    g[i] = p[i] * T(0.5) + static_cast<T>(static_cast<double>(static_cast<long>((i * 7 + k * 3) % 11) - 5) * 0.125);
+}
+
+fastoptim::AdamOptions adam_options() {
+  fastoptim::AdamOptions o;
+  o.lr = 0.01;
+  o.beta1 = 0.9;
+  o.beta2 = 0.99;
+  o.weight_decay = 0.1;
+  o.amsgrad = true;
+  return o;
+}
+
+fastoptim::SGDOptions sgd_options() {
+  fastoptim::SGDOptions o;
+  o.lr = 0.05;
+  o.momentum = 0.9;
+  o.nesterov = true;
+  o.weight_decay = 0.01;
+  return o;
+}
+
+template <class Opt, class T>
+void run(Opt& opt, std::vector<std::vector<T>>& params, std::size_t k0, std::size_t n) {
+  std::vector<std::vector<T>> grads(params.size());
+  for (std::size_t k = k0; k < k0 + n; ++k) {
+    std::vector<fastoptim::Span<const T>> gs;
+    for (std::size_t j = 0; j < params.size(); ++j) {
+      gradient(params[j], k + j, grads[j]);
+      gs.emplace_back(grads[j]);
+    }
+    opt.step(gs);
+  }
+}
+
+template <class T>
+bool bits_equal(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
+std::string temp_dir() {
+  const char* t = std::getenv("TMPDIR");
+  std::string base = t && *t ? t : "/tmp";
+#ifdef _WIN32
+  if (!(t && *t)) base = ".";
+#endif
+  return base;
+}
+
+std::string slurp(const std::string& path) { return fastoptim::ckpt::read_file(path); }
+
+void spit(const std::string& path, const std::string& bytes) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw std::runtime_error("cannot write " + path);
+  std::fwrite(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
+}
+
+// Everything observable about an optimizer's state, as bytes.
+template <class Opt>
+std::string snapshot(Opt& opt) {
+  std::string out;
+  for (auto& g : opt.param_groups()) {
+    out += fastoptim::ckpt::options_json(g.options);  // not the raw bytes: padding differs
+    out += g.initial_lr ? std::to_string(*g.initial_lr) : "none";
+  }
+  for (std::size_t i = 0; i < opt.num_params(); ++i) {
+    auto& st = opt.state(i);
+    if (auto* s = fastoptim::ckpt::step_of(st)) out += std::to_string(*s);
+    for (auto& b : fastoptim::ckpt::buffers(st)) {
+      out += b.first;
+      out.append(reinterpret_cast<const char*>(b.second->data()), b.second->size() * sizeof(b.second->front()));
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------- self tests
+
+template <class Opt, class Options>
+void round_trip(const char* name, const Options& options) {
+  using T = typename Opt::value_type;
+  std::vector<std::vector<T>> a = {initial_params<T>(), std::vector<T>(3, T(0.5))};
+  typename Opt::group_type g1{{fastoptim::Span<T>(a[0])}, options, {}};
+  Options o2 = options;
+  o2.lr = options.lr * 0.5;
+  typename Opt::group_type g2{{fastoptim::Span<T>(a[1])}, o2, 0.125};
+  Opt opt({g1, g2});
+  run(opt, a, 0, 7);
+  const std::string path = temp_dir() + "/fastoptim_ckpt_" + name + ".safetensors";
+  fastoptim::save_checkpoint(path, opt);
+
+  std::vector<std::vector<T>> b = a;  // the parameters are the caller's to save
+  Options fresh;
+  fresh.lr = 0.9;
+  typename Opt::group_type h1{{fastoptim::Span<T>(b[0])}, fresh, {}};
+  typename Opt::group_type h2{{fastoptim::Span<T>(b[1])}, fresh, {}};
+  Opt opt2({h1, h2});
+  try {
+    fastoptim::load_checkpoint(path, opt2);
+    CHECK_MSG(true, name);
+  } catch (const std::exception& e) {
+    CHECK_MSG(false, std::string(name) + ": " + e.what());
+  }
+  CHECK_MSG(snapshot(opt) == snapshot(opt2), name);
+  CHECK_MSG(opt2.param_groups()[1].initial_lr && *opt2.param_groups()[1].initial_lr == 0.125, name);
+  run(opt, a, 7, 10);
+  run(opt2, b, 7, 10);
+  CHECK_MSG(bits_equal(a[0], b[0]) && bits_equal(a[1], b[1]), std::string(name) + ": resumed run differs");
+  CHECK_MSG(snapshot(opt) == snapshot(opt2), name);
+  std::remove(path.c_str());
+}
+
+template <class Opt>
+bool throws_unchanged(const std::string& path, Opt& target, const std::string& expect = "") {
+  const std::string before = snapshot(target);
+  bool threw = false;
+  try {
+    fastoptim::load_checkpoint(path, target);
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    threw = msg.rfind("checkpoint ", 0) == 0 && (expect.empty() || msg.find(expect) != std::string::npos);
+    if (!threw) std::printf("  unexpected message: %s\n", msg.c_str());
+  }
+  return threw && snapshot(target) == before;
+}
+
+void robustness() {
+  std::vector<double> p = initial_params<double>();
+  fastoptim::Adam<double> opt({fastoptim::Span<double>(p)}, adam_options());
+  std::vector<std::vector<double>> ps = {p};
+  fastoptim::Adam<double> src({fastoptim::Span<double>(ps[0])}, adam_options());
+  run(src, ps, 0, 3);
+  const std::string dir = temp_dir();
+  const std::string good = dir + "/fastoptim_ckpt_good.safetensors", bad = dir + "/fastoptim_ckpt_bad.safetensors";
+  fastoptim::save_checkpoint(good, src);
+  const std::string bytes = slurp(good);
+  std::vector<std::vector<double>> pt = {initial_params<double>()};
+  fastoptim::Adam<double> target({fastoptim::Span<double>(pt[0])}, adam_options());
+  run(target, pt, 0, 1);
+
+  int truncated_ok = 0;
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    spit(bad, bytes.substr(0, n));
+    truncated_ok += throws_unchanged(bad, target) ? 1 : 0;
+  }
+  CHECK_MSG(truncated_ok == static_cast<int>(bytes.size()), "every truncation throws");
+
+  int flips_bad = 0;
+  for (std::size_t i = 0; i < 200 && i < bytes.size(); ++i) {
+    for (const unsigned mask : {0x01u, 0x80u, 0xffu}) {
+      std::string m = bytes;
+      m[i] = static_cast<char>(static_cast<unsigned>(static_cast<unsigned char>(m[i])) ^ mask);
+      spit(bad, m);
+      std::vector<std::vector<double>> pf = {initial_params<double>()};
+      fastoptim::Adam<double> fresh({fastoptim::Span<double>(pf[0])}, adam_options());
+      const std::string before = snapshot(fresh);
+      try {
+        fastoptim::load_checkpoint(bad, fresh);  // may load: a flipped digit of lr is still a checkpoint
+      } catch (const std::runtime_error&) {
+        flips_bad += snapshot(fresh) == before ? 0 : 1;
+      } catch (...) {
+        ++flips_bad;
+      }
+    }
+  }
+  CHECK_MSG(flips_bad == 0, "bit flips throw runtime_error and change nothing, or load");
+
+  // Bounded fuzz (fixed seed): a few random byte edits, sometimes a truncation; load or runtime_error only.
+  int fuzz_bad = 0;
+  std::uint64_t rng = 0x9E3779B97F4A7C15ull;
+  auto next = [&rng](std::uint64_t n) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::size_t>((rng >> 33) % n);
+  };
+  for (int trial = 0; trial < 1500; ++trial) {
+    std::string m = bytes;
+    const std::size_t edits = 1 + next(6);
+    for (std::size_t e = 0; e < edits; ++e) m[next(m.size())] = static_cast<char>(next(256));
+    if (next(4) == 0) m.resize(next(m.size() + 1));
+    spit(bad, m);
+    std::vector<std::vector<double>> pf = {initial_params<double>()};
+    fastoptim::Adam<double> fresh({fastoptim::Span<double>(pf[0])}, adam_options());
+    const std::string before = snapshot(fresh);
+    try {
+      fastoptim::load_checkpoint(bad, fresh);
+    } catch (const std::runtime_error&) {
+      fuzz_bad += snapshot(fresh) == before ? 0 : 1;
+    } catch (...) {
+      ++fuzz_bad;
+    }
+  }
+  CHECK_MSG(fuzz_bad == 0, "fuzzed files load or throw runtime_error, changing nothing");
+
+  auto header_of = [&](std::string s) {
+    std::uint64_t n = 0;
+    std::memcpy(&n, s.data(), 8);  // test hosts are little-endian
+    return s.substr(8, static_cast<std::size_t>(n));
+  };
+  auto with_header = [&](const std::string& h) {
+    std::string out(8, '\0');
+    const std::uint64_t n = h.size();
+    std::memcpy(&out[0], &n, 8);
+    std::uint64_t old = 0;
+    std::memcpy(&old, bytes.data(), 8);
+    return out + h + bytes.substr(8 + static_cast<std::size_t>(old));
+  };
+  auto replaced = [&](const std::string& from, const std::string& to) {
+    std::string h = header_of(bytes);
+    const auto at = h.find(from);
+    if (at == std::string::npos) return std::string();
+    h.replace(at, from.size(), to);
+    return with_header(h);
+  };
+  {
+    std::string huge = bytes;
+    const std::uint64_t n = ~std::uint64_t(0);
+    std::memcpy(&huge[0], &n, 8);
+    spit(bad, huge);
+    CHECK(throws_unchanged(bad, target, "exceeds"));
+    const std::uint64_t past = bytes.size();
+    std::memcpy(&huge[0], &past, 8);
+    spit(bad, huge);
+    CHECK(throws_unchanged(bad, target, "past the end"));
+    const std::uint64_t zero = 0;
+    std::memcpy(&huge[0], &zero, 8);
+    spit(bad, huge);
+    CHECK(throws_unchanged(bad, target, "header length is 0"));
+  }
+  const struct {
+    const char* from;
+    const char* to;
+    const char* expect;
+  } cases[] = {
+      {"\"dtype\":\"F64\"", "\"dtype\":\"F65\"", "unknown dtype"},
+      {"\"data_offsets\":[0,", "\"data_offsets\":[-8,", "data_offsets begin"},
+      {"\"data_offsets\":[0,", "\"data_offsets\":[99999999999999999999999,", "data_offsets begin"},
+      {"\"shape\":[5]", "\"shape\":[6]", "bytes"},
+      {"\"shape\":[5]", "\"shape\":[5,1,1]", ""},  // loads: C++ params are flat (count 5 matches)
+      {"\\\"class\\\":\\\"Adam\\\"", "\\\"class\\\":\\\"SGD\\\"", "optimizer, not Adam"},
+      {"\\\"version\\\":1", "\\\"version\\\":2", "unsupported version"},
+      {"\\\"format\\\":\\\"fastoptim-checkpoint\\\"", "\\\"format\\\":\\\"other\\\"", "format"},
+      {"\\\"exp_avg\\\",", "\\\"exp_avg\\\",\\\"bogus\\\",", "missing"},
+      {"{\"__metadata__\"", "[{\"__metadata__\"", "not valid JSON"},
+  };
+  for (const auto& c : cases) {
+    const std::string m = replaced(c.from, c.to);
+    CHECK_MSG(!m.empty(), c.from);
+    if (m.empty()) continue;
+    spit(bad, m);
+    if (std::string(c.expect).empty()) {
+      std::vector<std::vector<double>> pf = {initial_params<double>()};
+      fastoptim::Adam<double> fresh({fastoptim::Span<double>(pf[0])}, adam_options());
+      bool ok = true;
+      try {
+        fastoptim::load_checkpoint(bad, fresh);
+      } catch (...) {
+        ok = false;
+      }
+      CHECK_MSG(ok, c.to);
+    } else {
+      CHECK_MSG(throws_unchanged(bad, target, c.expect), c.to);
+    }
+  }
+  // Mismatched optimizers: another class, another dtype, another size.
+  {
+    std::vector<double> q = initial_params<double>();
+    fastoptim::SGD<double> sgd({fastoptim::Span<double>(q)}, sgd_options());
+    CHECK(throws_unchanged(good, sgd, "optimizer, not SGD"));
+    std::vector<float> f = initial_params<float>();
+    fastoptim::Adam<float> adamf({fastoptim::Span<float>(f)}, adam_options());
+    CHECK(throws_unchanged(good, adamf, "dtype F64"));
+    std::vector<double> longer(7, 0.0);
+    fastoptim::Adam<double> adam7({fastoptim::Span<double>(longer)}, adam_options());
+    CHECK(throws_unchanged(good, adam7, "elements"));
+    std::vector<double> r1 = initial_params<double>(), r2(2, 0.0);
+    fastoptim::Adam<double> two({fastoptim::Span<double>(r1), fastoptim::Span<double>(r2)}, adam_options());
+    CHECK(throws_unchanged(good, two, "different number of parameters"));
+  }
+  std::remove(good.c_str());
+  std::remove(bad.c_str());
+}
+
+// ------------------------------------------------------------------------------ protocol mode
+
+template <class T>
+void write_raw(const std::string& path, const std::vector<T>& p) {
+  spit(path, std::string(reinterpret_cast<const char*>(p.data()), p.size() * sizeof(T)));
+}
+
+template <class T>
+std::vector<T> read_raw(const std::string& path) {
+  const std::string s = slurp(path);
+  if (s.size() != kN * sizeof(T)) throw std::runtime_error(path + ": expected " + std::to_string(kN) + " values");
+  std::vector<T> p(kN);
+  std::memcpy(p.data(), s.data(), s.size());
+  return p;
+}
+
+template <class Opt, class T>
+int protocol(const std::vector<std::string>& args, typename Opt::options_type options) {
+  if (args[1] == "write" && args.size() == 6) {
+    std::vector<std::vector<T>> p = {initial_params<T>()};
+    Opt opt({fastoptim::Span<T>(p[0])}, options);
+    run(opt, p, 0, std::stoul(args[5]));
+    fastoptim::save_checkpoint(args[3], opt);
+    write_raw(args[4], p[0]);
+    return 0;
+  }
+  if (args[1] == "resume" && args.size() == 8) {
+    std::vector<std::vector<T>> p = {read_raw<T>(args[4])};
+    typename Opt::options_type fresh;
+    Opt opt({fastoptim::Span<T>(p[0])}, fresh);
+    fastoptim::load_checkpoint(args[3], opt);
+    run(opt, p, std::stoul(args[6]), std::stoul(args[7]));
+    write_raw(args[5], p[0]);
+    return 0;
+  }
+  std::fprintf(stderr, "usage: write <adam|sgd> <ckpt> <params_out> <nsteps> | "
+                       "resume <adam|sgd> <ckpt> <params_in> <params_out> <k0> <nsteps>\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1) {
+    const std::vector<std::string> args(argv, argv + argc);
+    try {
+      if (args.size() > 2 && args[2] == "adam") return protocol<fastoptim::Adam<double>, double>(args, adam_options());
+      if (args.size() > 2 && args[2] == "sgd") return protocol<fastoptim::SGD<float>, float>(args, sgd_options());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 1;
+    }
+    std::fprintf(stderr, "unknown mode\n");
+    return 2;
+  }
+  round_trip<fastoptim::Adam<double>>("adam_f64", adam_options());
+  round_trip<fastoptim::SGD<float>>("sgd_f32", sgd_options());
+  {
+    fastoptim::AdamWOptions o;
+    o.lr = 0.02;
+    o.amsgrad = true;
+    round_trip<fastoptim::AdamW<float>>("adamw_f32", o);
+    fastoptim::RMSpropOptions r;
+    r.centered = true;
+    r.momentum = 0.5;
+    r.weight_decay = 0.01;
+    round_trip<fastoptim::RMSprop<double>>("rmsprop_f64", r);
+  }
+  robustness();
+  if (const char* py = std::getenv("FASTOPTIM_PY_CHECKPOINT"); py && *py) {
+    std::vector<double> p(kN, 0.0);
+    fastoptim::Adam<double> opt({fastoptim::Span<double>(p)}, fastoptim::AdamOptions{});
+    try {
+      fastoptim::load_checkpoint(py, opt);
+      CHECK(opt.state(0).step > 0 && opt.state(0).exp_avg.size() == kN);
+    } catch (const std::exception& e) {
+      CHECK_MSG(false, std::string("Python checkpoint: ") + e.what());
+    }
+  } else {
+    std::printf("FASTOPTIM_PY_CHECKPOINT not set: Python-written file not checked\n");
+  }
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,69 @@
+"""fastoptim.Adagrad, as torch.optim.Adagrad."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, Optional
+
+import numpy as np
+
+from . import _core
+from ._common import check_unsupported, learning_rate, nonneg
+from .optimizer import Optimizer, _flag
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad (Duchi, Hazan & Singer, 2011). Matches ``torch.optim.Adagrad`` (torch 2.13) step for step::
+
+        g = -grad if maximize else grad;  g = g + weight_decay * p
+        clr = lr / (1 + (t - 1) * lr_decay)
+        sum = sum + g * g
+        p = p - clr * g / (sqrt(sum) + eps)
+
+    State per parameter: ``step``, ``sum`` (starts at ``initial_accumulator_value``; as torch, the value
+    given to the constructor, whatever a group says). torch creates the state at construction; we create
+    it on a parameter's first step, with the same values.
+    """
+
+    _state_keys = ("sum",)
+    _kernel = staticmethod(_core.adagrad_step)
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        foreach: Optional[bool] = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: Optional[bool] = None,
+    ) -> None:
+        defaults = dict(
+            lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
+            differentiable=differentiable, fused=fused,
+        )
+        self._hyper(defaults)
+        super().__init__(params, defaults)
+
+    def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
+        lr = learning_rate(group, stepping)
+        lr_decay = nonneg(group, "lr_decay", "lr_decay value")
+        weight_decay = nonneg(group, "weight_decay", "weight_decay value")
+        nonneg(group, "initial_accumulator_value", "initial_accumulator_value value")
+        eps = nonneg(group, "eps", "epsilon value")
+        maximize = _flag(group["maximize"], "maximize")
+        check_unsupported(group)
+        return (lr, lr_decay, weight_decay, eps, maximize)
+
+    def _item(self, index, group_index, p, g, state, added, group):
+        step = self._next_step(state, index)
+        acc = state.get("sum")
+        if acc is None:
+            acc = added["sum"] = np.full(p.shape, self.defaults["initial_accumulator_value"], dtype=p.dtype)
+        return (index, group_index, p, g, acc, step), step

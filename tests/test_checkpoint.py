@@ -1,0 +1,489 @@
+"""fastoptim.save / fastoptim.load: portable, safe checkpoints (python/fastoptim/checkpoint.py).
+
+Round trips resume bit-identically; the file is a valid safetensors file; saving is atomic; every malformed or
+mismatched file raises ValueError and changes nothing. With FASTOPTIM_CPP_BUILD naming a CMake build directory
+(or the test_sched_checkpoint binary itself), checkpoints also cross between Python and C++.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastoptim
+from fastoptim import lr_scheduler as L
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def _grads(params, k):
+    return [(np.sin(np.arange(p.size, dtype=np.float64) * 0.7 + k * 0.3 + j).reshape(p.shape) * 0.5).astype(p.dtype)
+            for j, p in enumerate(params)]
+
+
+def _params():
+    return [np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3), np.linspace(0.5, -0.5, 4)]
+
+
+def _sched_step(sched, k):
+    if isinstance(sched, L.ReduceLROnPlateau):
+        sched.step(1.0)  # no improvement: reductions happen
+    else:
+        sched.step()
+
+
+OPTIMIZERS = {
+    "sgd_momentum": lambda ps: fastoptim.SGD(ps, lr=0.1, momentum=0.9),
+    "adam_amsgrad": lambda ps: fastoptim.Adam([{"params": ps[:1]}, {"params": ps[1:], "lr": 0.02}], lr=0.05,
+                                              amsgrad=True),
+    "adamw": lambda ps: fastoptim.AdamW(ps, lr=0.05, weight_decay=0.1),
+    "rmsprop_centered": lambda ps: fastoptim.RMSprop(ps, lr=0.01, centered=True, momentum=0.5),
+}
+
+SCHEDULERS = {
+    "step": lambda o: L.StepLR(o, step_size=7, gamma=0.5),
+    "plateau": lambda o: L.ReduceLROnPlateau(o, patience=3, factor=0.5),
+    "onecycle": lambda o: L.OneCycleLR(o, max_lr=0.1, total_steps=200),
+    "sequential": lambda o: L.SequentialLR(
+        o, [L.LinearLR(o, start_factor=0.1, total_iters=10), L.CosineAnnealingLR(o, T_max=60)], milestones=[10]),
+}
+
+
+def _run(opt, sched, params, k0, n):
+    for k in range(k0, k0 + n):
+        opt.step(_grads(params, k))
+        _sched_step(sched, k)
+
+
+def _lrs(opt):
+    return [g["lr"] for g in opt.param_groups]
+
+
+def _same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa["param_groups"] == sb["param_groups"]
+    assert sa["state"].keys() == sb["state"].keys()
+    for i in sa["state"]:
+        assert sa["state"][i].keys() == sb["state"][i].keys()
+        for k in sa["state"][i]:
+            x, y = np.asarray(sa["state"][i][k]), np.asarray(sb["state"][i][k])
+            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), (i, k)
+
+
+@pytest.fixture
+def small(tmp_path):
+    """A small valid file (Adam + StepLR after 3 steps) and a factory for a target it would change."""
+    p = [np.array([0.5, -0.25, 1.0], np.float32)]
+    opt = fastoptim.Adam(p, lr=0.1)
+    sched = L.StepLR(opt, step_size=2, gamma=0.5)
+    _run(opt, sched, p, 0, 3)
+    path = tmp_path / "small.safetensors"
+    fastoptim.save(path, opt, sched)
+
+    def target():
+        q = [np.array([0.5, -0.25, 1.0], np.float32)]
+        o = fastoptim.Adam(q, lr=0.3)
+        s = L.StepLR(o, step_size=2, gamma=0.5)
+        _run(o, s, q, 0, 1)
+        return o, s
+
+    return path, path.read_bytes(), target
+
+
+def _snapshot(opt, sched):
+    sd = opt.state_dict()
+    return (id(opt.param_groups), id(opt.state), json.dumps(sd["param_groups"], sort_keys=True, default=str),
+            {i: {k: np.asarray(v).tobytes() for k, v in e.items()} for i, e in sd["state"].items()},
+            json.dumps(sched.state_dict(), sort_keys=True, default=str))
+
+
+def _rejects(path, target, match=None):
+    opt, sched = target()
+    before = _snapshot(opt, sched)
+    with pytest.raises(ValueError, match="^checkpoint .*: .*(" + (match or "") + ")"):
+        fastoptim.load(path, opt, sched)
+    assert _snapshot(opt, sched) == before
+
+
+def _split(blob):
+    n = int.from_bytes(blob[:8], "little")
+    return json.loads(blob[8:8 + n]), blob[8 + n:]
+
+
+def _join(header, data):
+    head = json.dumps(header).encode()
+    return len(head).to_bytes(8, "little") + head + data
+
+
+def _edit_meta(blob, fn):
+    header, data = _split(blob)
+    meta = json.loads(header["__metadata__"]["fastoptim"])
+    fn(meta)
+    header["__metadata__"]["fastoptim"] = json.dumps(meta)
+    return _join(header, data)
+
+
+def _edit_header(blob, fn):
+    header, data = _split(blob)
+    fn(header)
+    return _join(header, data)
+
+
+# ----------------------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("sched_name", sorted(SCHEDULERS))
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+def test_round_trip_resumes_bit_identically(tmp_path, opt_name, sched_name):
+    params = _params()
+    opt = OPTIMIZERS[opt_name](params)
+    sched = SCHEDULERS[sched_name](opt)
+    _run(opt, sched, params, 0, 25)
+    path = tmp_path / "ckpt.safetensors"
+    fastoptim.save(path, opt, sched)
+
+    params2 = [p.copy() for p in params]  # parameters are the caller's to save
+    opt2 = OPTIMIZERS[opt_name](params2)
+    sched2 = SCHEDULERS[sched_name](opt2)
+    fastoptim.load(path, opt2, sched2)
+    _same_state(opt, opt2)
+    assert json.dumps(sched.state_dict()) == json.dumps(sched2.state_dict())
+    for k in range(25, 75):
+        opt.step(_grads(params, k))
+        opt2.step(_grads(params2, k))
+        _sched_step(sched, k)
+        _sched_step(sched2, k)
+        assert _lrs(opt) == _lrs(opt2)
+        assert sched.get_last_lr() == sched2.get_last_lr()
+    for a, b in zip(params, params2):
+        assert a.tobytes() == b.tobytes()
+    _same_state(opt, opt2)
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.safetensors"]
+
+
+def test_optimizer_only_and_scheduler_entry_ignored(tmp_path):
+    params = _params()
+    opt = fastoptim.SGD(params, lr=0.1, momentum=0.9)
+    sched = L.StepLR(opt, 3)
+    _run(opt, sched, params, 0, 5)
+    fastoptim.save(tmp_path / "a", opt)
+    fastoptim.save(tmp_path / "b", opt, sched)
+    opt2 = fastoptim.SGD([p.copy() for p in params], lr=0.5, momentum=0.9)
+    fastoptim.load(tmp_path / "b", opt2)  # the file's scheduler state is ignored without a scheduler
+    _same_state(opt, opt2)
+    s2 = L.StepLR(opt2, 3)
+    with pytest.raises(ValueError, match="no scheduler state"):
+        fastoptim.load(tmp_path / "a", opt2, s2)
+
+
+def test_unserializable_scheduler_state_is_rejected(tmp_path):
+    params = _params()
+    opt = fastoptim.SGD(params, lr=0.1)
+
+    class Weird:
+        def state_dict(self):
+            return {"fn": lambda e: e}
+
+    with pytest.raises(ValueError, match="not JSON-serializable"):
+        fastoptim.save(tmp_path / "x", opt, Weird())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_readable_by_safetensors(tmp_path):
+    st = pytest.importorskip("safetensors.numpy")
+    from safetensors import safe_open
+
+    params = _params()
+    opt = fastoptim.Adam(params, amsgrad=True)
+    sched = L.OneCycleLR(opt, max_lr=0.1, total_steps=100)
+    _run(opt, sched, params, 0, 4)
+    path = tmp_path / "c.safetensors"
+    fastoptim.save(path, opt, sched)
+    loaded = st.load_file(str(path))
+    sd = opt.state_dict()["state"]
+    expected = {f"state.{i}.{k}": np.asarray(v) for i, e in sd.items() for k, v in e.items()}
+    assert loaded.keys() == expected.keys()
+    for name, arr in expected.items():
+        assert loaded[name].dtype == arr.dtype and loaded[name].shape == arr.shape
+        assert loaded[name].tobytes() == arr.tobytes()
+    assert loaded["state.0.step"].shape == () and loaded["state.0.step"].dtype == np.float32
+    with safe_open(str(path), framework="numpy") as f:
+        meta = json.loads(f.metadata()["fastoptim"])
+    assert meta["format"] == "fastoptim-checkpoint" and meta["version"] == 1
+    assert meta["optimizer"]["class"] == "Adam" and meta["scheduler"]["class"] == "OneCycleLR"
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    params = _params()
+    opt = fastoptim.Adam(params)
+    opt.step(_grads(params, 0))
+    path = tmp_path / "c.safetensors"
+    fastoptim.save(path, opt)
+    before = path.read_bytes()
+    opt.step(_grads(params, 1))
+
+    def boom(*a, **k):
+        raise OSError("simulated crash")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="simulated crash"):
+        fastoptim.save(path, opt)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]
+
+
+# ---------------------------------------------------------------------------------------- robustness
+
+
+def test_truncated_files(small, tmp_path):
+    path, blob, target = small
+    bad = tmp_path / "bad"
+    for n in range(len(blob)):
+        bad.write_bytes(blob[:n])
+        _rejects(bad, target)
+
+
+def test_header_bit_flips(small, tmp_path):
+    path, blob, target = small
+    bad = tmp_path / "bad"
+    for i in range(min(200, len(blob))):
+        for mask in (0x01, 0x20, 0x80):
+            m = bytearray(blob)
+            m[i] ^= mask
+            bad.write_bytes(bytes(m))
+            opt, sched = target()
+            before = _snapshot(opt, sched)
+            try:
+                fastoptim.load(bad, opt, sched)  # a flipped digit of lr, say, is still a valid checkpoint
+            except ValueError as e:
+                assert str(e).startswith("checkpoint ")
+                assert _snapshot(opt, sched) == before
+
+
+@pytest.mark.parametrize("n, match", [(2**64 - 1, "exceeds"), (10**9, "exceeds"), (10**6, "past the end"),
+                                      (0, "header length is 0")])
+def test_header_length_field(small, tmp_path, n, match):
+    _, blob, target = small
+    bad = tmp_path / "bad"
+    bad.write_bytes(n.to_bytes(8, "little") + blob[8:])
+    _rejects(bad, target, match)
+
+
+def test_header_length_one_past_file(small, tmp_path):
+    _, blob, target = small
+    bad = tmp_path / "bad"
+    bad.write_bytes((len(blob) - 7).to_bytes(8, "little") + blob[8:])
+    _rejects(bad, target, "past the end")
+
+
+@pytest.mark.parametrize("head, match", [
+    (b"{not json", "not valid JSON"), (b"[1, 2]", "not a JSON object"), (b"\xff\xfe{}", "not UTF-8"),
+    (b'{"a": 1, "a": 2}', "duplicate key"), (b'{"x": NaN}', "not JSON"), (b"{}", "__metadata__"),
+])
+def test_bad_header_json(small, tmp_path, head, match):
+    _, blob, target = small
+    bad = tmp_path / "bad"
+    bad.write_bytes(len(head).to_bytes(8, "little") + head)
+    _rejects(bad, target, match)
+
+
+def _set_tensor(name, key, value):
+    def fn(header):
+        header[name][key] = value
+    return fn
+
+
+@pytest.mark.parametrize("fn, match", [
+    (_set_tensor("state.0.exp_avg", "dtype", "F33"), "unknown dtype"),
+    (_set_tensor("state.0.exp_avg", "dtype", 4), "unknown dtype"),
+    (_set_tensor("state.0.exp_avg", "dtype", "I32"), "has dtype I32"),
+    (_set_tensor("state.0.exp_avg", "shape", [1, 3]), "has shape"),
+    (_set_tensor("state.0.exp_avg", "shape", [4]), "bytes"),
+    (_set_tensor("state.0.exp_avg", "shape", [-3]), "shape entry"),
+    (_set_tensor("state.0.exp_avg", "shape", [3.0]), "shape entry"),
+    (_set_tensor("state.0.exp_avg", "shape", [2**40, 2**40, 2**40]), "too large"),
+    (_set_tensor("state.0.exp_avg", "data_offsets", [0, 10**9]), "data_offsets end"),
+    (_set_tensor("state.0.exp_avg", "data_offsets", [0, 2**70]), "data_offsets end"),
+    (_set_tensor("state.0.exp_avg", "data_offsets", [-12, 0]), "data_offsets begin"),
+    (_set_tensor("state.0.exp_avg", "data_offsets", [12, 0]), "reversed"),
+    (_set_tensor("state.0.exp_avg", "data_offsets", [0]), r"\[begin, end\]"),
+    (_set_tensor("state.0.exp_avg", "extra", 1), "exactly"),
+    (_set_tensor("state.0.step", "shape", [1]), "F32 scalar"),
+    (lambda h: h.pop("state.0.exp_avg_sq"), "gap or overlap|cover"),
+    (lambda h: h.update({"state.0.zzz": dict(h["state.0.exp_avg"])}), "gap or overlap"),
+    (lambda h: h.pop("__metadata__"), "__metadata__"),
+    (lambda h: h.update({"__metadata__": {"fastoptim": 3}}), "__metadata__"),
+    (lambda h: h.update({"__metadata__": {"fastoptim": "{bad"}}), "not valid JSON"),
+])
+def test_bad_tensor_entries(small, tmp_path, fn, match):
+    _, blob, target = small
+    bad = tmp_path / "bad"
+    bad.write_bytes(_edit_header(blob, fn))
+    _rejects(bad, target, match)
+
+
+def test_overlapping_regions(small, tmp_path):
+    _, blob, target = small
+
+    def fn(h):  # two tensors over the same bytes, data section one tensor short
+        h["state.0.exp_avg_sq"]["data_offsets"] = list(h["state.0.exp_avg"]["data_offsets"])
+
+    bad = tmp_path / "bad"
+    bad.write_bytes(_edit_header(blob, fn))
+    _rejects(bad, target, "gap or overlap")
+
+
+def test_step_value_checked(small, tmp_path):
+    _, blob, target = small
+    header, data = _split(blob)
+    b, e = header["state.0.step"]["data_offsets"]
+    bad = tmp_path / "bad"
+    bad.write_bytes(_join(header, data[:b] + np.float32(np.nan).tobytes() + data[e:]))
+    _rejects(bad, target, "finite")
+
+
+def _meta_set(path, value):
+    def fn(meta):
+        d = meta
+        for k in path[:-1]:
+            d = d[k]
+        d[path[-1]] = value
+    return fn
+
+
+@pytest.mark.parametrize("fn, match", [
+    (_meta_set(["version"], 2), "unsupported version"),
+    (_meta_set(["version"], "1"), "unsupported version"),
+    (_meta_set(["format"], "other"), "format"),
+    (_meta_set(["optimizer", "class"], "SGD"), "'SGD' optimizer"),
+    (_meta_set(["scheduler", "class"], "ExponentialLR"), "ExponentialLR"),
+    (_meta_set(["scheduler"], None), "no scheduler state"),
+    (_meta_set(["scheduler", "state"], [1]), "'state' object"),
+    (_meta_set(["optimizer", "state_keys", "0"], ["exp_avg", "exp_avg_sq", "step", "bogus"]), "missing"),
+    (_meta_set(["optimizer", "state_keys", "0"], ["exp_avg", "step"]), "unexpected tensor"),
+    (_meta_set(["optimizer", "state_keys", "7"], []), "no parameter group"),
+    (_meta_set(["optimizer", "state_keys", "x"], []), "non-index"),
+    (_meta_set(["optimizer", "param_groups"], []), "parameter groups"),
+    (_meta_set(["optimizer", "param_groups", 0, "params"], [0, 1]), "parameters"),
+    (_meta_set(["optimizer", "param_groups", 0, "params"], [-1]), "parameter id"),
+    (_meta_set(["optimizer", "param_groups", 0, "lr"], -1.0), "does not fit"),
+    (_meta_set(["optimizer", "param_groups", 0, "betas"], "x"), "does not fit"),
+    (_meta_set(["scheduler", "state", "base_lrs"], [0.1, 0.2]), "does not fit"),  # fails after the optimizer loaded
+    (_meta_set(["scheduler", "state", "last_epoch"], "x"), "does not fit"),
+    (_meta_set(["optimizer"], None), "optimizer"),
+])
+def test_bad_metadata(small, tmp_path, fn, match):
+    _, blob, target = small
+    bad = tmp_path / "bad"
+    bad.write_bytes(_edit_meta(blob, fn))
+    _rejects(bad, target, match)
+
+
+def test_mismatched_objects(small, tmp_path):
+    path, _, _ = small
+    _rejects(path, lambda: (lambda o: (o, L.StepLR(o, 2)))(fastoptim.Adam([np.zeros(3)])), "dtype F32")
+    _rejects(path, lambda: (lambda o: (o, L.StepLR(o, 2)))(fastoptim.Adam([np.zeros(4, np.float32)])), "shape")
+    _rejects(path, lambda: (lambda o: (o, L.StepLR(o, 2)))(fastoptim.AdamW([np.zeros(3, np.float32)])), "optimizer")
+    _rejects(path, lambda: (lambda o: (o, L.ExponentialLR(o, 0.5)))(fastoptim.Adam([np.zeros(3, np.float32)])),
+             "StepLR")
+    with pytest.raises(ValueError, match="cannot read"):
+        fastoptim.load(tmp_path / "missing", fastoptim.Adam([np.zeros(3, np.float32)]))
+
+
+def test_fuzz(small):
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+
+    path, blob, target = small
+    fuzz_path = path.with_name("fuzz")
+
+    @hypothesis.settings(max_examples=200, deadline=None, database=None,
+                         suppress_health_check=list(hypothesis.HealthCheck))
+    @hypothesis.given(edits=st.lists(st.tuples(st.integers(0, len(blob) - 1), st.integers(0, 255)), max_size=6),
+                      cut=st.one_of(st.none(), st.integers(0, len(blob))))
+    def check(edits, cut):
+        m = bytearray(blob)
+        for i, v in edits:
+            m[i] = v
+        if cut is not None:
+            m = m[:cut]
+        fuzz_path.write_bytes(bytes(m))
+        opt, sched = target()
+        before = _snapshot(opt, sched)
+        try:
+            fastoptim.load(fuzz_path, opt, sched)
+        except ValueError:
+            assert _snapshot(opt, sched) == before
+
+    check()
+
+
+# ------------------------------------------------------------------------------------ Python <-> C++
+# The problem test_sched_checkpoint.cpp runs: N=5, p0_i = (i - 2) / 4, g_i = p_i / 2 + c(i, k).
+
+N = 5
+CASES = {
+    "adam": (np.float64, lambda p: fastoptim.Adam([p], lr=0.01, betas=(0.9, 0.99), weight_decay=0.1, amsgrad=True)),
+    "sgd": (np.float32, lambda p: fastoptim.SGD([p], lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+}
+
+
+def _cpp_binary():
+    where = os.environ.get("FASTOPTIM_CPP_BUILD")
+    if not where:
+        pytest.skip("FASTOPTIM_CPP_BUILD (a CMake build directory) not set")
+    path = Path(where)
+    if path.is_dir():
+        path = path / "cpp" / "tests" / "test_sched_checkpoint"
+    if not path.is_file():
+        pytest.fail(f"FASTOPTIM_CPP_BUILD is set but {path} does not exist")
+    return str(path)
+
+
+def _problem_run(opt, p, k0, n):
+    i = np.arange(N)
+    for k in range(k0, k0 + n):
+        c = (((i * 7 + k * 3) % 11 - 5) * 0.125).astype(p.dtype)
+        opt.step([p * p.dtype.type(0.5) + c])
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_python_to_cpp_and_back(tmp_path, case):
+    exe = _cpp_binary()
+    dtype, make = CASES[case]
+    # Uninterrupted Python run: the reference.
+    ref = ((np.arange(N) - 2.0) * 0.25).astype(dtype)
+    _problem_run(make(ref), ref, 0, 17)
+
+    # Python -> C++: Python runs 7 steps and saves; C++ resumes for 10.
+    p = ((np.arange(N) - 2.0) * 0.25).astype(dtype)
+    opt = make(p)
+    _problem_run(opt, p, 0, 7)
+    fastoptim.save(tmp_path / "py.safetensors", opt)
+    (tmp_path / "py.params").write_bytes(p.tobytes())
+    subprocess.run([exe, "resume", case, str(tmp_path / "py.safetensors"), str(tmp_path / "py.params"),
+                    str(tmp_path / "cpp_out.params"), "7", "10"], check=True)
+    assert (tmp_path / "cpp_out.params").read_bytes() == ref.tobytes()
+
+    # C++ -> Python: C++ runs 7 steps and saves; Python resumes for 10.
+    subprocess.run([exe, "write", case, str(tmp_path / "cpp.safetensors"), str(tmp_path / "cpp.params"), "7"],
+                   check=True)
+    q = np.frombuffer((tmp_path / "cpp.params").read_bytes(), dtype=dtype).copy()
+    assert q.tobytes() == p.tobytes()  # 7 steps in C++ == 7 steps in Python
+    opt2 = make(q)
+    opt2.param_groups[0]["lr"] = 0.5  # overwritten by the file
+    fastoptim.load(tmp_path / "cpp.safetensors", opt2)
+    _same_state(opt, opt2)
+    _problem_run(opt2, q, 7, 10)
+    assert q.tobytes() == ref.tobytes()
+
+    if case == "adam":  # the C++ self test also loads a Python-written file
+        env = dict(os.environ, FASTOPTIM_PY_CHECKPOINT=str(tmp_path / "py.safetensors"))
+        out = subprocess.run([exe], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "not checked" not in out.stdout
