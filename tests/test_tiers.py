@@ -1,6 +1,7 @@
 """Every kernel tier the CPU supports (FASTOPTIM_CPU_CAPABILITY) and every thread count computes the very
 same bits: each run hashes the parameters and state after steps on arrays large enough for the vector
-bodies and the threaded split, plus odd sizes for the tails."""
+bodies and the threaded split, plus odd sizes for the tails, plus many tensors whose concatenation the
+threads split (cutting inside tensors)."""
 
 import hashlib
 import os
@@ -28,7 +29,9 @@ h = hashlib.sha256()
 for dtype in (np.float32, np.float64):
     for name, kw in configs:
         rng = np.random.default_rng(0)
-        params = [rng.standard_normal(n).astype(dtype) for n in (1, 15, 17, 1023, 100003)]
+        # odd sizes for the tails, then many mid-sized tensors: the threads split their concatenation
+        sizes = (1, 15, 17, 1023, 100003) + tuple(range(1001, 40000, 1300))
+        params = [rng.standard_normal(n).astype(dtype) for n in sizes]
         opt = getattr(fastoptim, name)(params, **kw)
         for _ in range(3):
             opt.step([rng.standard_normal(p.shape).astype(dtype) for p in params])

@@ -477,6 +477,38 @@ void test_parallel_for() {
   }
 }
 
+// parallel_for_items: every element of every item visited exactly once, ranges within their item, for any
+// thread count, grain and mix of sizes (empty items included).
+void test_parallel_for_items() {
+  const std::vector<std::vector<std::size_t>> mixes{
+      {}, {0}, {0, 0, 5}, {1, 63, 64, 65}, std::vector<std::size_t>(1000, 1000), {100003, 3, 0, 70001, 1},
+      {5, std::size_t{3} * fastoptim::kDefaultGrain + 11, 7}};
+  for (int threads : {1, 2, 3, 4, 7}) {
+    ThreadCount tc(threads);
+    for (std::size_t m = 0; m < mixes.size(); ++m) {
+      const auto& sizes = mixes[m];
+      for (std::size_t grain : {std::size_t{0}, std::size_t{1}, std::size_t{64}, fastoptim::kDefaultGrain}) {
+        std::vector<std::vector<unsigned char>> visits;
+        for (std::size_t n : sizes) visits.emplace_back(n, 0);
+        std::atomic<bool> bad_range{false};
+        fastoptim::parallel_for_items(
+            sizes.size(), [&](std::size_t i) { return sizes[i]; }, grain,
+            [&](std::size_t i, std::size_t b, std::size_t e) {
+              if (!(i < sizes.size() && b < e && e <= sizes[i])) {
+                bad_range = true;
+                return;
+              }
+              for (std::size_t j = b; j < e; ++j) ++visits[i][j];
+            });
+        bool once = true;
+        for (const auto& v : visits) once = once && std::all_of(v.begin(), v.end(), [](unsigned char c) { return c == 1; });
+        CHECK_MSG(!bad_range && once, "parallel_for_items threads=" + std::to_string(threads) +
+                                          " mix=" + std::to_string(m) + " grain=" + std::to_string(grain));
+      }
+    }
+  }
+}
+
 template <class T>
 struct KernelArrays {
   std::vector<T> param, a, b, c;  // a, b, c: the state buffers, in the kernel's argument order
@@ -606,6 +638,34 @@ void test_large_parameter() {
     same = same && bit_equal(big, big_ref) && bit_equal(small, small_ref);
   }
   CHECK_MSG(same, std::string("Adam<") + type_name<T>() + "> with a parameter above the grain differs from the reference");
+}
+
+// Many small parameters whose total exceeds the grain: step() splits their concatenation across threads
+// (cutting inside parameters), which must equal the reference kernel run per parameter.
+template <class T>
+void test_many_small_parameters() {
+  const std::size_t count = 300, each = 257;  // 77100 elements: above the grain, each below it
+  Rng rng(7);
+  std::vector<std::vector<T>> params, refs;
+  for (std::size_t i = 0; i < count; ++i) params.push_back(random_vector<T>(rng, each));
+  refs = params;
+  std::vector<std::vector<T>> m(count, std::vector<T>(each, T(0))), v = m;
+  AdamOptions o;
+  o.lr = 1e-2;
+  o.weight_decay = 0.1;
+  std::vector<fastoptim::Span<T>> spans(params.begin(), params.end());
+  fastoptim::Adam<T> opt(spans, o);
+  bool same = true;
+  for (int step = 1; step <= 3; ++step) {
+    std::vector<std::vector<T>> grads;
+    for (std::size_t i = 0; i < count; ++i) grads.push_back(random_vector<T>(rng, each));
+    opt.step(std::vector<fastoptim::Span<const T>>(grads.begin(), grads.end()));
+    const fastoptim::AdamScalars<T> s(o, step);
+    for (std::size_t i = 0; i < count; ++i)
+      fastoptim::adam_update_ref<T>(refs[i].data(), grads[i].data(), m[i].data(), v[i].data(), nullptr, each, s);
+    for (std::size_t i = 0; i < count; ++i) same = same && bit_equal(params[i], refs[i]);
+  }
+  CHECK_MSG(same, std::string("Adam<") + type_name<T>() + "> over many small parameters differs from the reference");
 }
 
 // --------------------------------------------------------------------------------------------- errors
@@ -982,9 +1042,12 @@ int main() {
     test_defaults();
     test_golden();
     test_parallel_for();
+    test_parallel_for_items();
     test_chunked_kernels();
     test_large_parameter<float>();
     test_large_parameter<double>();
+    test_many_small_parameters<float>();
+    test_many_small_parameters<double>();
     test_invalid_options();
     test_overlapping_parameters();
     test_step_errors();

@@ -44,11 +44,16 @@ class Adagrad : public Optimizer<Adagrad<T>, T, AdagradOptions, AdagradState<T>>
  public:
   using Base::Base;
 
-  void update(Span<T> p, Span<const T> g, AdagradState<T>& st, const AdagradOptions& o) {
+  bool prepare(Span<T> p, AdagradState<T>& st, const AdagradOptions& o) {
     const std::size_t n = p.size();
     if (st.sum.size() != n) st.sum.assign(n, static_cast<T>(o.initial_accumulator_value));
     st.step += 1;
-    adagrad_step<T>(p.data(), g.data(), st.sum.data(), n, o, static_cast<double>(st.step));
+    return false;
+  }
+
+  void update(Span<T> p, Span<const T> g, AdagradState<T>& st, const AdagradOptions& o, bool, std::size_t b,
+              std::size_t e) noexcept {
+    adagrad_step<T>(p.data() + b, g.data() + b, st.sum.data() + b, e - b, o, static_cast<double>(st.step), kSerial);
   }
 };
 

@@ -58,14 +58,19 @@ class AdamFamily : public Optimizer<AdamFamily<T, Options>, T, Options, AdamStat
  public:
   using Base::Base;
 
-  void update(Span<T> p, Span<const T> g, AdamState<T>& st, const Options& o) {
+  bool prepare(Span<T> p, AdamState<T>& st, const Options& o) {
     const std::size_t n = p.size();
     if (st.exp_avg.size() != n) st.exp_avg.assign(n, T(0));
     if (st.exp_avg_sq.size() != n) st.exp_avg_sq.assign(n, T(0));
     if (o.amsgrad && st.max_exp_avg_sq.size() != n) st.max_exp_avg_sq.assign(n, T(0));
     st.step += 1;
-    adam_step<T>(p.data(), g.data(), st.exp_avg.data(), st.exp_avg_sq.data(),
-                 o.amsgrad ? st.max_exp_avg_sq.data() : nullptr, n, o, static_cast<double>(st.step));
+    return false;
+  }
+
+  void update(Span<T> p, Span<const T> g, AdamState<T>& st, const Options& o, bool, std::size_t b,
+              std::size_t e) noexcept {
+    adam_step<T>(p.data() + b, g.data() + b, st.exp_avg.data() + b, st.exp_avg_sq.data() + b,
+                 o.amsgrad ? st.max_exp_avg_sq.data() + b : nullptr, e - b, o, static_cast<double>(st.step), kSerial);
   }
 };
 

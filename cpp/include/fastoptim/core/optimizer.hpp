@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "overlap.hpp"
+#include "parallel.hpp"
 #include "span.hpp"
 
 namespace fastoptim {
@@ -34,8 +35,16 @@ inline std::string param_name(std::size_t index) { return "parameter " + std::to
 
 }  // namespace detail
 
-// CRTP base: Derived provides `void update(Span<T> param, Span<const T> grad, State& state,
-// const Options& options)` and Options provides `void validate(bool stepping = false) const`.
+// CRTP base. Derived provides
+//   bool prepare(Span<T> param, State& state, const Options& options)
+//       allocates the state on first use and advances per-parameter counters (may throw); the flag it
+//       returns is handed to update (e.g. "initialise the momentum buffer from this gradient");
+//   void update(Span<T> param, Span<const T> grad, State& state, const Options& options, bool flag,
+//               std::size_t begin, std::size_t end) noexcept
+//       the update rule over elements [begin, end) of one parameter, on the calling thread;
+// and Options provides `void validate(bool stepping = false) const`. step() prepares every parameter, then
+// splits the elements of all of them across threads at once (parallel_for_items), so many small tensors
+// use every thread and a tiny step wakes none.
 template <class Derived, class T, class Options, class State>
 class Optimizer {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "fastoptim optimizers take float or double");
@@ -108,13 +117,31 @@ class Optimizer {
                                   detail::param_name(param->index));
     }
     for (const auto& group : groups_) group.options.validate(/*stepping=*/true);  // may have been edited since
+    struct Work {
+      Span<T> param;
+      Span<const T> grad;
+      State* state;
+      const Options* options;
+      bool flag;
+    };
+    std::vector<Work> work;
+    work.reserve(n);
     k = 0;
     for (const auto& group : groups_) {
       for (const auto& p : group.params) {
-        if (grads[k].data() != nullptr) derived().update(p, grads[k], state_[k], group.options);
+        if (grads[k].data() != nullptr) {
+          const bool flag = derived().prepare(p, state_[k], group.options);
+          work.push_back(Work{p, grads[k], &state_[k], &group.options, flag});
+        }
         ++k;
       }
     }
+    parallel_for_items(
+        work.size(), [&](std::size_t i) { return work[i].param.size(); }, kDefaultGrain,
+        [&](std::size_t i, std::size_t b, std::size_t e) {
+          const Work& w = work[i];
+          derived().update(w.param, w.grad, *w.state, *w.options, w.flag, b, e);
+        });
   }
 
   std::vector<group_type>& param_groups() noexcept { return groups_; }

@@ -43,14 +43,20 @@ class RMSprop : public Optimizer<RMSprop<T>, T, RMSpropOptions, RMSpropState<T>>
  public:
   using Base::Base;
 
-  void update(Span<T> p, Span<const T> g, RMSpropState<T>& st, const RMSpropOptions& o) {
+  bool prepare(Span<T> p, RMSpropState<T>& st, const RMSpropOptions& o) {
     const std::size_t n = p.size();
     if (st.square_avg.size() != n) st.square_avg.assign(n, T(0));
     if (o.momentum > 0.0 && st.momentum_buffer.size() != n) st.momentum_buffer.assign(n, T(0));
     if (o.centered && st.grad_avg.size() != n) st.grad_avg.assign(n, T(0));
     st.step += 1;
-    rmsprop_step<T>(p.data(), g.data(), st.square_avg.data(), o.centered ? st.grad_avg.data() : nullptr,
-                    o.momentum > 0.0 ? st.momentum_buffer.data() : nullptr, n, o);
+    return false;
+  }
+
+  void update(Span<T> p, Span<const T> g, RMSpropState<T>& st, const RMSpropOptions& o, bool, std::size_t b,
+              std::size_t e) noexcept {
+    rmsprop_step<T>(p.data() + b, g.data() + b, st.square_avg.data() + b,
+                    o.centered ? st.grad_avg.data() + b : nullptr,
+                    o.momentum > 0.0 ? st.momentum_buffer.data() + b : nullptr, e - b, o, kSerial);
   }
 };
 

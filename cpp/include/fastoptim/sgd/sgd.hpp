@@ -43,14 +43,17 @@ class SGD : public Optimizer<SGD<T>, T, SGDOptions, SGDState<T>> {
  public:
   using Base::Base;
 
-  void update(Span<T> p, Span<const T> g, SGDState<T>& st, const SGDOptions& o) {
-    bool init = false;
-    if (o.momentum != 0.0 && st.momentum_buffer.empty() && p.size() != 0) {
-      st.momentum_buffer.resize(p.size());
-      init = true;
-    }
-    T* buf = o.momentum != 0.0 ? st.momentum_buffer.data() : nullptr;
-    sgd_step<T>(p.data(), g.data(), buf, init, p.size(), o);
+  // The flag: the momentum buffer is new and starts as the gradient (torch's first step).
+  bool prepare(Span<T> p, SGDState<T>& st, const SGDOptions& o) {
+    if (o.momentum == 0.0 || !st.momentum_buffer.empty() || p.size() == 0) return false;
+    st.momentum_buffer.resize(p.size());
+    return true;
+  }
+
+  void update(Span<T> p, Span<const T> g, SGDState<T>& st, const SGDOptions& o, bool init, std::size_t b,
+              std::size_t e) noexcept {
+    T* buf = o.momentum != 0.0 ? st.momentum_buffer.data() + b : nullptr;
+    sgd_step<T>(p.data() + b, g.data() + b, buf, init, e - b, o, kSerial);
   }
 };
 

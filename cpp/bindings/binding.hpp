@@ -1,0 +1,154 @@
+#pragma once
+// What every optimizer's binding shares: the validator that checks all arrays of a step before anything
+// is written, and typed access to the per-ISA kernel registry (item.hpp). An optimizer's binding is two
+// files that need no edit elsewhere:
+//   cpp/bindings/isa/<name>.cpp   its kernels, compiled once per instruction set (CMake globs isa/*.cpp),
+//                                 registered with FASTOPTIM_REGISTER_ISA_KERNEL("name", run);
+//   cpp/bindings/bind_<name>.cpp  validation and the _core.<name>_step function (registry.hpp).
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fastoptim/core/overlap.hpp"
+#include "item.hpp"
+
+namespace fastoptim_py {
+
+namespace py = pybind11;
+
+// The typed kernel registered under name (see item.hpp).
+template <class Fn>
+Fn* isa_kernel(const char* name) {
+  return reinterpret_cast<Fn*>(find_isa_kernel(name));
+}
+
+// ------------------------------------------------------------------------------------ validation
+
+inline const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : "float64"; }
+
+// One validated array: its data pointer and element count.
+struct Ref {
+  void* data = nullptr;
+  std::size_t size = 0;
+};
+
+inline std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    if (d) s += ", ";
+    s += std::to_string(a.shape(d));
+  }
+  if (a.ndim() == 1) s += ",";
+  return s + ")";
+}
+
+// Names what an array is, for messages built only when a check fails.
+struct Who {
+  const char* what;  // "parameter", "gradient", or a state key such as "exp_avg"
+  std::size_t index;
+  std::string str() const {
+    const std::string i = std::to_string(index);
+    if (std::string(what) == "parameter") return "parameter " + i;
+    if (std::string(what) == "gradient") return "gradient of parameter " + i;
+    return "state '" + std::string(what) + "' of parameter " + i;
+  }
+};
+
+class Validator {
+ public:
+  Validator() : f32_(py::dtype::of<float>()), f64_(py::dtype::of<double>()) {}
+
+  // The parameter fixes the dtype and shape that every other array of its item must have.
+  Ref param(py::handle obj, std::size_t index, DType& dtype) {
+    const Who who{"parameter", index};
+    py::array a = as_array(obj, who);
+    if (a.dtype().is(f32_) || a.dtype().equal(f32_)) {
+      dtype = DType::f32;
+    } else if (a.dtype().is(f64_) || a.dtype().equal(f64_)) {
+      dtype = DType::f64;
+    } else {
+      throw py::type_error(who.str() + " has dtype " + py::str(a.dtype()).cast<std::string>() +
+                           "; fastoptim updates float32 or float64 arrays (native byte order)");
+    }
+    check_layout(a, who, /*writeable=*/true);
+    shape_ = a;
+    return record(a, /*written=*/true, index);
+  }
+
+  // A gradient or state buffer: same dtype and shape as the parameter checked last.
+  Ref like_param(py::handle obj, const char* what, std::size_t index, DType dtype, bool writeable) {
+    const Who who{what, index};
+    py::array a = as_array(obj, who);
+    const py::dtype& want = dtype == DType::f32 ? f32_ : f64_;
+    if (!a.dtype().is(want) && !a.dtype().equal(want))
+      throw py::type_error(who.str() + " has dtype " + py::str(a.dtype()).cast<std::string>() + ", but parameter " +
+                           std::to_string(index) + " is " + dtype_name(dtype) + " (no implicit conversion)");
+    bool same = a.ndim() == shape_.ndim();
+    for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = a.shape(d) == shape_.shape(d);
+    if (!same)
+      throw py::value_error(who.str() + " has shape " + shape_str(a) + ", but parameter " + std::to_string(index) +
+                            " has shape " + shape_str(shape_));
+    check_layout(a, who, writeable);
+    return record(a, writeable, index);
+  }
+
+  // Rejects any written array that shares a byte with any other array of the call.
+  void check_overlaps() {
+    const auto [a, b] = fastoptim::detail::find_write_overlap(ranges_);
+    if (a)
+      throw py::value_error("arrays of parameter " + std::to_string(std::min(a->index, b->index)) + " and parameter " +
+                            std::to_string(std::max(a->index, b->index)) +
+                            " overlap in memory (a gradient or state buffer that is, or views, a parameter or "
+                            "another buffer that gets written); pass separate arrays");
+  }
+
+ private:
+  static py::array as_array(py::handle obj, const Who& who) {
+    if (!py::isinstance<py::array>(obj))
+      throw py::type_error(who.str() + " must be a numpy.ndarray, got " +
+                           py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
+    return py::reinterpret_borrow<py::array>(obj);
+  }
+
+  static void check_layout(const py::array& a, const Who& who, bool writeable) {
+    if (!(a.flags() & py::array::c_style))
+      throw py::value_error(who.str() + " is not C-contiguous (a strided view?); pass a contiguous array, e.g. "
+                                  "numpy.ascontiguousarray, and update that array");
+    if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+      throw py::value_error(who.str() + " is not aligned to its dtype");
+    if (writeable && !a.writeable()) throw py::value_error(who.str() + " is read-only");
+  }
+
+  Ref record(const py::array& a, bool written, std::size_t index) {
+    Ref r{const_cast<void*>(a.data()), static_cast<std::size_t>(a.size())};
+    const auto b = reinterpret_cast<std::uintptr_t>(r.data);
+    ranges_.push_back(fastoptim::detail::ByteRange{b, b + static_cast<std::size_t>(a.nbytes()), written, index});
+    return r;
+  }
+
+  py::dtype f32_, f64_;
+  py::array shape_;
+  std::vector<fastoptim::detail::ByteRange> ranges_;
+};
+
+template <class Hyper>
+std::vector<Hyper> hypers_of(const std::vector<py::tuple>& tuples, Hyper (*convert)(const py::tuple&)) {
+  std::vector<Hyper> out;
+  out.reserve(tuples.size());
+  for (const auto& t : tuples) out.push_back(convert(t));
+  return out;
+}
+
+inline std::size_t group_of(const py::tuple& t, std::size_t groups) {
+  const auto g = t[1].cast<std::size_t>();
+  if (g >= groups) throw py::value_error("internal: group index out of range");
+  return g;
+}
+
+}  // namespace fastoptim_py

@@ -1,0 +1,30 @@
+// SGD kernels for one instruction set (compiled once per tier; see ../item.hpp).
+// Item pointers: param, grad, momentum_buffer (null when momentum == 0); flag: initialise the buffer from the gradient.
+
+#include <vector>
+
+#include "../item.hpp"
+#include "fastoptim/core/parallel.hpp"
+#include "fastoptim/sgd/sgd_kernel.hpp"
+
+namespace fastoptim_py {
+namespace {
+
+template <class T>
+void range(const Item& w, const fastoptim::SGDHyper& h, std::size_t b, std::size_t e) {
+  fastoptim::sgd_step<T>(at<T>(w.ptr[0], b), at<T>(w.ptr[1], b), at<T>(w.ptr[2], b), w.flag, e - b, h, fastoptim::kSerial);
+}
+
+void run(const std::vector<Item>& items, const std::vector<fastoptim::SGDHyper>& hypers) {
+  fastoptim::parallel_for_items(
+      items.size(), [&](std::size_t i) { return items[i].n; }, fastoptim::kDefaultGrain,
+      [&](std::size_t i, std::size_t b, std::size_t e) {
+        const Item& w = items[i];
+        (w.dtype == DType::f32 ? range<float> : range<double>)(w, hypers[w.group], b, e);
+      });
+}
+
+FASTOPTIM_REGISTER_ISA_KERNEL("sgd", run);
+
+}  // namespace
+}  // namespace fastoptim_py
