@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "binding.hpp"
+#include "driver.hpp"
 #include "fastoptim/adam/adam_kernel.hpp"
 #include "registry.hpp"
 
@@ -52,7 +53,23 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   run(work, hypers);
 }
 
-const Register reg(0, [](py::module_& m) { m.def("adam_step", &step, py::arg("items"), py::arg("hypers")); });
+// The same step with the state bookkeeping in C++ too (driver.hpp).
+const DriverSpec<fastoptim::AdamHyper> kSpec{
+    "adam", true,
+    {{"exp_avg", 2, DriverSlot::kZeros}, {"exp_avg_sq", 3, DriverSlot::kZeros},
+     {"max_exp_avg_sq", 4, DriverSlot::kZeros}},
+    [](const fastoptim::AdamHyper& h, int ptr) { return ptr != 4 || h.amsgrad; }};
+
+void drive_step(const py::list& param_lists, const py::dict& state, const py::sequence& grads,
+                const std::vector<py::tuple>& hypers, const py::function& step_value) {
+  drive(kSpec, &hyper_of, param_lists, state, grads, hypers, step_value);
+}
+
+const Register reg(0, [](py::module_& m) {
+  m.def("adam_step", &step, py::arg("items"), py::arg("hypers"));
+  m.def("adam_drive", &drive_step, py::arg("param_lists"), py::arg("state"), py::arg("grads"), py::arg("hypers"),
+        py::arg("step_value"));
+});
 
 }  // namespace
 }  // namespace fastoptim_py

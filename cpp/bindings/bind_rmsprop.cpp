@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "binding.hpp"
+#include "driver.hpp"
 #include "fastoptim/rmsprop/rmsprop_kernel.hpp"
 #include "registry.hpp"
 
@@ -51,7 +52,23 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   run(work, hypers);
 }
 
-const Register reg(0, [](py::module_& m) { m.def("rmsprop_step", &step, py::arg("items"), py::arg("hypers")); });
+// The same step with the state bookkeeping in C++ too (driver.hpp).
+const DriverSpec<fastoptim::RMSpropHyper> kSpec{
+    "rmsprop", true,
+    {{"square_avg", 2, DriverSlot::kZeros}, {"grad_avg", 3, DriverSlot::kZeros},
+     {"momentum_buffer", 4, DriverSlot::kZeros}},
+    [](const fastoptim::RMSpropHyper& h, int ptr) { return ptr == 2 || (ptr == 3 && h.centered) || (ptr == 4 && h.momentum > 0.0); }};
+
+void drive_step(const py::list& param_lists, const py::dict& state, const py::sequence& grads,
+                const std::vector<py::tuple>& hypers, const py::function& step_value) {
+  drive(kSpec, &hyper_of, param_lists, state, grads, hypers, step_value);
+}
+
+const Register reg(0, [](py::module_& m) {
+  m.def("rmsprop_step", &step, py::arg("items"), py::arg("hypers"));
+  m.def("rmsprop_drive", &drive_step, py::arg("param_lists"), py::arg("state"), py::arg("grads"), py::arg("hypers"),
+        py::arg("step_value"));
+});
 
 }  // namespace
 }  // namespace fastoptim_py

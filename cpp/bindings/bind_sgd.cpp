@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "binding.hpp"
+#include "driver.hpp"
 #include "fastoptim/sgd/sgd_kernel.hpp"
 #include "registry.hpp"
 
@@ -49,7 +50,22 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   run(work, hypers);
 }
 
-const Register reg(0, [](py::module_& m) { m.def("sgd_step", &step, py::arg("items"), py::arg("hypers")); });
+// The same step with the state bookkeeping in C++ too (driver.hpp).
+const DriverSpec<fastoptim::SGDHyper> kSpec{
+    "sgd", false,
+    {{"momentum_buffer", 2, DriverSlot::kFromGrad}},
+    [](const fastoptim::SGDHyper& h, int ptr) { return h.momentum != 0.0 && ptr == 2; }};
+
+void drive_step(const py::list& param_lists, const py::dict& state, const py::sequence& grads,
+                const std::vector<py::tuple>& hypers, const py::function& step_value) {
+  drive(kSpec, &hyper_of, param_lists, state, grads, hypers, step_value);
+}
+
+const Register reg(0, [](py::module_& m) {
+  m.def("sgd_step", &step, py::arg("items"), py::arg("hypers"));
+  m.def("sgd_drive", &drive_step, py::arg("param_lists"), py::arg("state"), py::arg("grads"), py::arg("hypers"),
+        py::arg("step_value"));
+});
 
 }  // namespace
 }  // namespace fastoptim_py

@@ -38,6 +38,7 @@ class Adam(Optimizer):
 
     _state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     _kernel = staticmethod(_core.adam_step)
+    _drive = staticmethod(_core.adam_drive)
 
     def __init__(
         self,

@@ -170,6 +170,9 @@ class Optimizer:
         raise NotImplementedError
 
     _kernel: Callable[..., None]
+    # Optional: the same step with the per-parameter bookkeeping (state lookup, lazy buffers, step counts)
+    # done in C++ as well (cpp/bindings/driver.hpp); it must behave exactly as _item + _kernel.
+    _drive: Optional[Callable[..., None]] = None
 
     # ---------------------------------------------------------------------------------------- step
 
@@ -189,6 +192,12 @@ class Optimizer:
             raise ValueError(
                 f"expected {n} gradients (one per parameter, in param-group order), got {len(grads)}"
             )
+        drive = type(self)._drive
+        if drive is not None and type(self.state) is dict and all(type(g["params"]) is list for g in self.param_groups):
+            hypers = [self._hyper(group, stepping=True) for group in self.param_groups]
+            drive([g["params"] for g in self.param_groups], self.state, grads, hypers, _step_value)
+            self._opt_called = True
+            return
         hypers = []
         items = []
         updates = []  # applied only once the kernel has run: (index, state, new buffers, new step)

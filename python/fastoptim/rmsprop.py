@@ -37,6 +37,7 @@ class RMSprop(Optimizer):
 
     _state_keys = ("square_avg", "momentum_buffer", "grad_avg")
     _kernel = staticmethod(_core.rmsprop_step)
+    _drive = staticmethod(_core.rmsprop_drive)
 
     def __init__(
         self,

@@ -41,6 +41,7 @@ class SGD(Optimizer):
 
     _state_keys = ("momentum_buffer",)
     _kernel = staticmethod(_core.sgd_step)
+    _drive = staticmethod(_core.sgd_drive)
 
     def __init__(
         self,
