@@ -44,17 +44,16 @@ def png_size(path):
     return struct.unpack(">II", data[16:24]), len(data)  # IHDR: width, height
 
 
-def test_three_epochs_from_the_command_line(tmp_path):
+def test_three_epochs_table_plot_and_falling_loss(capsys, tmp_path):
     plot = tmp_path / "curves.png"
-    out = subprocess.run([sys.executable, "-m", "fastoptim", "demo", "--epochs", "3", "--plot", str(plot)],
-                         check=True, capture_output=True, text=True, timeout=120).stdout
-    assert HEADER in out and "digits" in out
+    status, out, _ = run_main(capsys, "--epochs", "3", "--plot", str(plot))
+    assert status == 0 and HEADER in out and "digits" in out
     rows = table(out)
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert rows[-1]["val"] < 0.5 * rows[0]["val"]  # the validation loss fell
     assert rows[0]["event"].startswith("improved (best ") and rows[0]["patience"] == "0/2"
     assert all(0 < r["acc"] <= 1 and r["lr"] == 5e-3 for r in rows)
-    assert "\r" not in out  # stdout is a pipe: no progress bar
+    assert "\r" not in out  # stdout is not a terminal: no progress bar
     assert (_demo.PLOT_SIZE[0] * _demo.PLOT_DPI, _demo.PLOT_SIZE[1] * _demo.PLOT_DPI) == png_size(plot)[0]
     assert png_size(plot)[1] > 20_000  # two panels of curves, not an empty canvas
     assert f"wrote {plot}" in out
@@ -156,6 +155,8 @@ def test_compare_torch_catches_a_different_update(capsys, monkeypatch):
     assert status == 1 and verdict == "OUTSIDE" and ulps > bound
 
 
-def test_cli_rejects_unknown_command():
+def test_command_line():
+    result = subprocess.run([sys.executable, "-m", "fastoptim", "demo", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--compare {torch}" in result.stdout and "ReduceLROnPlateau" in result.stdout
     result = subprocess.run([sys.executable, "-m", "fastoptim", "nope"], capture_output=True, text=True)
     assert result.returncode != 0 and "invalid choice" in result.stderr

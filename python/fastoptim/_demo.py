@@ -484,7 +484,7 @@ def cli(parser: Any, args: Any) -> int:
     import importlib.util
 
     if args.compare == "torch" and importlib.util.find_spec("torch") is None:
-        print("error: --compare torch needs torch: pip install torch", file=sys.stderr)
+        print("error: --compare torch needs torch: pip install torch==2.13.0", file=sys.stderr)
         return 3
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         print("error: --plot needs matplotlib: pip install \"fastoptim[demo]\" (or pip install matplotlib)",
