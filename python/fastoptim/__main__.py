@@ -1,6 +1,7 @@
 """Command line:
 
-    python -m fastoptim demo [--optimizer Adam] [--epochs 20]
+    python -m fastoptim demo [--optimizer Adam] [--scheduler ReduceLROnPlateau] [--epochs 30] [--plot out.png]
+                             [--compare torch] (--help for all)
     python -m fastoptim schedule StepLR --arg step_size=3 --steps 10 [--lr 0.1] [--plot lr.png]
     python -m fastoptim bench [--optimizers Adam SGD] [--threads 1 2] [--big] [--json out.json] [--plot out.png]
 """
@@ -16,10 +17,9 @@ from . import _demo
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastoptim", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train a small MLP on generated data and print loss and LR per epoch")
-    demo.add_argument("--optimizer", default="Adam", choices=sorted(_demo.OPTIMIZERS))
-    demo.add_argument("--epochs", type=int, default=20)
-    demo.add_argument("--seed", type=int, default=0)
+    demo = sub.add_parser("demo", help="train an MLP on the digits data set; print loss, accuracy, LR and "
+                                       "what the scheduler did per epoch")
+    _demo.add_arguments(demo)
     schedule = sub.add_parser("schedule", help="print (and optionally plot) the LR a scheduler produces")
     schedule.add_argument("name", help="a fastoptim.lr_scheduler class, e.g. StepLR")
     schedule.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     bench.add_argument("--plot", metavar="OUT.png", help="Adam's ns/param per case (needs matplotlib)")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        return _demo.run(args.optimizer, args.epochs, args.seed)
+        return _demo.cli(demo, args)
     if args.command == "bench":
         from . import _bench
 

@@ -129,13 +129,13 @@ def _literal(text: str) -> Any:
         return text
 
 
-def _parse_args(parser: Any, pairs: Sequence[str]) -> Dict[str, Any]:
+def _parse_args(parser: Any, pairs: Sequence[str], flag: str = "--arg") -> Dict[str, Any]:
     kwargs: Dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
-            parser.error(f"--arg expects KEY=VALUE, got {pair!r}")
+            parser.error(f"{flag} expects KEY=VALUE, got {pair!r}")
         kwargs[key] = _literal(value)
     return kwargs
 
