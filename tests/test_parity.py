@@ -13,6 +13,7 @@ import pytest
 
 import parity
 from conftest import requires_torch
+from parity import golden  # noqa: F401  (test_state_dict.py imports it from here)
 
 CASES = list(parity.cases())
 IDS = [parity.case_id(*c) for c in CASES]

@@ -38,7 +38,8 @@ PARITY_STEPS = 100
 
 
 def test_import_fastoptim_does_not_import_torch():
-    code = "import sys, fastoptim; assert 'torch' not in sys.modules; import fastoptim.torch; assert 'torch' in sys.modules"
+    code = ("import sys, fastoptim; assert 'torch' not in sys.modules; "
+            "import fastoptim.torch; assert 'torch' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
@@ -252,7 +253,8 @@ def _drive(name, kwargs, make_scheduler, scheduler_step, steps=60):
 
 SCHEDULERS = {  # (build on the optimizer, step at step t)
     "torch.StepLR": (lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=10, gamma=0.5), lambda s, t: s.step()),
-    "torch.OneCycleLR": (lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.05, total_steps=60), lambda s, t: s.step()),
+    "torch.OneCycleLR": (lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.05, total_steps=60),
+                         lambda s, t: s.step()),
     "fastoptim.OneCycleLR": (lambda o: fastoptim.lr_scheduler.OneCycleLR(o, max_lr=0.05, total_steps=60),
                              lambda s, t: s.step()),
     "fastoptim.ReduceLROnPlateau": (lambda o: fastoptim.lr_scheduler.ReduceLROnPlateau(o, patience=1, factor=0.5),
@@ -391,7 +393,7 @@ def test_inference_tensors_are_rejected():
 
 
 @pytest.mark.parametrize("bad,error,match", [
-    (lambda p: setattr(p, "grad", torch.zeros(4, 3).to_sparse()), RuntimeError, "Adam does not support sparse gradients"),
+    (lambda p: setattr(p, "grad", torch.zeros(4, 3).to_sparse()), RuntimeError, "Adam does not support sparse"),
     (lambda p: setattr(p, "grad", torch.zeros(3, 4).t()), ValueError, "gradient of parameter 1 is not contiguous"),
     (lambda p: setattr(p, "data", torch.zeros(3, 4).t()), ValueError, "parameter 1 is not contiguous"),
     (lambda p: setattr(p, "data", torch.zeros(4, 3, dtype=torch.float64)), TypeError, "gradient of parameter 1 has dtype"),

@@ -75,7 +75,9 @@ def _array(t: Any, index: int, what: str) -> np.ndarray:
 
 def _param_array(p: torch.Tensor, index: int) -> np.ndarray:
     if p.is_inference() and not torch.is_inference_mode_enabled():
-        raise RuntimeError(f"parameter {index}: Inplace update to inference tensor outside InferenceMode is not allowed")
+        raise RuntimeError(
+            f"parameter {index}: Inplace update to inference tensor outside InferenceMode is not allowed"
+        )
     return _array(p, index, "parameter")
 
 
