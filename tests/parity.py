@@ -13,13 +13,17 @@ elements and steps.
 
 from __future__ import annotations
 
+import functools
 import itertools
-from typing import Any, Dict, List, Optional
+import json
+import pathlib
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 import fastoptim
 
+DATA = pathlib.Path(__file__).resolve().parent / "data"
 SHAPES = [(4, 5), (7,), (3, 2, 2), (1,)]
 GRAD_SCALES = [1.0, 0.01, 3.0, 1e-3]
 GROUPS = [[0, 1], [2, 3]]
@@ -140,17 +144,23 @@ def run_fastoptim(name: str, config: Dict[str, Any], dtype, seed: int, steps: in
 
 def run_torch(name: str, config: Dict[str, Any], dtype, seed: int, impl: str = "single",
               steps: int = STEPS, perturb: Optional[int] = None) -> np.ndarray:
-    """torch.optim's trajectory. ``perturb=k`` moves every gradient element one ulp up or down (a hash
+    """torch.optim's trajectory (``impl``: single, foreach, fused; or fastoptim, for fastoptim.torch's
+    class of that name). ``perturb=k`` moves every gradient element one ulp up or down (a hash
     of k decides) before each step: the spread that one rounding per step causes in this problem."""
     import torch
 
     params = [torch.from_numpy(p.copy()).requires_grad_(True) for p in initial_params(dtype, seed)]
     kwargs = dict(config)
-    kwargs["foreach"] = impl == "foreach"
-    if impl == "fused":
-        kwargs["fused"] = True
-        kwargs.pop("foreach")
-    opt = getattr(torch.optim, name)(_groups(params, name), **kwargs)
+    if impl == "fastoptim":  # fastoptim.torch: our kernels behind torch's optimizer API
+        import fastoptim.torch
+
+        opt = getattr(fastoptim.torch, name)(_groups(params, name), **kwargs)
+    else:
+        kwargs["foreach"] = impl == "foreach"
+        if impl == "fused":
+            kwargs["fused"] = True
+            kwargs.pop("foreach")
+        opt = getattr(torch.optim, name)(_groups(params, name), **kwargs)
     traj = [np.concatenate([p.detach().numpy().ravel() for p in params])]
     for t in range(1, steps + 1):
         for i, p in enumerate(params):
@@ -206,3 +216,28 @@ def torch_spread(name: str, config: Dict[str, Any], dtype, seed: int, ref: np.nd
 
 def allowed_deviation(spread: float) -> float:
     return max(spread, ULP_FLOOR)
+
+
+@functools.lru_cache(maxsize=None)
+def golden(name: str):
+    """torch's stored trajectories for optimizer ``name`` (tests/data, made by make_golden.py): (meta, arrays)."""
+    with np.load(DATA / f"golden_{name}.npz", allow_pickle=False) as f:
+        meta = json.loads(str(f["meta"]))
+        arrays = {k: f[k] for k in f.files if k != "meta"}
+    return meta, arrays
+
+
+def golden_deviation(name: str, k: int, dtype: str, traj: np.ndarray) -> Tuple[float, float]:
+    """How far a trajectory of case (name, k, dtype) strays from torch's stored single-tensor one (over the
+    steps it has: a run may stop early), and the deviation allowed (torch's own spread, stored with it,
+    or the floor)."""
+    meta, arrays = golden(name)
+    cid = case_id(name, k, dtype)
+    case = meta["cases"][cid]
+    assert case["config"] == json.loads(json.dumps(OPTIMIZERS[name]["configs"][k])), (
+        "registry changed: rerun tests/data/make_golden.py"
+    )
+    ours = traj[:: meta["checkpoint"]]
+    ref = arrays[cid][: len(ours)]
+    assert ref.dtype == ours.dtype and len(ours) > 1
+    return ulp_deviation(ours, ref), allowed_deviation(case["spread_ulps"])

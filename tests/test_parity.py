@@ -8,43 +8,23 @@ spread of torch's own implementations (foreach, fused, one-ulp perturbed runs), 
 
 from __future__ import annotations
 
-import functools
-import json
-import pathlib
-
 import numpy as np
 import pytest
 
 import parity
 from conftest import requires_torch
+from parity import golden  # noqa: F401  (test_state_dict.py imports it from here)
 
-DATA = pathlib.Path(__file__).resolve().parent / "data"
 CASES = list(parity.cases())
 IDS = [parity.case_id(*c) for c in CASES]
 
 
-@functools.lru_cache(maxsize=None)
-def golden(name: str):
-    with np.load(DATA / f"golden_{name}.npz", allow_pickle=False) as f:
-        meta = json.loads(str(f["meta"]))
-        arrays = {k: f[k] for k in f.files if k != "meta"}
-    return meta, arrays
-
-
 @pytest.mark.parametrize("name,k,dtype", CASES, ids=IDS)
 def test_matches_golden_trajectory(name, k, dtype):
-    meta, arrays = golden(name)
-    cid = parity.case_id(name, k, dtype)
-    case = meta["cases"][cid]
     config = parity.OPTIMIZERS[name]["configs"][k]
-    assert case["config"] == json.loads(json.dumps(config)), "registry changed: rerun tests/data/make_golden.py"
     ours = parity.run_fastoptim(name, config, parity.DTYPES[dtype], parity.case_seed(name, k, dtype))
-    ref = arrays[cid]
-    assert ref.dtype == ours.dtype
-    deviation = parity.ulp_deviation(ours[:: meta["checkpoint"]], ref)
-    assert deviation <= parity.allowed_deviation(case["spread_ulps"]), (
-        f"{cid}: {deviation} ulps from torch, torch's own spread is {case['spread_ulps']}"
-    )
+    deviation, allowed = parity.golden_deviation(name, k, dtype, ours)
+    assert deviation <= allowed, f"{parity.case_id(name, k, dtype)}: {deviation} ulps from torch, {allowed} allowed"
 
 
 @requires_torch
@@ -67,8 +47,7 @@ def test_matches_torch_live(name, k, dtype):
 def test_deviation_metric_detects_a_wrong_update():
     """The harness must be able to fail: a 1e-6 relative error in lr is far outside the bound."""
     name, k, dtype = "Adam", 0, "float64"
-    meta, arrays = golden(name)
     config = dict(parity.OPTIMIZERS[name]["configs"][k], lr=parity.OPTIMIZERS[name]["configs"][k]["lr"] * (1 + 1e-6))
     ours = parity.run_fastoptim(name, config, np.float64, parity.case_seed(name, k, dtype))
-    deviation = parity.ulp_deviation(ours[:: meta["checkpoint"]], arrays[parity.case_id(name, k, dtype)])
-    assert deviation > 100 * parity.allowed_deviation(meta["cases"][parity.case_id(name, k, dtype)]["spread_ulps"])
+    deviation, allowed = parity.golden_deviation(name, k, dtype, ours)
+    assert deviation > 100 * allowed
