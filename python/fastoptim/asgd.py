@@ -36,6 +36,7 @@ class ASGD(Optimizer):
     """
 
     _state_keys = ("ax",)
+    _scalar_state_keys = _SCALAR_KEYS  # 0-d state besides "step" (checkpoints store them as scalars)
     _kernel = staticmethod(_core.asgd_step)
 
     def __init__(
