@@ -270,9 +270,10 @@ def torch_spread(name: str, config: Dict[str, Any], dtype, seed: int, ref: np.nd
     perturbations). The latter matters where torch's implementations share every rounding, e.g.
     RMSprop, whose only alternative is foreach, built on the same MKL sqrt, which is not correctly rounded
     (~17% of float32 results are 1 ulp off); a correctly rounded kernel then differs by one rounding.
-    Where a rule takes several square roots per element (Adadelta: two), those roundings add up to more
-    than a one-ulp gradient perturbation does; its registry entry lists "exact_sqrt", torch's single-tensor
-    algorithm with a correctly rounded sqrt (builds without MKL's VML, such as torch on aarch64).
+    Where a rule takes several square roots per element (Adadelta: two), those roundings can add up to more
+    than a one-ulp gradient perturbation does (Adadelta with lr=1, maximize=True, float32: 66 ulps against
+    28); its registry entry lists "exact_sqrt", torch's single-tensor algorithm with a correctly rounded
+    sqrt (as torch builds without MKL's VML compute it, e.g. on aarch64).
     Stops early, returning a lower bound, once the spread reaches ``enough``."""
     runs = [dict(impl=impl) for impl in OPTIMIZERS[name]["alternatives"]]
     runs += [dict(perturb=k) for k in PERTURBATIONS]

@@ -18,8 +18,8 @@ _SCALAR_KEYS = ("eta", "mu")
 
 
 class ASGD(Optimizer):
-    r"""Averaged SGD (Polyak & Juditsky, 1992, "Acceleration of Stochastic Approximation by Averaging"; the
-    step size schedule of Bottou, 2012). Matches ``torch.optim.ASGD`` (torch 2.13) step for step::
+    r"""Averaged SGD (Polyak & Juditsky, 1992, "Acceleration of Stochastic Approximation by Averaging").
+    Matches ``torch.optim.ASGD`` (torch 2.13) step for step::
 
         g = -grad if maximize else grad;  g = g + weight_decay * p
         p = p * (1 - lambd * eta);  p = p - eta * g

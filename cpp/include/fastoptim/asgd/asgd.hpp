@@ -1,6 +1,6 @@
 #pragma once
-// fastoptim::ASGD, as torch.optim.ASGD (averaged SGD: Polyak & Juditsky 1992, with the step-size schedule of
-// Bottou 2012). `ax` holds the running average of the parameter once t > t0.
+// fastoptim::ASGD, as torch.optim.ASGD (averaged SGD, Polyak & Juditsky 1992, "Acceleration of Stochastic
+// Approximation by Averaging"). `ax` holds the running average of the parameter from step t0 on.
 
 #include <cstdint>
 #include <stdexcept>
