@@ -112,6 +112,53 @@ REGISTRY: Dict[str, Dict[str, Any]] = {
             Hyper("negative_eps", {"eps": -1e-8}, ValueError, ("Invalid epsilon value: -1e-08",), True),
         ],
     ),
+    "Adadelta": dict(
+        cls=fastoptim.Adadelta,
+        kwargs=dict(lr=1.0, rho=0.8, eps=1e-5, weight_decay=0.01),
+        state_keys=("square_avg", "acc_delta"),
+        has_step=True,
+        hypers=COMMON_HYPERS + [
+            Hyper("negative_eps", {"eps": -1e-8}, ValueError, ("Invalid epsilon value: -1e-08",), True),
+            Hyper("rho_above_1", {"rho": 1.5}, ValueError, ("Invalid rho value: 1.5",), True),
+            Hyper("negative_rho", {"rho": -0.1}, ValueError, ("Invalid rho value: -0.1",), True),
+            Hyper("nan_rho", {"rho": math.nan}, ValueError, ("Invalid rho value: nan",), True),
+            Hyper("string_rho", {"rho": "0.9"}, TypeError, ("rho",)),
+            Hyper("capturable", {"capturable": True}, ValueError, ("capturable", "not supported")),
+        ],
+    ),
+    "ASGD": dict(
+        cls=fastoptim.ASGD,
+        # t0=0: mu < 1 from the second step on, so ax averages and eta and mu change at every step.
+        kwargs=dict(lr=0.01, lambd=0.1, alpha=0.75, t0=0, weight_decay=0.01),
+        state_keys=("ax",),  # eta and mu are 0-d: test_opt_classic.py covers them
+        has_step=True,
+        hypers=COMMON_HYPERS + [
+            Hyper("string_lambd", {"lambd": "1e-4"}, TypeError, ("lambd",)),
+            Hyper("none_alpha", {"alpha": None}, TypeError, ("alpha",)),
+            Hyper("string_t0", {"t0": "1e6"}, TypeError, ("t0",)),
+            Hyper("capturable", {"capturable": True}, ValueError, ("capturable", "not supported")),
+        ],
+    ),
+    "Rprop": dict(
+        cls=fastoptim.Rprop,
+        kwargs=dict(lr=0.01, etas=(0.4, 1.3), step_sizes=(1e-4, 1.0)),
+        state_keys=("prev", "step_size"),
+        has_step=True,
+        # Elements whose gradient changed sign skip the step (torch zeroes their gradient).
+        frozen=lambda before, g: g * before["prev"] < 0 if "prev" in before else np.zeros(g.shape, bool),
+        hypers=[h for h in COMMON_HYPERS if h.id != "negative_weight_decay"] + [
+            Hyper("etaminus_zero", {"etas": (0.0, 1.2)}, ValueError, ("Invalid eta values: 0.0, 1.2",), True),
+            Hyper("etaminus_one", {"etas": (1.0, 1.2)}, ValueError, ("Invalid eta values: 1.0, 1.2",), True),
+            Hyper("etaplus_one", {"etas": (0.5, 1.0)}, ValueError, ("Invalid eta values: 0.5, 1.0",), True),
+            Hyper("etaplus_below_etaminus", {"etas": (0.5, 0.4)}, ValueError, ("Invalid eta values: 0.5, 0.4",), True),
+            Hyper("nan_etaplus", {"etas": (0.5, math.nan)}, ValueError, ("Invalid eta values: 0.5, nan",), True),
+            Hyper("etas_not_a_pair", {"etas": (0.5,)}, TypeError, ("etas", "pair")),
+            Hyper("eta_not_a_number", {"etas": (0.5, "1.2")}, TypeError, ("etas[1]",)),
+            Hyper("step_sizes_not_a_pair", {"step_sizes": 1e-6}, TypeError, ("step_sizes", "pair")),
+            Hyper("step_size_not_a_number", {"step_sizes": (None, 50)}, TypeError, ("step_sizes[0]",)),
+            Hyper("capturable", {"capturable": True}, ValueError, ("capturable", "not supported")),
+        ],
+    ),
 }
 NAMES = list(REGISTRY)
 
@@ -467,10 +514,12 @@ def test_good_step_updates_the_very_same_arrays_in_place(name, steps):
     grad_bits = [g.copy() for g in grads]
     opt.step(grads)
     flat_after = flat(g["params"] for g in opt.param_groups)
+    frozen = REGISTRY[name].get("frozen", lambda before, g: np.zeros(g.shape, bool))
     for i, (p, old) in enumerate(zip(params, before)):
         assert flat_after[i] is p, f"parameter {i} was replaced instead of updated in place"
         assert p.dtype == old.dtype and p.shape == old.shape and p.flags.c_contiguous and p.flags.writeable
-        assert np.all(p != old), f"parameter {i} was not updated (in place) everywhere"
+        still = frozen(buffer_bits.get(i, {}), grad_bits[i])
+        assert np.array_equal(p != old, ~still), f"parameter {i} was not updated (in place) everywhere"
         assert np.all(np.isfinite(p))
     for i, entry in buffers.items():
         for key, buf in entry.items():
@@ -894,6 +943,9 @@ def _invalid_group_hyper(name):
         "AdamW": {"betas": [0.9, 1.5]},
         "RMSprop": {"alpha": -0.5},
         "Adagrad": {"lr_decay": -0.5},
+        "Adadelta": {"rho": 1.5},
+        "ASGD": {"weight_decay": -0.5},
+        "Rprop": {"etas": [0.5, 0.9]},
     }[name]
 
 
@@ -939,7 +991,8 @@ LOAD_CASES: Dict[str, Tuple[Callable, type, Callable[[str], str], bool]] = {
     "string_lr_in_group": (_set(lambda n: ("param_groups", 0, "lr", "fast")), TypeError, lambda n: "lr", False),
     "optimizer_specific_invalid_hyper_in_group": (
         lambda sd, name: (sd["param_groups"][1].update(_invalid_group_hyper(name)), sd)[1], ValueError,
-        lambda n: "Nesterov momentum|Invalid beta parameter at index|Invalid alpha value|Invalid lr_decay value", False),
+        lambda n: "Nesterov momentum|Invalid beta parameter at index|Invalid alpha value|Invalid lr_decay value|"
+                  "Invalid rho value|Invalid weight_decay value|Invalid eta values", False),
     "unsupported_flag_in_group": (_set(lambda n: ("param_groups", 0, "differentiable", True)), ValueError,
                                   lambda n: words_pattern("differentiable", "not supported"), False),
 }

@@ -19,6 +19,9 @@ FULL_STATE = {
     "AdamW": [4, 7],
     "RMSprop": [12, 15],     # centered + momentum
     "Adagrad": [7, 15],      # weight decay + initial accumulator + maximize, with and without lr_decay
+    "Adadelta": [3, 6],      # weight decay, with and without maximize
+    "ASGD": [3, 6],          # weight decay, with and without maximize (group 1 averages from step 100)
+    "Rprop": [2, 6],         # tight step-size bounds, with and without maximize
 }
 CASES = [(name, k, dt) for name, ks in FULL_STATE.items() for k in ks for dt in parity.DTYPES]
 IDS = [parity.case_id(*c) for c in CASES]

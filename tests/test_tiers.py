@@ -24,6 +24,9 @@ configs = [
     ("RMSprop", dict(lr=1e-3, centered=True, momentum=0.5, weight_decay=0.01)),
     ("RMSprop", dict(lr=1e-3, alpha=0.3, centered=True)),
     ("Adagrad", dict(lr=1e-2, lr_decay=1e-2, weight_decay=0.01, initial_accumulator_value=0.1, maximize=True)),
+    ("Adadelta", dict(lr=1.0, rho=0.8, weight_decay=0.01, maximize=True)),
+    ("ASGD", dict(lr=1e-2, lambd=1e-2, t0=0, weight_decay=0.01)),
+    ("Rprop", dict(lr=1e-2, etas=(0.3, 1.4), step_sizes=(1e-3, 2e-2), maximize=True)),
 ]
 h = hashlib.sha256()
 for dtype in (np.float32, np.float64):

@@ -7,11 +7,14 @@
 """
 
 from . import _core
+from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .asgd import ASGD
 from .checkpoint import load, save
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
+from .rprop import Rprop
 from .sgd import SGD
 
 __version__ = _core.__version__
@@ -34,5 +37,5 @@ def set_num_threads(n: int) -> None:
 
 from . import functional, lr_scheduler  # noqa: E402
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "functional", "lr_scheduler", "save", "load", "cpu_capability",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "ASGD", "Rprop", "functional", "lr_scheduler", "save", "load", "cpu_capability",
            "get_num_threads", "set_num_threads", "__version__"]

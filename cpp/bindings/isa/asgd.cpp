@@ -1,0 +1,32 @@
+// ASGD kernels for one instruction set (compiled once per tier; see ../item.hpp).
+// Item pointers: param, grad, ax. eta[i] and mu[i]: item i's eta and mu before this step.
+
+#include <vector>
+
+#include "../item.hpp"
+#include "fastoptim/core/parallel.hpp"
+#include "fastoptim/asgd/asgd_kernel.hpp"
+
+namespace fastoptim_py {
+namespace {
+
+template <class T>
+void range(const Item& w, const fastoptim::ASGDHyper& h, double eta, double mu, std::size_t b, std::size_t e) {
+  fastoptim::asgd_step<T>(at<T>(w.ptr[0], b), at<T>(w.ptr[1], b), at<T>(w.ptr[2], b), e - b, h, eta, mu,
+                          fastoptim::kSerial);
+}
+
+void run(const std::vector<Item>& items, const std::vector<fastoptim::ASGDHyper>& hypers,
+         const std::vector<double>& eta, const std::vector<double>& mu) {
+  fastoptim::parallel_for_items(
+      items.size(), [&](std::size_t i) { return items[i].n; }, fastoptim::kDefaultGrain,
+      [&](std::size_t i, std::size_t b, std::size_t e) {
+        const Item& w = items[i];
+        (w.dtype == DType::f32 ? range<float> : range<double>)(w, hypers[w.group], eta[i], mu[i], b, e);
+      });
+}
+
+FASTOPTIM_REGISTER_ISA_KERNEL("asgd", run);
+
+}  // namespace
+}  // namespace fastoptim_py
