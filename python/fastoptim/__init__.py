@@ -9,8 +9,11 @@
 from . import _core
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adamax import Adamax
 from .checkpoint import load, save
+from .nadam import NAdam
 from .optimizer import Optimizer
+from .radam import RAdam
 from .rmsprop import RMSprop
 from .sgd import SGD
 
@@ -34,5 +37,5 @@ def set_num_threads(n: int) -> None:
 
 from . import functional, lr_scheduler  # noqa: E402
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "functional", "lr_scheduler", "save", "load", "cpu_capability",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "functional", "lr_scheduler", "save", "load", "cpu_capability",
            "get_num_threads", "set_num_threads", "__version__"]
