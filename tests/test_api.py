@@ -12,7 +12,7 @@ import fastoptim
 import parity
 from conftest import requires_torch
 
-NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam"]
 
 DEFAULTS = {
     "SGD": dict(lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False),
@@ -22,6 +22,10 @@ DEFAULTS = {
                   decoupled_weight_decay=True),
     "RMSprop": dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, maximize=False),
     "Adagrad": dict(lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, maximize=False),
+    "Adamax": dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, maximize=False),
+    "NAdam": dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
+                  decoupled_weight_decay=False, maximize=False),
+    "RAdam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False, maximize=False),
 }
 
 
@@ -109,7 +113,8 @@ def test_hyperparameter_edits_take_effect_next_step_as_torch(name):
     t_params = [torch.from_numpy(p.copy()).requires_grad_(True) for p in params]
     config = {"lr": 0.01}
     extra = {"SGD": ("momentum", 0.5), "Adam": ("betas", (0.5, 0.9)), "AdamW": ("weight_decay", 0.3),
-             "RMSprop": ("alpha", 0.5), "Adagrad": ("lr_decay", 0.1)}[name]
+             "RMSprop": ("alpha", 0.5), "Adagrad": ("lr_decay", 0.1),
+             "Adamax": ("betas", (0.5, 0.9)), "NAdam": ("momentum_decay", 0.1), "RAdam": ("betas", (0.5, 0.7))}[name]
 
     def edit(t, opt):
         if t == 20:
@@ -163,7 +168,9 @@ def test_large_arrays_split_across_threads_give_identical_results(name, dtype):
     small = [x.copy() for x in np.array_split(big, pieces)]
     kw = {"SGD": dict(momentum=0.9, nesterov=True, weight_decay=1e-2), "Adam": dict(amsgrad=True, weight_decay=0.1),
           "AdamW": dict(), "RMSprop": dict(centered=True, momentum=0.5),
-          "Adagrad": dict(lr_decay=1e-2, weight_decay=1e-2, initial_accumulator_value=0.1)}[name]
+          "Adagrad": dict(lr_decay=1e-2, weight_decay=1e-2, initial_accumulator_value=0.1),
+          "Adamax": dict(weight_decay=0.1, maximize=True), "NAdam": dict(weight_decay=0.1, decoupled_weight_decay=True),
+          "RAdam": dict(weight_decay=0.1)}[name]
     opt_big = getattr(fastoptim, name)([big], lr=1e-2, **kw)
     opt_small = getattr(fastoptim, name)(small, lr=1e-2, **kw)
     for t in range(5):

@@ -19,6 +19,9 @@ FULL_STATE = {
     "AdamW": [4, 7],
     "RMSprop": [12, 15],     # centered + momentum
     "Adagrad": [7, 15],      # weight decay + initial accumulator + maximize, with and without lr_decay
+    "Adamax": [3, 5],        # weight decay + maximize, small and large eps
+    "NAdam": [3, 4, 7],      # coupled + maximize, decoupled weight decay, fast momentum_decay
+    "RAdam": [3, 4, 7],      # coupled + maximize, decoupled, late rectification
 }
 CASES = [(name, k, dt) for name, ks in FULL_STATE.items() for k in ks for dt in parity.DTYPES]
 IDS = [parity.case_id(*c) for c in CASES]

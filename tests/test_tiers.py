@@ -24,6 +24,9 @@ configs = [
     ("RMSprop", dict(lr=1e-3, centered=True, momentum=0.5, weight_decay=0.01)),
     ("RMSprop", dict(lr=1e-3, alpha=0.3, centered=True)),
     ("Adagrad", dict(lr=1e-2, lr_decay=1e-2, weight_decay=0.01, initial_accumulator_value=0.1, maximize=True)),
+    ("Adamax", dict(lr=1e-2, betas=(0.3, 0.9), weight_decay=0.01, maximize=True)),
+    ("NAdam", dict(lr=1e-2, weight_decay=0.01, momentum_decay=0.1)),
+    ("RAdam", dict(lr=1e-2, betas=(0.8, 0.8), weight_decay=0.01, decoupled_weight_decay=True)),
 ]
 h = hashlib.sha256()
 for dtype in (np.float32, np.float64):
