@@ -33,9 +33,10 @@ struct NAdamHyper {
 
 FASTOPTIM_ISA_BEGIN
 
-// The momentum cache mu_t of step t (Dozat's schedule, as torch computes it).
+// The momentum cache mu_t of step t (Dozat's schedule, as torch computes it). Rounded on its own:
+// torch's `1.0 - mu` must not become a fused multiply-add with the product inside.
 inline double nadam_mu(const NAdamHyper& h, double step) noexcept {
-  return h.beta1 * (1.0 - 0.5 * std::pow(0.96, step * h.momentum_decay));
+  return mul_rounded(h.beta1, 1.0 - 0.5 * std::pow(0.96, step * h.momentum_decay));
 }
 
 // torch's in-place `mu_product *= mu` on its 0-d tensor: a float32 tensor multiplies in float32 (mu
