@@ -20,7 +20,7 @@ import json
 import math
 import pathlib
 import random
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -130,6 +130,60 @@ def _rprop_configs():
     return out
 
 
+
+class _Drawn(NamedTuple):
+    """A hyperparameter drawn log-uniformly from [low, high) (to 3 significant digits)."""
+
+    low: float
+    high: float
+
+
+def _drawn_configs(name: str, variants: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """One config per variant: lr, betas and eps drawn from a generator seeded by the optimizer's name, then
+    the variant's entries (values, or _Drawn ranges drawn from the same generator). Fixed, as the goldens
+    store the configs and the tests check they are unchanged."""
+    rng = np.random.default_rng(sum(map(ord, name)))
+
+    def draw(low, high, log=True):
+        return float(f"{10 ** rng.uniform(np.log10(low), np.log10(high)) if log else rng.uniform(low, high):.3g}")
+
+    out = []
+    for variant in variants:
+        config = dict(lr=draw(1e-3, 3e-2), betas=(draw(0.5, 0.95, log=False), draw(0.9, 0.9999, log=False)),
+                      eps=draw(1e-9, 1e-5))
+        config.update({k: draw(*v) if isinstance(v, _Drawn) else v for k, v in variant.items()})
+        out.append(config)
+    return out
+
+
+_WD = _Drawn(1e-3, 0.2)
+
+
+def _adamax_configs():
+    variants = [dict(weight_decay=wd, maximize=m) for wd, m in itertools.product([0.0, _WD], [False, True])]
+    # A large eps bounds the step of small gradients.
+    return _drawn_configs("Adamax", variants + [dict(eps=1e-3), dict(eps=1e-2, weight_decay=_WD, maximize=True)])
+
+
+# Every weight-decay mode with and without maximize.
+_DECAY_VARIANTS = [dict(weight_decay=wd, decoupled_weight_decay=d, maximize=m)
+                   for (wd, d), m in itertools.product([(0.0, False), (_WD, False), (_WD, True)], [False, True])]
+
+
+def _nadam_configs():
+    # momentum_decay from 0 (constant mu = beta1 / 2) to 0.5 (mu near beta1 within a few hundred steps).
+    variants = [dict(v, momentum_decay=_Drawn(1e-3, 5e-2)) for v in _DECAY_VARIANTS]
+    variants += [dict(momentum_decay=0.0, weight_decay=_WD, decoupled_weight_decay=True),
+                 dict(momentum_decay=0.5, maximize=True)]
+    return _drawn_configs("NAdam", variants)
+
+
+def _radam_configs():
+    # rho_t > 5 turns the rectified update on at step 6 for beta2 >= 0.85, at step 16 for beta2 = 0.67, and
+    # never when rho_inf = 2 / (1 - beta2) - 1 <= 5, i.e. beta2 <= 2/3.
+    variants = _DECAY_VARIANTS + [dict(betas=(0.9, 0.6), weight_decay=_WD), dict(betas=(0.5, 0.67), maximize=True)]
+    return _drawn_configs("RAdam", variants)
+
 # name -> (configs, group-1 overrides, torch implementations to measure torch's own spread)
 OPTIMIZERS: Dict[str, Dict[str, Any]] = {
     "SGD": dict(configs=_sgd_configs(), group1=dict(lr=0.02), alternatives=["foreach", "fused"]),
@@ -144,6 +198,11 @@ OPTIMIZERS: Dict[str, Dict[str, Any]] = {
                  alternatives=["foreach"]),
     "Rprop": dict(configs=_rprop_configs(), group1=dict(lr=3e-3, etas=(0.4, 1.3), step_sizes=(1e-5, 0.02)),
                   alternatives=["foreach"]),
+    # torch 2.13 has no fused Adamax, NAdam or RAdam.
+    "Adamax": dict(configs=_adamax_configs(), group1=dict(lr=4e-3, betas=(0.8, 0.99)), alternatives=["foreach"]),
+    "NAdam": dict(configs=_nadam_configs(), group1=dict(lr=4e-3, betas=(0.8, 0.99), momentum_decay=1e-2),
+                  alternatives=["foreach"]),
+    "RAdam": dict(configs=_radam_configs(), group1=dict(lr=4e-3, betas=(0.8, 0.99)), alternatives=["foreach"]),
 }
 
 DTYPES = {"float32": np.float32, "float64": np.float64}

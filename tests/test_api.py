@@ -12,7 +12,7 @@ import fastoptim
 import parity
 from conftest import requires_torch
 
-NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "ASGD", "Rprop"]
+NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "ASGD", "Rprop", "Adamax", "NAdam", "RAdam"]
 
 DEFAULTS = {
     "SGD": dict(lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False),
@@ -25,6 +25,10 @@ DEFAULTS = {
     "Adadelta": dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, maximize=False),
     "ASGD": dict(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0, maximize=False),
     "Rprop": dict(lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), maximize=False),
+    "Adamax": dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, maximize=False),
+    "NAdam": dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
+                  decoupled_weight_decay=False, maximize=False),
+    "RAdam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False, maximize=False),
 }
 
 
@@ -113,7 +117,8 @@ def test_hyperparameter_edits_take_effect_next_step_as_torch(name):
     config = {"lr": 0.01}
     extra = {"SGD": ("momentum", 0.5), "Adam": ("betas", (0.5, 0.9)), "AdamW": ("weight_decay", 0.3),
              "RMSprop": ("alpha", 0.5), "Adagrad": ("lr_decay", 0.1), "Adadelta": ("rho", 0.5),
-             "ASGD": ("lambd", 0.05), "Rprop": ("etas", (0.3, 1.5))}[name]
+             "ASGD": ("lambd", 0.05), "Rprop": ("etas", (0.3, 1.5)),
+             "Adamax": ("betas", (0.5, 0.9)), "NAdam": ("momentum_decay", 0.1), "RAdam": ("betas", (0.5, 0.7))}[name]
 
     def edit(t, opt):
         if t == 20:
@@ -169,7 +174,9 @@ def test_large_arrays_split_across_threads_give_identical_results(name, dtype):
           "AdamW": dict(), "RMSprop": dict(centered=True, momentum=0.5),
           "Adagrad": dict(lr_decay=1e-2, weight_decay=1e-2, initial_accumulator_value=0.1),
           "Adadelta": dict(weight_decay=1e-2, maximize=True), "ASGD": dict(t0=2, lambd=1e-2, weight_decay=1e-2),
-          "Rprop": dict(step_sizes=(1e-3, 2e-2))}[name]
+          "Rprop": dict(step_sizes=(1e-3, 2e-2)),
+          "Adamax": dict(weight_decay=0.1, maximize=True), "NAdam": dict(weight_decay=0.1, decoupled_weight_decay=True),
+          "RAdam": dict(weight_decay=0.1)}[name]
     opt_big = getattr(fastoptim, name)([big], lr=1e-2, **kw)
     opt_small = getattr(fastoptim, name)(small, lr=1e-2, **kw)
     for t in range(5):

@@ -159,6 +159,36 @@ REGISTRY: Dict[str, Dict[str, Any]] = {
             Hyper("capturable", {"capturable": True}, ValueError, ("capturable", "not supported")),
         ],
     ),
+    "Adamax": dict(
+        cls=fastoptim.Adamax,
+        kwargs=dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.01),
+        state_keys=("exp_avg", "exp_inf"),
+        has_step=True,
+        hypers=COMMON_HYPERS + ADAM_HYPERS,
+    ),
+    "NAdam": dict(
+        cls=fastoptim.NAdam,
+        kwargs=dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.01, momentum_decay=0.01, decoupled_weight_decay=True),
+        state_keys=("exp_avg", "exp_avg_sq"),
+        has_step=True,
+        hypers=COMMON_HYPERS + ADAM_HYPERS + [
+            Hyper("negative_momentum_decay", {"momentum_decay": -0.1}, ValueError,
+                  ("Invalid momentum_decay value: -0.1",), True),
+            Hyper("string_momentum_decay", {"momentum_decay": "0.1"}, TypeError, ("momentum_decay",)),
+            Hyper("non_bool_decoupled_weight_decay", {"decoupled_weight_decay": 1}, TypeError,
+                  ("decoupled_weight_decay",)),
+        ],
+    ),
+    "RAdam": dict(
+        cls=fastoptim.RAdam,
+        kwargs=dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.01),
+        state_keys=("exp_avg", "exp_avg_sq"),
+        has_step=True,
+        hypers=COMMON_HYPERS + ADAM_HYPERS + [
+            Hyper("non_bool_decoupled_weight_decay", {"decoupled_weight_decay": "yes"}, TypeError,
+                  ("decoupled_weight_decay",)),
+        ],
+    ),
 }
 NAMES = list(REGISTRY)
 
@@ -946,6 +976,9 @@ def _invalid_group_hyper(name):
         "Adadelta": {"rho": 1.5},
         "ASGD": {"weight_decay": -0.5},
         "Rprop": {"etas": [0.5, 0.9]},
+        "Adamax": {"betas": (0.9, 1.0)},
+        "NAdam": {"betas": (-0.1, 0.9)},
+        "RAdam": {"betas": (0.9, 2.0)},
     }[name]
 
 

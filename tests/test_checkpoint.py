@@ -43,6 +43,7 @@ OPTIMIZERS = {
                                               amsgrad=True),
     "adamw": lambda ps: fastoptim.AdamW(ps, lr=0.05, weight_decay=0.1),
     "rmsprop_centered": lambda ps: fastoptim.RMSprop(ps, lr=0.01, centered=True, momentum=0.5),
+    "nadam": lambda ps: fastoptim.NAdam(ps, lr=0.05, momentum_decay=0.5),  # 0-d float32 mu_product state
 }
 
 SCHEDULERS = {

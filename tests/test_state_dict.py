@@ -22,6 +22,9 @@ FULL_STATE = {
     "Adadelta": [3, 6],      # weight decay, with and without maximize
     "ASGD": [3, 6],          # weight decay, with and without maximize (group 1 averages from step 100)
     "Rprop": [2, 6],         # tight step-size bounds, with and without maximize
+    "Adamax": [3, 5],        # weight decay + maximize, small and large eps
+    "NAdam": [3, 4, 7],      # coupled + maximize, decoupled weight decay, fast momentum_decay
+    "RAdam": [3, 4, 7],      # coupled + maximize, decoupled, late rectification
 }
 CASES = [(name, k, dt) for name, ks in FULL_STATE.items() for k in ks for dt in parity.DTYPES]
 IDS = [parity.case_id(*c) for c in CASES]

@@ -27,6 +27,9 @@ configs = [
     ("Adadelta", dict(lr=1.0, rho=0.8, weight_decay=0.01, maximize=True)),
     ("ASGD", dict(lr=1e-2, lambd=1e-2, t0=0, weight_decay=0.01)),
     ("Rprop", dict(lr=1e-2, etas=(0.3, 1.4), step_sizes=(1e-3, 2e-2), maximize=True)),
+    ("Adamax", dict(lr=1e-2, betas=(0.3, 0.9), weight_decay=0.01, maximize=True)),
+    ("NAdam", dict(lr=1e-2, weight_decay=0.01, momentum_decay=0.1)),
+    ("RAdam", dict(lr=1e-2, betas=(0.8, 0.8), weight_decay=0.01, decoupled_weight_decay=True)),
 ]
 h = hashlib.sha256()
 for dtype in (np.float32, np.float64):

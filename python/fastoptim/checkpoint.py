@@ -19,7 +19,8 @@ and ``"__metadata__": {"fastoptim": "<JSON string>"}`` where the JSON string is:
 (this inner JSON may hold the tokens ``Infinity``, ``-Infinity`` and ``NaN``, as Python's json writes them:
 ReduceLROnPlateau's ``best`` starts at infinity). Tensors are named ``state.<param index>.<key>`` (e.g.
 ``state.0.exp_avg``) with the parameter's dtype and shape; ``step`` is an F32 scalar (shape ``[]``), as torch
-keeps it, and so are an optimizer's other scalar state entries (ASGD's ``eta`` and ``mu``: F32 or F64).
+keeps it, and other per-parameter scalars (ASGD's ``eta`` and ``mu``, NAdam's ``mu_product``) are F32 or F64
+scalars.
 
 Saving is atomic (temporary file in the same directory, fsync, ``os.replace``, fsync of the directory), so
 a crash leaves the previous checkpoint intact. Loading reads and checks everything -- sizes, offsets, dtypes,
@@ -338,6 +339,7 @@ def _prepare(path: str, optimizer: Any, scheduler: Any) -> Tuple[Dict[str, Any],
                 raise _Bad(f"parameter id {saved_id} appears twice")
             id_map[saved_id] = p
     state: Dict[int, Dict[str, Any]] = {}
+    scalar_keys = getattr(optimizer, "_scalar_state_keys", ())
     expected = set()
     for key, keys in state_keys.items():
         if not (isinstance(key, str) and key.isdigit() and key.isascii() and len(key) < 20):
@@ -362,7 +364,8 @@ def _prepare(path: str, optimizer: Any, scheduler: Any) -> Tuple[Dict[str, Any],
                 if not (np.isfinite(step) and step >= 0):
                     raise _Bad(f"tensor {name!r} is not a finite count >= 0 ({step})")
                 entry[k] = step
-            elif k in getattr(optimizer, "_scalar_state_keys", ()):  # e.g. ASGD's eta and mu: 0-d, as torch
+            elif k in scalar_keys:
+                # A per-parameter scalar with its own float dtype (NAdam's mu_product).
                 if dtype not in ("F32", "F64") or shape != ():
                     raise _Bad(f"tensor {name!r} must be an F32 or F64 scalar, got {dtype} {list(shape)}")
                 entry[k] = _array(data, tensors[name])

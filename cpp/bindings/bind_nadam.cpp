@@ -1,0 +1,117 @@
+// _core.nadam_step: validates every item of a NAdam step, advances each mu_product, then runs the kernels
+// without the GIL.
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "binding.hpp"
+#include "fastoptim/nadam/nadam_kernel.hpp"
+#include "registry.hpp"
+
+namespace fastoptim_py {
+namespace {
+
+fastoptim::NAdamHyper hyper_of(const py::tuple& t) {
+  fastoptim::NAdamHyper h;
+  h.lr = t[0].cast<double>();
+  h.beta1 = t[1].cast<double>();
+  h.beta2 = t[2].cast<double>();
+  h.eps = t[3].cast<double>();
+  h.weight_decay = t[4].cast<double>();
+  h.momentum_decay = t[5].cast<double>();
+  h.decoupled_weight_decay = t[6].cast<bool>();
+  h.maximize = t[7].cast<bool>();
+  return h;
+}
+
+// The state's mu_product: a 0-d float32 or float64 array (torch's 0-d tensor), updated in place.
+struct MuProduct {
+  void* data;
+  bool float32;
+  double value() const { return float32 ? *static_cast<const float*>(data) : *static_cast<const double*>(data); }
+  void set(double v) const {
+    if (float32)
+      *static_cast<float*>(data) = static_cast<float>(v);  // exact: v was rounded to float32 already
+    else
+      *static_cast<double*>(data) = v;
+  }
+};
+
+MuProduct mu_product_of(py::handle obj, std::size_t index) {
+  const auto who = [&] { return "state 'mu_product' of parameter " + std::to_string(index); };
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(who() + " must be a numpy.ndarray, got " +
+                         py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
+  const auto a = py::reinterpret_borrow<py::array>(obj);
+  const bool f32 = a.dtype().equal(py::dtype::of<float>());
+  if (!f32 && !a.dtype().equal(py::dtype::of<double>()))
+    throw py::type_error(who() + " has dtype " + py::str(a.dtype()).cast<std::string>() +
+                         "; it must be float32 or float64 (native byte order)");
+  if (a.ndim() != 0) throw py::value_error(who() + " must be a 0-d array, got " + std::to_string(a.ndim()) + " dimensions");
+  if (!a.writeable()) throw py::value_error(who() + " is read-only");
+  // Owning its memory, it can be no view of a parameter or of another buffer.
+  if (!a.owndata()) throw py::value_error(who() + " must own its memory (a view of another array?)");
+  if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) throw py::value_error(who() + " is not aligned to its dtype");
+  return {const_cast<void*>(a.data()), f32};
+}
+
+// items: (index, group, param, grad, exp_avg, exp_avg_sq, mu_product, step after increment)
+void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
+  const auto hypers = hypers_of(hyper_tuples, &hyper_of);
+  Validator v;
+  std::vector<Item> work;
+  std::vector<MuProduct> mus;
+  std::vector<std::size_t> indices;
+  work.reserve(items.size());
+  mus.reserve(items.size());
+  indices.reserve(items.size());
+  for (py::handle h : items) {
+    auto t = h.cast<py::tuple>();
+    const auto index = t[0].cast<std::size_t>();
+    Item w{};
+    w.group = group_of(t, hypers.size());
+    const Ref p = v.param(t[2], index, w.dtype);
+    w.ptr[0] = p.data;
+    w.n = p.size;
+    w.ptr[1] = v.like_param(t[3], "gradient", index, w.dtype, false).data;
+    w.ptr[2] = v.like_param(t[4], "exp_avg", index, w.dtype, true).data;
+    w.ptr[3] = v.like_param(t[5], "exp_avg_sq", index, w.dtype, true).data;
+    mus.push_back(mu_product_of(t[6], index));
+    w.step = t[7].cast<double>();
+    work.push_back(w);
+    indices.push_back(index);
+  }
+  v.check_overlaps();
+  // Each parameter advances its own mu_product: one array shared by two would advance twice.
+  std::vector<std::pair<void*, std::size_t>> seen;
+  for (std::size_t i = 0; i < mus.size(); ++i) seen.emplace_back(mus[i].data, indices[i]);
+  std::sort(seen.begin(), seen.end());
+  for (std::size_t i = 1; i < seen.size(); ++i)
+    if (seen[i].first == seen[i - 1].first)
+      throw py::value_error("state 'mu_product' of parameter " + std::to_string(std::max(seen[i].second, seen[i - 1].second)) +
+                            " is the same array as that of parameter " +
+                            std::to_string(std::min(seen[i].second, seen[i - 1].second)));
+
+  // Everything is valid: from here on nothing throws. torch's `mu_product *= mu` happens before the update.
+  std::vector<double> mu_products(work.size());
+  for (std::size_t i = 0; i < work.size(); ++i) {
+    const auto& h = hypers[work[i].group];
+    mu_products[i] = fastoptim::nadam_mu_product(mus[i].value(), fastoptim::nadam_mu(h, work[i].step), mus[i].float32);
+    mus[i].set(mu_products[i]);
+  }
+  const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::NAdamHyper>&,
+                                   const std::vector<double>&)>("nadam");
+  py::gil_scoped_release release;
+  run(work, hypers, mu_products);
+}
+
+const Register reg(0, [](py::module_& m) { m.def("nadam_step", &step, py::arg("items"), py::arg("hypers")); });
+
+}  // namespace
+}  // namespace fastoptim_py

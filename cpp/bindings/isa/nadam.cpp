@@ -1,0 +1,33 @@
+// NAdam kernels for one instruction set (compiled once per tier; see ../item.hpp).
+// Item pointers: param, grad, exp_avg, exp_avg_sq; step after increment. mu_products[i] is item i's
+// mu_product after this step's update (the binding computes and stores it).
+
+#include <vector>
+
+#include "../item.hpp"
+#include "fastoptim/core/parallel.hpp"
+#include "fastoptim/nadam/nadam_kernel.hpp"
+
+namespace fastoptim_py {
+namespace {
+
+template <class T>
+void range(const Item& w, const fastoptim::NAdamHyper& h, double mu_product, std::size_t b, std::size_t e) {
+  fastoptim::nadam_step<T>(at<T>(w.ptr[0], b), at<T>(w.ptr[1], b), at<T>(w.ptr[2], b), at<T>(w.ptr[3], b), e - b, h,
+                           w.step, mu_product, fastoptim::kSerial);
+}
+
+void run(const std::vector<Item>& items, const std::vector<fastoptim::NAdamHyper>& hypers,
+         const std::vector<double>& mu_products) {
+  fastoptim::parallel_for_items(
+      items.size(), [&](std::size_t i) { return items[i].n; }, fastoptim::kDefaultGrain,
+      [&](std::size_t i, std::size_t b, std::size_t e) {
+        const Item& w = items[i];
+        (w.dtype == DType::f32 ? range<float> : range<double>)(w, hypers[w.group], mu_products[i], b, e);
+      });
+}
+
+FASTOPTIM_REGISTER_ISA_KERNEL("nadam", run);
+
+}  // namespace
+}  // namespace fastoptim_py

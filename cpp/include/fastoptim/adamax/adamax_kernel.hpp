@@ -1,0 +1,89 @@
+#pragma once
+// Adamax update rule (torch.optim.Adamax, single-tensor path of torch 2.13):
+//   g <- maximize ? -g : g;  g <- g + wd * p
+//   m <- lerp(m, g, 1 - beta1)
+//   u <- max(beta2 * u, |g| + eps)                 (NaN propagates, as torch.maximum)
+//   p <- p + (-lr / (1 - beta1^t)) * m / u
+// The step size is computed in double, as torch's Python floats.
+
+#include <cmath>
+#include <cstddef>
+
+#include "../core/config.hpp"
+#include "../core/math.hpp"
+#include "../core/parallel.hpp"
+
+namespace fastoptim {
+
+struct AdamaxHyper {
+  double lr = 2e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+  bool maximize = false;
+};
+
+FASTOPTIM_ISA_BEGIN
+
+template <class T>
+struct AdamaxScalars {
+  T one_minus_beta1, beta2, eps, weight_decay, neg_clr;
+  bool maximize, use_weight_decay;
+
+  // `step` is the step count after increment (1 on the first update).
+  AdamaxScalars(const AdamaxHyper& h, double step)
+      : one_minus_beta1(static_cast<T>(1.0 - h.beta1)),
+        beta2(static_cast<T>(h.beta2)),
+        eps(static_cast<T>(h.eps)),
+        weight_decay(static_cast<T>(h.weight_decay)),
+        neg_clr(static_cast<T>(-(h.lr / (1.0 - std::pow(h.beta1, step))))),
+        maximize(h.maximize),
+        use_weight_decay(h.weight_decay != 0.0) {}
+};
+
+namespace impl {
+
+template <class T, bool kMaximize, bool kDecay, bool kSmallWeight>
+inline void adamax_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad, T* FASTOPTIM_RESTRICT exp_avg,
+                        T* FASTOPTIM_RESTRICT exp_inf, std::size_t n, const AdamaxScalars<T>& s) noexcept {
+  const T w = s.one_minus_beta1, beta2 = s.beta2, eps = s.eps, wd = s.weight_decay, neg_clr = s.neg_clr;
+  for (std::size_t i = 0; i < n; ++i) {
+    T g = kMaximize ? -grad[i] : grad[i];
+    if (kDecay) g = fmadd(param[i], wd, g);
+    const T m = lerp_fixed<kSmallWeight>(exp_avg[i], g, w);
+    const T u = nan_max(exp_inf[i] * beta2, std::abs(g) + eps);
+    exp_avg[i] = m;
+    exp_inf[i] = u;
+    param[i] = param[i] + neg_clr * m / u;
+  }
+}
+
+}  // namespace impl
+
+// Scalar reference kernel over [0, n).
+template <class T>
+inline void adamax_update_ref(T* param, const T* grad, T* exp_avg, T* exp_inf, std::size_t n,
+                              const AdamaxScalars<T>& s) noexcept {
+  using impl::with_flag;
+  with_flag(s.maximize, [&](auto mx) {
+    with_flag(s.use_weight_decay, [&](auto wd) {
+      with_flag(lerp_weight_is_small(s.one_minus_beta1), [&](auto small) {
+        impl::adamax_loop<T, decltype(mx)::value, decltype(wd)::value, decltype(small)::value>(param, grad, exp_avg,
+                                                                                              exp_inf, n, s);
+      });
+    });
+  });
+}
+
+template <class T>
+void adamax_step(T* param, const T* grad, T* exp_avg, T* exp_inf, std::size_t n, const AdamaxHyper& h, double step,
+                 std::size_t grain = kDefaultGrain) {
+  const AdamaxScalars<T> s(h, step);
+  parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
+    adamax_update_ref(param + b, grad + b, exp_avg + b, exp_inf + b, e - b, s);
+  });
+}
+
+FASTOPTIM_ISA_END
+}  // namespace fastoptim
