@@ -7,11 +7,16 @@
 """
 
 from . import _core
+from .adabelief import AdaBelief
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adan import Adan
 from .checkpoint import load, save
+from .lamb import LAMB
+from .lion import Lion
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
+from .schedulefree import ScheduleFreeAdamW
 from .sgd import SGD
 
 __version__ = _core.__version__
@@ -34,5 +39,5 @@ def set_num_threads(n: int) -> None:
 
 from . import functional, lr_scheduler  # noqa: E402
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "functional", "lr_scheduler", "save", "load", "cpu_capability",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion", "LAMB", "Adan", "AdaBelief", "ScheduleFreeAdamW", "functional", "lr_scheduler", "save", "load", "cpu_capability",
            "get_num_threads", "set_num_threads", "__version__"]
