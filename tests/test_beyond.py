@@ -386,6 +386,22 @@ def test_schedulefree_group_schedule_advances_without_gradients():
     assert 1 not in opt.state
 
 
+@pytest.mark.parametrize("key,bad,exc", [("k", -1, ValueError), ("k", 2.0, TypeError), ("weight_sum", float("nan"), ValueError),
+                                          ("weight_sum", -1.0, ValueError), ("train_mode", 1, TypeError),
+                                          ("lr_max", "x", TypeError)])
+def test_schedulefree_tampered_group_schedule_is_rejected_before_anything_changes(key, bad, exc):
+    params, opt = _schedulefree()
+    opt.train()
+    opt.step([np.ones(7), np.ones((2, 3), np.float32)])
+    before = [p.copy() for p in params]
+    state = copy.deepcopy(opt.state)
+    opt.param_groups[1][key] = bad
+    with pytest.raises(exc, match=key):
+        opt.step([np.ones(7), np.ones((2, 3), np.float32)])
+    assert opt.param_groups[0]["k"] == 1 and all(np.array_equal(p, b) for p, b in zip(params, before))
+    assert all(np.array_equal(opt.state[i][k], state[i][k]) for i in state for k in state[i])
+
+
 # --------------------------------------------------------------------------------------------- Adan
 
 def test_adan_group_step_counts_every_call_and_first_difference_is_zero():
