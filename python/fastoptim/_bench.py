@@ -99,6 +99,7 @@ def bench_case(name: str, sizes: List[int], repeat: int, torch) -> Dict[str, flo
 
 def run(optimizers: List[str], threads: List[int], repeat: int, big: bool, json_path: Optional[str],
         plot_path: Optional[str]) -> Dict[str, Any]:
+    torch: Any
     try:
         import torch
     except ImportError:

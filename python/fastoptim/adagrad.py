@@ -24,6 +24,17 @@ class Adagrad(Optimizer):
     State per parameter: ``step``, ``sum`` (starts at ``initial_accumulator_value``; as torch, the value
     given to the constructor, whatever a group says). torch creates the state at construction; we create
     it on a parameter's first step, with the same values.
+
+    Example::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.Adagrad([w], lr=0.1)
+        >>> opt.step([np.array([0.5, -4.0])])
+        >>> w                                     # lr * g / sqrt(g * g): a step of lr per coordinate
+        array([ 0.9, -1.9])
+        >>> opt.state[0]["sum"]
+        array([ 0.25, 16.  ])
     """
 
     _state_keys = ("sum",)

@@ -23,6 +23,17 @@ class Adam(Optimizer):
 
     Note that ``eps`` is added after the bias correction of ``sqrt(v)``, as torch does (optax adds it
     before). State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad).
+
+    Example (Adam's first step moves every coordinate by about ``lr``, whatever the gradient's scale)::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.Adam([w], lr=0.1)
+        >>> opt.step([np.array([0.5, -4.0])])
+        >>> w
+        array([ 0.9, -1.9])
+        >>> sorted(opt.state[0])
+        ['exp_avg', 'exp_avg_sq', 'step']
     """
 
     _state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
@@ -44,7 +55,7 @@ class Adam(Optimizer):
         fused: Optional[bool] = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
-        defaults = dict(
+        defaults: Dict[str, Any] = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
             foreach=foreach, capturable=capturable, differentiable=differentiable, fused=fused,
             decoupled_weight_decay=decoupled_weight_decay,
@@ -83,6 +94,15 @@ class AdamW(Adam):
     r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay, default ``weight_decay=1e-2``.
 
     As ``torch.optim.AdamW`` in torch 2.13, this is Adam with ``decoupled_weight_decay=True`` always.
+
+    Example (the decay ``p *= 1 - lr * weight_decay`` comes before the Adam step)::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.AdamW([w], lr=0.1, weight_decay=0.5)
+        >>> opt.step([np.array([0.5, -4.0])])
+        >>> w
+        array([ 0.85, -1.8 ])
     """
 
     _forced = {"decoupled_weight_decay": True}

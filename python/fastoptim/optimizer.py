@@ -277,7 +277,7 @@ class Optimizer:
                 )
         # Saved indices map onto ours in order, as torch's id_map does.
         id_map = {}
-        params = []
+        params: List[np.ndarray] = []
         for saved, group in zip(saved_groups, self.param_groups):
             for saved_id, p in zip(saved["params"], group["params"]):
                 id_map[_as_index(saved_id)] = len(params)

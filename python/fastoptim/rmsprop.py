@@ -24,6 +24,15 @@ class RMSprop(Optimizer):
 
     State per parameter: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0), ``grad_avg``
     (centered).
+
+    Example::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.RMSprop([w], lr=0.01)
+        >>> opt.step([np.array([0.5, -4.0])])
+        >>> w                                     # lr * g / sqrt((1 - alpha) * g * g): 10 * lr per coordinate
+        array([ 0.9..., -1.9...])
     """
 
     _state_keys = ("square_avg", "momentum_buffer", "grad_avg")

@@ -25,6 +25,18 @@ class SGD(Optimizer):
         p = p - lr * g
 
     State per parameter: ``momentum_buffer`` (only when ``momentum != 0``).
+
+    Example (two steps of heavy-ball momentum; the first step's buffer is the gradient itself, as in torch)::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.SGD([w], lr=0.1, momentum=0.9)
+        >>> for _ in range(2):
+        ...     opt.step([np.array([0.5, 0.5])])   # w is updated in place
+        >>> w
+        array([ 0.855, -2.145])
+        >>> opt.state[0]["momentum_buffer"]       # 0.9 * 0.5 + 0.5
+        array([0.95, 0.95])
     """
 
     _state_keys = ("momentum_buffer",)

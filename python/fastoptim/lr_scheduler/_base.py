@@ -65,7 +65,10 @@ class GroupSync:
         self.values = _ls.GroupValues()
 
     def pull(self) -> None:
-        lrs, initial, momenta, betas = [], [], [], []
+        lrs: List[float] = []
+        initial: List[Optional[float]] = []
+        momenta: List[Optional[float]] = []
+        betas: List[bool] = []
         for i, group in enumerate(self.optimizer.param_groups):
             lrs.append(real(group["lr"], f"param_groups[{i}]['lr']"))
             init = group.get("initial_lr")

@@ -59,7 +59,8 @@ def _throwaway(optimizer: Any, lr: float) -> Any:
 
 
 def _values(optimizer: Any):
-    lrs, moms = [], []
+    lrs: List[float] = []
+    moms: List[Optional[float]] = []
     for g in optimizer.param_groups:
         lrs.append(float(g["lr"]))
         if "betas" in g:
@@ -150,7 +151,7 @@ def cli(parser: Any, args: Any) -> int:
     from .. import lr_scheduler as fls
 
     name = args.name
-    cls = getattr(fls, name, None) if name in fls.__all__ else None
+    cls: Any = getattr(fls, name, None) if name in fls.__all__ else None
     if cls is None or name in ("LRScheduler", "SchedulePreview", "PlateauEvent", "preview"):
         choices = sorted(n for n in fls.__all__ if n not in ("LRScheduler", "SchedulePreview", "PlateauEvent",
                                                              "preview", "SequentialLR", "ChainedScheduler"))
