@@ -221,7 +221,8 @@ CONFIGS: Dict[str, Dict[str, Any]] = {
     # flag and every pair of flags in both states.
     "AdaBelief": dict(configs=[c for c in _product(lr=[1e-2], rectify=[True, False], amsgrad=[False, True],
                                                    weight_decouple=[True, False], weight_decay=[0.0, 1e-2])
-                               if (c["rectify"] + c["amsgrad"] + (not c["weight_decouple"]) + (c["weight_decay"] > 0)) % 2 == 0] +
+                               if (c["rectify"] + c["amsgrad"] + (not c["weight_decouple"])
+                                   + (c["weight_decay"] > 0)) % 2 == 0] +
                       [dict(lr=1e-2, weight_decay=0.1, fixed_decay=True, maximize=True),
                        dict(lr=1e-2, rectify=True, degenerated_to_sgd=False, eps=1e-8)],
                       group1=dict(lr=3e-3, betas=(0.8, 0.99))),

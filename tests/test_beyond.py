@@ -386,9 +386,9 @@ def test_schedulefree_group_schedule_advances_without_gradients():
     assert 1 not in opt.state
 
 
-@pytest.mark.parametrize("key,bad,exc", [("k", -1, ValueError), ("k", 2.0, TypeError), ("weight_sum", float("nan"), ValueError),
-                                          ("weight_sum", -1.0, ValueError), ("train_mode", 1, TypeError),
-                                          ("lr_max", "x", TypeError)])
+@pytest.mark.parametrize("key,bad,exc", [("k", -1, ValueError), ("k", 2.0, TypeError),
+                                          ("weight_sum", float("nan"), ValueError), ("weight_sum", -1.0, ValueError),
+                                          ("train_mode", 1, TypeError), ("lr_max", "x", TypeError)])
 def test_schedulefree_tampered_group_schedule_is_rejected_before_anything_changes(key, bad, exc):
     params, opt = _schedulefree()
     opt.train()

@@ -39,5 +39,6 @@ def set_num_threads(n: int) -> None:
 
 from . import functional, lr_scheduler  # noqa: E402
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion", "LAMB", "Adan", "AdaBelief", "ScheduleFreeAdamW", "functional", "lr_scheduler", "save", "load", "cpu_capability",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
+           "Lion", "LAMB", "Adan", "AdaBelief", "ScheduleFreeAdamW", "functional", "lr_scheduler", "save", "load", "cpu_capability",
            "get_num_threads", "set_num_threads", "__version__"]

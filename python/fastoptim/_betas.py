@@ -7,7 +7,8 @@ from typing import Any, Dict, Tuple
 from .optimizer import _real
 
 
-def check_betas(group: Dict[str, Any], count: int, *, closed: bool = False, positive_first: bool = False) -> Tuple[float, ...]:
+def check_betas(group: Dict[str, Any], count: int, *, closed: bool = False,
+                positive_first: bool = False) -> Tuple[float, ...]:
     """``group["betas"]`` as ``count`` floats, each in [0, 1) ([0, 1] with ``closed``; the first > 0 with
     ``positive_first``), or a TypeError/ValueError naming the bad one."""
     betas = group["betas"]

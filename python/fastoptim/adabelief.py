@@ -13,8 +13,10 @@ __all__ = ["AdaBelief"]
 
 
 class AdaBelief(Optimizer):
-    r"""AdaBelief (Zhuang et al., 2020, "AdaBelief Optimizer: Adapting Stepsizes by the Belief in Observed
-    Gradients", NeurIPS 2020, arXiv:2010.07468, Algorithm 2). Follows the adabelief-pytorch reference (0.2.x)
+    r"""AdaBelief (Zhuang et al., 2020): Adam with the variance of g around its average in the denominator.
+
+    From "AdaBelief Optimizer: Adapting Stepsizes by the Belief in Observed Gradients", NeurIPS 2020,
+    arXiv:2010.07468, Algorithm 2. Follows the adabelief-pytorch reference (0.2.x)
     step for step, defaults included, with ``maximize`` added. With ``t`` the parameter's step count::
 
         g = -grad if maximize else grad
@@ -35,6 +37,19 @@ class AdaBelief(Optimizer):
     As the reference, ``eps`` is added to ``s`` in place every step, and with ``rectify`` the ``s_max`` of
     amsgrad is kept but not used. Unlike the reference, the flags are per param group and nothing is
     printed. State per parameter: ``step``, ``exp_avg``, ``exp_avg_var``, ``max_exp_avg_var`` (amsgrad).
+
+    Example::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.AdaBelief([w], lr=0.1)
+        >>> opt.step([np.array([0.5, -4.0])])
+        >>> w                                     # rectified: the first steps are SGD steps
+        array([ 0.95, -1.6 ])
+        >>> w = np.array([1.0, -2.0])
+        >>> fastoptim.AdaBelief([w], lr=0.1, rectify=False).step([np.array([0.5, -4.0])])
+        >>> w                                     # lr / (1 - beta1) * sign(g): s is the belief in m, not g**2
+        array([ 0.88888889, -1.88888889])
     """
 
     _state_keys = ("exp_avg", "exp_avg_var", "max_exp_avg_var")
@@ -55,7 +70,7 @@ class AdaBelief(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
+        defaults: Dict[str, Any] = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             weight_decouple=weight_decouple, fixed_decay=fixed_decay, rectify=rectify,
             degenerated_to_sgd=degenerated_to_sgd, maximize=maximize,

@@ -26,8 +26,10 @@ def _group_step(group: Dict[str, Any]) -> int:
 
 
 class Adan(Optimizer):
-    r"""Adan, adaptive Nesterov momentum (Xie et al., 2022, "Adan: Adaptive Nesterov Momentum Algorithm for
-    Faster Optimizing Deep Models", arXiv:2208.06677, Algorithm 1). Follows the official implementation
+    r"""Adan (Xie et al., 2022): adaptive Nesterov momentum from averages of gradients and their differences.
+
+    From "Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing Deep Models", arXiv:2208.06677,
+    Algorithm 1. Follows the official implementation
     (sail-sg/Adan, ``adan.py``) step for step, with ``maximize`` added. With ``t`` the group's step count::
 
         g = -grad if maximize else grad
@@ -46,6 +48,18 @@ class Adan(Optimizer):
 
     The paper's restart (Algorithm 2) is ``restart_opt()``, the official method: call it when your restart
     condition holds. The official ``max_grad_norm`` global clipping is not provided.
+
+    Example::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.Adan([w], lr=0.1)
+        >>> opt.step([np.array([0.5, -4.0])])
+        >>> opt.step([np.array([0.5, -2.0])])
+        >>> opt.param_groups[0]["step"], opt.state[0]["exp_avg_diff"]   # (1 - beta2) * (g2 - g1)
+        (2, array([0.  , 0.16]))
+        >>> w
+        array([ 0.8       , -1.82805027])
     """
 
     _state_keys = ("exp_avg", "exp_avg_sq", "exp_avg_diff", "neg_pre_grad")
@@ -63,8 +77,8 @@ class Adan(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, no_prox=no_prox, foreach=foreach,
-                        maximize=maximize)
+        defaults: Dict[str, Any] = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, no_prox=no_prox,
+                                        foreach=foreach, maximize=maximize)
         self._next_steps: Dict[int, int] = {}
         self._hyper(defaults)
         defaults["betas"] = tuple(defaults["betas"])

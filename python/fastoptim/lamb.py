@@ -13,8 +13,10 @@ __all__ = ["LAMB"]
 
 
 class LAMB(Optimizer):
-    r"""LAMB, layer-wise adaptive moments (You et al., 2019, "Large Batch Optimization for Deep Learning:
-    Training BERT in 76 minutes", arXiv:1904.00962, Algorithm 2). Per parameter tensor::
+    r"""LAMB (You et al., 2019): Adam's direction scaled per tensor by the trust ratio ||p|| / ||u||.
+
+    Layer-wise adaptive moments, from "Large Batch Optimization for Deep Learning: Training BERT in 76
+    minutes", arXiv:1904.00962, Algorithm 2. Per parameter tensor::
 
         g = -grad if maximize else grad
         m = beta1 * m + (1 - beta1) * g;   v = beta2 * v + (1 - beta2) * g * g
@@ -35,6 +37,15 @@ class LAMB(Optimizer):
     elements, each block with 8 interleaved accumulators added pairwise, the blocks in order, in double
     (see ``cpp/include/fastoptim/lamb/lamb_kernel.hpp``). State per parameter: ``step``, ``exp_avg``,
     ``exp_avg_sq``.
+
+    Example::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([3.0, 4.0])
+        >>> opt = fastoptim.LAMB([w], lr=0.1)
+        >>> opt.step([np.array([1.0, -1.0])])
+        >>> w                                     # u ~ sign(g); the step's norm is lr * ||w|| = 0.5
+        array([2.64644661, 4.35355339])
     """
 
     _state_keys = ("exp_avg", "exp_avg_sq")
@@ -54,7 +65,7 @@ class LAMB(Optimizer):
         exclude_from_layer_adaptation: bool = False,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
+        defaults: Dict[str, Any] = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, bias_correction=bias_correction,
             clamp_value=clamp_value, trust_clip=trust_clip,
             exclude_from_layer_adaptation=exclude_from_layer_adaptation, maximize=maximize,

@@ -13,8 +13,10 @@ __all__ = ["Lion"]
 
 
 class Lion(Optimizer):
-    r"""Lion, EvoLved Sign Momentum (Chen et al., 2023, "Symbolic Discovery of Optimization Algorithms",
-    arXiv:2302.06675, Algorithm 2). Follows the lion-pytorch reference implementation step for step, with
+    r"""Lion (Chen et al., 2023): the sign of an interpolated momentum, a step of exactly lr per element.
+
+    EvoLved Sign Momentum, from "Symbolic Discovery of Optimization Algorithms", arXiv:2302.06675,
+    Algorithm 2. Follows the lion-pytorch reference implementation step for step, with
     ``maximize`` added::
 
         g = -grad if maximize else grad
@@ -26,6 +28,17 @@ class Lion(Optimizer):
     Every element moves by exactly ``lr`` (or not at all where ``c == 0``), so Lion wants a learning rate
     3-10x smaller than AdamW's and a weight decay 3-10x larger. State per parameter: ``exp_avg`` (no step
     count: nothing is bias-corrected). ``betas`` may include 1, as the reference allows.
+
+    Example::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.Lion([w], lr=0.1)
+        >>> opt.step([np.array([0.5, -4.0])])
+        >>> w                                     # every element moves by exactly lr
+        array([ 0.9, -1.9])
+        >>> opt.state[0]["exp_avg"]               # (1 - beta2) * g
+        array([ 0.005, -0.04 ])
     """
 
     _state_keys = ("exp_avg",)
@@ -40,7 +53,7 @@ class Lion(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
+        defaults: Dict[str, Any] = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
         self._hyper(defaults)
         defaults["betas"] = tuple(defaults["betas"])
         super().__init__(params, defaults)

@@ -26,11 +26,13 @@ def _count(group: Dict[str, Any], key: str) -> int:
 
 
 class ScheduleFreeAdamW(Optimizer):
-    r"""Schedule-Free AdamW (Defazio et al., 2024, "The Road Less Scheduled", arXiv:2405.15682, Algorithm 1).
-    Follows the reference ``AdamWScheduleFree`` of facebookresearch/schedulefree (1.4) step for step,
-    group keys and train/eval switch included, with ``maximize`` added. No learning-rate schedule is needed:
-    the iterate that is evaluated, x, is an average of the base sequence z, and gradients are taken at y,
-    an interpolation of the two. Per param group, with ``k`` the group's step count before this step::
+    r"""Schedule-Free AdamW (Defazio et al., 2024): AdamW steps whose iterates are averaged, with no schedule.
+
+    From "The Road Less Scheduled", arXiv:2405.15682, Algorithm 1. Follows the reference ``AdamWScheduleFree``
+    of facebookresearch/schedulefree (1.4) step for step, group keys and train/eval switch included, with
+    ``maximize`` added. No learning-rate schedule is needed: the iterate that is evaluated, x, is an average of
+    the base sequence z, and gradients are taken at y, an interpolation of the two. Per param group, with ``k``
+    the group's step count before this step::
 
         lr_k = lr * min(1, (k + 1) / warmup_steps);    lr_max = max(lr_max, lr_k)
         w = (k + 1)**r * lr_max**weight_lr_power;      weight_sum += w;    c = w / weight_sum
@@ -45,6 +47,20 @@ class ScheduleFreeAdamW(Optimizer):
     and ``step()`` raises outside train mode. The schedule lives in each param group (``k``, ``lr_max``,
     ``weight_sum``, ``scheduled_lr``, ``train_mode``, as the reference's keys). State per parameter: ``z``
     (starts at the parameter), ``exp_avg_sq``.
+
+    Example::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.ScheduleFreeAdamW([w], lr=0.1)
+        >>> opt.train()                           # w holds y
+        >>> for _ in range(2):
+        ...     opt.step([np.array([0.5, -4.0])])
+        >>> w
+        array([ 0.845, -1.845])
+        >>> opt.eval()                            # w holds x, the average to evaluate
+        >>> w
+        array([ 0.85, -1.85])
     """
 
     _state_keys = ("z", "exp_avg_sq")
@@ -64,7 +80,7 @@ class ScheduleFreeAdamW(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
+        defaults: Dict[str, Any] = dict(
             lr=lr, betas=betas, eps=eps, r=r, k=0, warmup_steps=warmup_steps, train_mode=False, weight_sum=0.0,
             lr_max=-1.0, scheduled_lr=0.0, weight_lr_power=weight_lr_power, weight_decay=weight_decay,
             foreach=foreach, maximize=maximize,
@@ -105,7 +121,8 @@ class ScheduleFreeAdamW(Optimizer):
         lr_max = max(lr, lr_max)
         weight = ((k + 1) ** r) * (lr_max ** weight_lr_power)
         if isinstance(weight, complex):  # a negative lr_max to a fractional power
-            raise ValueError(f"lr_max ** weight_lr_power is not real: lr_max={lr_max}, weight_lr_power={weight_lr_power}")
+            raise ValueError(f"lr_max ** weight_lr_power is not real: lr_max={lr_max}, "
+                             f"weight_lr_power={weight_lr_power}")
         weight_sum = weight_sum + weight
         ckp1 = weight / weight_sum if weight_sum != 0 else 0.0
         self._next[id(group)] = (k + 1, lr, lr_max, weight_sum)
