@@ -60,6 +60,12 @@ ADAM_HYPERS = [
     Hyper("capturable", {"capturable": True}, ValueError, ("capturable", "not supported")),
 ]
 
+def _ours_only(hypers):
+    return [h._replace(torch_same=False) for h in hypers]
+
+
+BEYOND_COMMON = _ours_only(h for h in COMMON_HYPERS if h.id != "differentiable")
+
 REGISTRY: Dict[str, Dict[str, Any]] = {
     "SGD": dict(
         cls=fastoptim.SGD,
@@ -189,8 +195,78 @@ REGISTRY: Dict[str, Dict[str, Any]] = {
                   ("decoupled_weight_decay",)),
         ],
     ),
+    # Beyond torch.optim (messages in torch's style; no torch counterpart to compare with, and no
+    # `differentiable` argument: BEYOND_COMMON).
+    "Lion": dict(
+        cls=fastoptim.Lion,
+        kwargs=dict(lr=0.01, betas=(0.8, 0.95), weight_decay=0.1),
+        state_keys=("exp_avg",),
+        has_step=False,
+        hypers=BEYOND_COMMON + [
+            Hyper("beta1_above_1", {"betas": (1.5, 0.99)}, ValueError, ("Invalid beta parameter at index 0: 1.5",)),
+            Hyper("beta2_negative", {"betas": (0.9, -0.5)}, ValueError, ("Invalid beta parameter at index 1: -0.5",)),
+            Hyper("betas_not_a_pair", {"betas": (0.9,)}, TypeError, ("betas",)),
+        ],
+    ),
+    "LAMB": dict(
+        cls=fastoptim.LAMB,
+        kwargs=dict(lr=0.01, weight_decay=0.01, trust_clip=True),
+        state_keys=("exp_avg", "exp_avg_sq"),
+        has_step=True,
+        hypers=BEYOND_COMMON + _ours_only(h for h in ADAM_HYPERS if h.id != "capturable") + [
+            Hyper("negative_clamp_value", {"clamp_value": -1.0}, ValueError, ("Invalid clamp value: -1.0",)),
+            Hyper("non_bool_bias_correction", {"bias_correction": 1}, TypeError, ("bias_correction",)),
+            Hyper("non_bool_exclusion", {"exclude_from_layer_adaptation": None}, TypeError,
+                  ("exclude_from_layer_adaptation",)),
+        ],
+    ),
+    "Adan": dict(
+        cls=fastoptim.Adan,
+        kwargs=dict(lr=0.01, weight_decay=0.02),
+        state_keys=("exp_avg", "exp_avg_sq", "exp_avg_diff", "neg_pre_grad"),
+        has_step=False,  # the step count is the group's
+        hypers=BEYOND_COMMON + [
+            Hyper("negative_eps", {"eps": -1e-8}, ValueError, ("Invalid epsilon value: -1e-08",)),
+            Hyper("beta3_is_1", {"betas": (0.98, 0.92, 1.0)}, ValueError, ("Invalid beta parameter at index 2: 1.0",)),
+            Hyper("beta1_negative", {"betas": (-0.1, 0.92, 0.99)}, ValueError,
+                  ("Invalid beta parameter at index 0: -0.1",)),
+            Hyper("betas_a_pair", {"betas": (0.9, 0.99)}, TypeError, ("betas", "triple")),
+            Hyper("non_bool_no_prox", {"no_prox": "no"}, TypeError, ("no_prox",)),
+        ],
+    ),
+    "AdaBelief": dict(
+        cls=fastoptim.AdaBelief,
+        kwargs=dict(lr=0.01, weight_decay=0.01, amsgrad=True, rectify=False),
+        state_keys=("exp_avg", "exp_avg_var", "max_exp_avg_var"),
+        has_step=True,
+        hypers=BEYOND_COMMON + _ours_only(h for h in ADAM_HYPERS if h.id != "capturable") + [
+            Hyper("non_bool_rectify", {"rectify": "yes"}, TypeError, ("rectify",)),
+            Hyper("non_bool_weight_decouple", {"weight_decouple": 0}, TypeError, ("weight_decouple",)),
+        ],
+    ),
+    "ScheduleFreeAdamW": dict(
+        cls=lambda params, **kw: _in_train_mode(fastoptim.ScheduleFreeAdamW(params, **kw)),
+        kwargs=dict(lr=0.01, weight_decay=0.01, warmup_steps=2),
+        state_keys=("z", "exp_avg_sq"),
+        has_step=False,  # the step count is the group's 'k'
+        hypers=BEYOND_COMMON + [
+            Hyper("beta1_is_0", {"betas": (0.0, 0.999)}, ValueError, ("Invalid beta parameter at index 0: 0.0",)),
+            Hyper("beta2_is_1", {"betas": (0.9, 1.0)}, ValueError, ("Invalid beta parameter at index 1: 1.0",)),
+            Hyper("negative_eps", {"eps": -1e-8}, ValueError, ("Invalid epsilon value: -1e-08",)),
+            Hyper("negative_warmup_steps", {"warmup_steps": -1}, ValueError, ("Invalid warmup_steps value: -1",)),
+            Hyper("float_warmup_steps", {"warmup_steps": 2.5}, TypeError, ("warmup_steps",)),
+            Hyper("nan_r", {"r": math.nan}, ValueError, ("Invalid r value",)),
+            Hyper("negative_weight_lr_power", {"weight_lr_power": -1.0}, ValueError,
+                  ("Invalid weight_lr_power value: -1.0",)),
+        ],
+    ),
 }
 NAMES = list(REGISTRY)
+
+
+def _in_train_mode(opt):
+    opt.train()  # ScheduleFreeAdamW steps only in train mode (the reference's rule)
+    return opt
 
 LAYOUT = [
     [((3, 4), np.float32), ((3, 4), np.float32), ((20,), np.float32)],
@@ -979,6 +1055,11 @@ def _invalid_group_hyper(name):
         "Adamax": {"betas": (0.9, 1.0)},
         "NAdam": {"betas": (-0.1, 0.9)},
         "RAdam": {"betas": (0.9, 2.0)},
+        "Lion": {"betas": (0.9, 1.5)},
+        "LAMB": {"betas": (1.0, 0.999)},
+        "Adan": {"betas": [0.9, 0.9, 1.5]},
+        "AdaBelief": {"betas": (0.9, -0.1)},
+        "ScheduleFreeAdamW": {"betas": (0.0, 0.999)},
     }[name]
 
 

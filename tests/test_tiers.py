@@ -30,6 +30,12 @@ configs = [
     ("Adamax", dict(lr=1e-2, betas=(0.3, 0.9), weight_decay=0.01, maximize=True)),
     ("NAdam", dict(lr=1e-2, weight_decay=0.01, momentum_decay=0.1)),
     ("RAdam", dict(lr=1e-2, betas=(0.8, 0.8), weight_decay=0.01, decoupled_weight_decay=True)),
+    ("Lion", dict(lr=1e-3, weight_decay=0.1, maximize=True)),
+    ("LAMB", dict(lr=1e-2, weight_decay=0.01, trust_clip=True)),
+    ("Adan", dict(lr=1e-2, weight_decay=0.02, no_prox=True)),
+    ("AdaBelief", dict(lr=1e-2, weight_decay=0.01, amsgrad=True, weight_decouple=False, rectify=False)),
+    ("AdaBelief", dict(lr=1e-2, weight_decay=0.01)),
+    ("ScheduleFreeAdamW", dict(lr=1e-2, weight_decay=0.01, warmup_steps=2)),
 ]
 h = hashlib.sha256()
 for dtype in (np.float32, np.float64):
@@ -39,6 +45,8 @@ for dtype in (np.float32, np.float64):
         sizes = (1, 15, 17, 1023, 100003) + tuple(range(1001, 40000, 1300))
         params = [rng.standard_normal(n).astype(dtype) for n in sizes]
         opt = getattr(fastoptim, name)(params, **kw)
+        if hasattr(opt, "train"):  # ScheduleFreeAdamW
+            opt.train()
         for _ in range(3):
             opt.step([rng.standard_normal(p.shape).astype(dtype) for p in params])
         for p in params:

@@ -7,17 +7,22 @@
 """
 
 from . import _core
+from .adabelief import AdaBelief
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
+from .adan import Adan
 from .asgd import ASGD
 from .checkpoint import load, save
+from .lamb import LAMB
+from .lion import Lion
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSprop
 from .rprop import Rprop
+from .schedulefree import ScheduleFreeAdamW
 from .sgd import SGD
 
 __version__ = _core.__version__
@@ -41,5 +46,6 @@ def set_num_threads(n: int) -> None:
 from . import functional, lr_scheduler  # noqa: E402
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "ASGD", "Rprop", "Adamax", "NAdam",
-           "RAdam", "functional", "lr_scheduler", "save", "load", "cpu_capability",
+           "RAdam", "Lion", "LAMB", "Adan", "AdaBelief", "ScheduleFreeAdamW", "functional", "lr_scheduler", "save",
+           "load", "cpu_capability",
            "get_num_threads", "set_num_threads", "__version__"]

@@ -44,7 +44,8 @@ inline std::string param_name(std::size_t index) { return "parameter " + std::to
 //       the update rule over elements [begin, end) of one parameter, on the calling thread;
 // and Options provides `void validate(bool stepping = false) const`. step() prepares every parameter, then
 // splits the elements of all of them across threads at once (parallel_for_items), so many small tensors
-// use every thread and a tiny step wakes none.
+// use every thread and a tiny step wakes none. A rule that needs a reduction over a whole parameter first
+// (LAMB's norms) replaces that last part by defining `void run_step(const std::vector<StepItem>&)`.
 template <class Derived, class T, class Options, class State>
 class Optimizer {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "fastoptim optimizers take float or double");
@@ -117,29 +118,36 @@ class Optimizer {
                                   detail::param_name(param->index));
     }
     for (const auto& group : groups_) group.options.validate(/*stepping=*/true);  // may have been edited since
-    struct Work {
-      Span<T> param;
-      Span<const T> grad;
-      State* state;
-      const Options* options;
-      bool flag;
-    };
-    std::vector<Work> work;
+    std::vector<StepItem> work;
     work.reserve(n);
     k = 0;
     for (const auto& group : groups_) {
       for (const auto& p : group.params) {
         if (grads[k].data() != nullptr) {
           const bool flag = derived().prepare(p, state_[k], group.options);
-          work.push_back(Work{p, grads[k], &state_[k], &group.options, flag});
+          work.push_back(StepItem{p, grads[k], &state_[k], &group.options, flag});
         }
         ++k;
       }
     }
+    derived().run_step(work);
+  }
+
+  // One prepared parameter of a step.
+  struct StepItem {
+    Span<T> param;
+    Span<const T> grad;
+    State* state;
+    const Options* options;
+    bool flag;
+  };
+
+  // The element-wise update of every prepared parameter, all elements split across threads at once.
+  void run_step(const std::vector<StepItem>& work) {
     parallel_for_items(
         work.size(), [&](std::size_t i) { return work[i].param.size(); }, kDefaultGrain,
         [&](std::size_t i, std::size_t b, std::size_t e) {
-          const Work& w = work[i];
+          const StepItem& w = work[i];
           derived().update(w.param, w.grad, *w.state, *w.options, w.flag, b, e);
         });
   }

@@ -1,0 +1,59 @@
+// _core.lamb_step: validates every item of a LAMB step, then runs the kernels without the GIL.
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <vector>
+
+#include "binding.hpp"
+#include "fastoptim/lamb/lamb_kernel.hpp"
+#include "registry.hpp"
+
+namespace fastoptim_py {
+namespace {
+
+fastoptim::LAMBHyper hyper_of(const py::tuple& t) {
+  fastoptim::LAMBHyper h;
+  h.lr = t[0].cast<double>();
+  h.beta1 = t[1].cast<double>();
+  h.beta2 = t[2].cast<double>();
+  h.eps = t[3].cast<double>();
+  h.weight_decay = t[4].cast<double>();
+  h.bias_correction = t[5].cast<bool>();
+  h.clamp_value = t[6].cast<double>();
+  h.trust_clip = t[7].cast<bool>();
+  h.exclude_from_layer_adaptation = t[8].cast<bool>();
+  h.maximize = t[9].cast<bool>();
+  return h;
+}
+
+// items: (index, group, param, grad, exp_avg, exp_avg_sq, step after increment)
+void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
+  const auto hypers = hypers_of(hyper_tuples, &hyper_of);
+  Validator v;
+  std::vector<Item> work;
+  work.reserve(items.size());
+  for (py::handle h : items) {
+    auto t = h.cast<py::tuple>();
+    const auto index = t[0].cast<std::size_t>();
+    Item w{};
+    w.group = group_of(t, hypers.size());
+    const Ref p = v.param(t[2], index, w.dtype);
+    w.ptr[0] = p.data;
+    w.n = p.size;
+    w.ptr[1] = v.like_param(t[3], "gradient", index, w.dtype, false).data;
+    w.ptr[2] = v.like_param(t[4], "exp_avg", index, w.dtype, true).data;
+    w.ptr[3] = v.like_param(t[5], "exp_avg_sq", index, w.dtype, true).data;
+    w.step = t[6].cast<double>();
+    work.push_back(w);
+  }
+  v.check_overlaps();
+  const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::LAMBHyper>&)>("lamb");
+  py::gil_scoped_release release;
+  run(work, hypers);
+}
+
+const Register reg(0, [](py::module_& m) { m.def("lamb_step", &step, py::arg("items"), py::arg("hypers")); });
+
+}  // namespace
+}  // namespace fastoptim_py

@@ -1,0 +1,31 @@
+// AdaBelief kernels for one instruction set (compiled once per tier; see ../item.hpp).
+// Item pointers: param, grad, exp_avg, exp_avg_var, max_exp_avg_var (null unless amsgrad); step after increment.
+
+#include <vector>
+
+#include "../item.hpp"
+#include "fastoptim/adabelief/adabelief_kernel.hpp"
+#include "fastoptim/core/parallel.hpp"
+
+namespace fastoptim_py {
+namespace {
+
+template <class T>
+void range(const Item& w, const fastoptim::AdaBeliefHyper& h, std::size_t b, std::size_t e) {
+  fastoptim::adabelief_step<T>(at<T>(w.ptr[0], b), at<T>(w.ptr[1], b), at<T>(w.ptr[2], b), at<T>(w.ptr[3], b),
+                               at<T>(w.ptr[4], b), e - b, h, w.step, fastoptim::kSerial);
+}
+
+void run(const std::vector<Item>& items, const std::vector<fastoptim::AdaBeliefHyper>& hypers) {
+  fastoptim::parallel_for_items(
+      items.size(), [&](std::size_t i) { return items[i].n; }, fastoptim::kDefaultGrain,
+      [&](std::size_t i, std::size_t b, std::size_t e) {
+        const Item& w = items[i];
+        (w.dtype == DType::f32 ? range<float> : range<double>)(w, hypers[w.group], b, e);
+      });
+}
+
+FASTOPTIM_REGISTER_ISA_KERNEL("adabelief", run);
+
+}  // namespace
+}  // namespace fastoptim_py

@@ -1,0 +1,30 @@
+// Lion kernels for one instruction set (compiled once per tier; see ../item.hpp).
+// Item pointers: param, grad, exp_avg.
+
+#include <vector>
+
+#include "../item.hpp"
+#include "fastoptim/core/parallel.hpp"
+#include "fastoptim/lion/lion_kernel.hpp"
+
+namespace fastoptim_py {
+namespace {
+
+template <class T>
+void range(const Item& w, const fastoptim::LionHyper& h, std::size_t b, std::size_t e) {
+  fastoptim::lion_step<T>(at<T>(w.ptr[0], b), at<T>(w.ptr[1], b), at<T>(w.ptr[2], b), e - b, h, fastoptim::kSerial);
+}
+
+void run(const std::vector<Item>& items, const std::vector<fastoptim::LionHyper>& hypers) {
+  fastoptim::parallel_for_items(
+      items.size(), [&](std::size_t i) { return items[i].n; }, fastoptim::kDefaultGrain,
+      [&](std::size_t i, std::size_t b, std::size_t e) {
+        const Item& w = items[i];
+        (w.dtype == DType::f32 ? range<float> : range<double>)(w, hypers[w.group], b, e);
+      });
+}
+
+FASTOPTIM_REGISTER_ISA_KERNEL("lion", run);
+
+}  // namespace
+}  // namespace fastoptim_py
