@@ -121,9 +121,9 @@ std::string snapshot(Opt& opt) {
     out += g.initial_lr ? std::to_string(*g.initial_lr) : "none";
   }
   for (std::size_t i = 0; i < opt.num_params(); ++i) {
-    auto& st = opt.state(i);
-    if (auto* s = fastoptim::ckpt::step_of(st)) out += std::to_string(*s);
-    for (auto& b : fastoptim::ckpt::buffers(st)) {
+    auto e = fastoptim::ckpt::entries_of(opt, i);
+    if (e.step_value) out += std::to_string(*e.step_value);
+    for (auto& b : e.buffers) {
       out += b.first;
       out.append(reinterpret_cast<const char*>(b.second->data()), b.second->size() * sizeof(b.second->front()));
     }

@@ -30,6 +30,7 @@ optimizer and scheduler as they were.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import tempfile
@@ -71,6 +72,8 @@ def _jsonable(value: Any, where: str) -> Any:
         return _jsonable(value.item(), where)
     if isinstance(value, (list, tuple)):
         return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, collections.Counter):  # MultiStepLR's milestones: a sorted list with repeats
+        return _jsonable(sorted(value.elements()), where)
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
