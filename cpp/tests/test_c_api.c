@@ -386,7 +386,9 @@ static void scheduler_errors(void) {
 }
 
 static int write_bytes(const char* path, const unsigned char* data, size_t n) {
-  FILE* f = fopen(path, "wb");
+  FILE* f;
+  remove(path); /* a new file, not a truncated one: ext4 flushes truncated-and-rewritten files on close */
+  f = fopen(path, "wb");
   if (!f) return 0;
   fwrite(data, 1, n, f);
   fclose(f);
