@@ -68,6 +68,7 @@ class AnyOptimizer {
 };
 
 std::unique_ptr<AnyOptimizer> make_optimizer(const std::string& name, fastoptim_dtype dtype, const Json& defaults);
+const char* optimizer_name_at(std::size_t i);  // NULL past the last
 
 }  // namespace fastoptim_capi
 

@@ -510,6 +510,7 @@ const char* fastoptim_plateau_kind_name(fastoptim_plateau_kind kind) {
     case FASTOPTIM_PLATEAU_REDUCED: return "reduced";
     case FASTOPTIM_PLATEAU_COOLDOWN: return "cooldown";
     case FASTOPTIM_PLATEAU_AT_MIN_LR: return "at_min_lr";
+    default: break;
   }
   return "unknown";
 }

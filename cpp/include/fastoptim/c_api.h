@@ -68,10 +68,15 @@ typedef enum fastoptim_status {
   FASTOPTIM_ERROR_IO = 5,               /* a file that cannot be read or written */
   FASTOPTIM_ERROR_BUFFER_TOO_SMALL = 6, /* the output buffer is too small; *needed says how large */
   FASTOPTIM_ERROR_OUT_OF_MEMORY = 7,
-  FASTOPTIM_ERROR_INTERNAL = 8          /* a bug in fastoptim: please report it with the message */
+  FASTOPTIM_ERROR_INTERNAL = 8,         /* a bug in fastoptim: please report it with the message */
+  FASTOPTIM_STATUS_MAX_ENUM = 0x7fffffff /* makes every int a valid value of the type (C++ needs it) */
 } fastoptim_status;
 
-typedef enum fastoptim_dtype { FASTOPTIM_FLOAT32 = 0, FASTOPTIM_FLOAT64 = 1 } fastoptim_dtype;
+typedef enum fastoptim_dtype {
+  FASTOPTIM_FLOAT32 = 0,
+  FASTOPTIM_FLOAT64 = 1,
+  FASTOPTIM_DTYPE_MAX_ENUM = 0x7fffffff /* any int a caller passes is a valid value (C++ needs it) */
+} fastoptim_dtype;
 
 typedef struct fastoptim_optimizer fastoptim_optimizer;
 typedef struct fastoptim_scheduler fastoptim_scheduler;
@@ -166,7 +171,8 @@ typedef enum fastoptim_plateau_kind {
   FASTOPTIM_PLATEAU_NO_IMPROVEMENT = 2, /* num_bad_epochs of patience */
   FASTOPTIM_PLATEAU_REDUCED = 3,        /* the learning rates were cut */
   FASTOPTIM_PLATEAU_COOLDOWN = 4,       /* cooldown_counter steps left */
-  FASTOPTIM_PLATEAU_AT_MIN_LR = 5       /* a cut was due, but every group is at its min_lr */
+  FASTOPTIM_PLATEAU_AT_MIN_LR = 5,      /* a cut was due, but every group is at its min_lr */
+  FASTOPTIM_PLATEAU_KIND_MAX_ENUM = 0x7fffffff
 } fastoptim_plateau_kind;
 typedef struct fastoptim_plateau_event {
   fastoptim_plateau_kind kind;
