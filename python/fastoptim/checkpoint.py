@@ -17,7 +17,9 @@ and ``"__metadata__": {"fastoptim": "<JSON string>"}`` where the JSON string is:
      "scheduler": {"class": "StepLR", "children": [...] (composites only), "state": {...}} | null}
 
 (this inner JSON may hold the tokens ``Infinity``, ``-Infinity`` and ``NaN``, as Python's json writes them:
-ReduceLROnPlateau's ``best`` starts at infinity). Tensors are named ``state.<param index>.<key>`` (e.g.
+ReduceLROnPlateau's ``best`` starts at infinity; MultiStepLR's milestones, a Counter, are a sorted list with
+repeats). The C++ writer produces the same JSON (ints as ints, floats as floats), so a file resumes in either
+language bit-identically. Tensors are named ``state.<param index>.<key>`` (e.g.
 ``state.0.exp_avg``) with the parameter's dtype and shape; ``step`` is an F32 scalar (shape ``[]``), as torch
 keeps it.
 
