@@ -552,6 +552,7 @@ void scheduler_mismatches() {
       {"\\\"_step_count\\\":", "\\\"_step_counts\\\":", "has no '_step_count'"},
       {"\\\"base_lrs\\\":[", "\\\"base_lrs\\\":[1.0,", "has 3 values, the optimizer has 2 param groups"},
       {"\\\"last_epoch\\\":3", "\\\"last_epoch\\\":3.5", "last_epoch must be an integer"},
+      {"\\\"last_epoch\\\":3", "\\\"last_epoch\\\":9000000000000000000", "last_epoch is out of range"},
   };
   for (const auto& c : cases) {
     const bool found = edited(c.from, c.to);

@@ -108,12 +108,25 @@ inline std::vector<double> group_reals(const Json& v, const std::string& key, st
 }
 
 // torch's base keys (Python requires these four).
+// A scheduler's integer (an epoch, a count, a period): at most 2^53 in magnitude, as Python's json keeps
+// exactly, so a hostile file cannot make the next step overflow.
+inline std::int64_t count(const Json& v, const std::string& what) {
+  const std::int64_t x = integer(v, what);
+  if (x > (std::int64_t(1) << 53) || x < -(std::int64_t(1) << 53)) throw Bad(what + " is out of range");
+  return x;
+}
+inline std::vector<std::int64_t> counts(const Json& v, const std::string& what) {
+  std::vector<std::int64_t> out;
+  for (const Json& x : array(v, what).items) out.push_back(count(x, what + " entry"));
+  return out;
+}
+
 inline BaseState read_base(const Json& st, const LoadContext& ctx) {
   BaseState b;
   b.base_lrs = group_reals(need(st, "base_lrs", "scheduler state"), "base_lrs", ctx.groups);
   b.last_lr = group_reals(need(st, "_last_lr", "scheduler state"), "_last_lr", ctx.groups);
-  b.last_epoch = integer(need(st, "last_epoch", "scheduler state"), "last_epoch");
-  b.step_count = integer(need(st, "_step_count", "scheduler state"), "_step_count");
+  b.last_epoch = count(need(st, "last_epoch", "scheduler state"), "last_epoch");
+  b.step_count = count(need(st, "_step_count", "scheduler state"), "_step_count");
   return b;
 }
 
@@ -180,7 +193,7 @@ struct SchedulerCodec<ls::StepLR> {
   }
   static Commit load(ls::StepLR& s, const Json& st, const LoadContext& ctx) {
     return ParamsCodec<ls::StepLR>::load_with(s, st, ctx, [](ls::StepLR::Params& p, const Json& j) {
-      if_present(j, "step_size", [&](const Json& v) { p.step_size = integer(v, "step_size"); });
+      if_present(j, "step_size", [&](const Json& v) { p.step_size = count(v, "step_size"); });
       if_present(j, "gamma", [&](const Json& v) { p.gamma = real(v, "gamma"); });
       checked([&] { ls::StepLR::check(p); });
     });
@@ -200,7 +213,7 @@ struct SchedulerCodec<ls::MultiStepLR> {
   }
   static Commit load(ls::MultiStepLR& s, const Json& st, const LoadContext& ctx) {
     return ParamsCodec<ls::MultiStepLR>::load_with(s, st, ctx, [](ls::MultiStepLR::Params& p, const Json& j) {
-      if_present(j, "milestones", [&](const Json& v) { p.milestones = integers(v, "milestones"); });
+      if_present(j, "milestones", [&](const Json& v) { p.milestones = counts(v, "milestones"); });
       if_present(j, "gamma", [&](const Json& v) { p.gamma = real(v, "gamma"); });
     });
   }
@@ -217,7 +230,7 @@ struct SchedulerCodec<ls::ConstantLR> {
   static Commit load(ls::ConstantLR& s, const Json& st, const LoadContext& ctx) {
     return ParamsCodec<ls::ConstantLR>::load_with(s, st, ctx, [](ls::ConstantLR::Params& p, const Json& j) {
       if_present(j, "factor", [&](const Json& v) { p.factor = real(v, "factor"); });
-      if_present(j, "total_iters", [&](const Json& v) { p.total_iters = integer(v, "total_iters"); });
+      if_present(j, "total_iters", [&](const Json& v) { p.total_iters = count(v, "total_iters"); });
       checked([&] { ls::ConstantLR::check(p); });
     });
   }
@@ -235,7 +248,7 @@ struct SchedulerCodec<ls::LinearLR> {
     return ParamsCodec<ls::LinearLR>::load_with(s, st, ctx, [](ls::LinearLR::Params& p, const Json& j) {
       if_present(j, "start_factor", [&](const Json& v) { p.start_factor = real(v, "start_factor"); });
       if_present(j, "end_factor", [&](const Json& v) { p.end_factor = real(v, "end_factor"); });
-      if_present(j, "total_iters", [&](const Json& v) { p.total_iters = integer(v, "total_iters"); });
+      if_present(j, "total_iters", [&](const Json& v) { p.total_iters = count(v, "total_iters"); });
       checked([&] { ls::LinearLR::check(p); });
     });
   }
@@ -264,7 +277,7 @@ struct SchedulerCodec<ls::PolynomialLR> {
   }
   static Commit load(ls::PolynomialLR& s, const Json& st, const LoadContext& ctx) {
     return ParamsCodec<ls::PolynomialLR>::load_with(s, st, ctx, [](ls::PolynomialLR::Params& p, const Json& j) {
-      if_present(j, "total_iters", [&](const Json& v) { p.total_iters = integer(v, "total_iters"); });
+      if_present(j, "total_iters", [&](const Json& v) { p.total_iters = count(v, "total_iters"); });
       if_present(j, "power", [&](const Json& v) { p.power = real(v, "power"); });
     });
   }
@@ -281,7 +294,7 @@ struct SchedulerCodec<ls::CosineAnnealingLR> {
   static Commit load(ls::CosineAnnealingLR& s, const Json& st, const LoadContext& ctx) {
     return ParamsCodec<ls::CosineAnnealingLR>::load_with(s, st, ctx,
                                                          [](ls::CosineAnnealingLR::Params& p, const Json& j) {
-      if_present(j, "T_max", [&](const Json& v) { p.T_max = integer(v, "T_max"); });
+      if_present(j, "T_max", [&](const Json& v) { p.T_max = count(v, "T_max"); });
       if_present(j, "eta_min", [&](const Json& v) { p.eta_min = real(v, "eta_min"); });
     });
   }
@@ -299,14 +312,15 @@ struct SchedulerCodec<ls::CosineAnnealingWarmRestarts> {
   static Commit load(ls::CosineAnnealingWarmRestarts& s, const Json& st, const LoadContext& ctx) {
     using P = ls::CosineAnnealingWarmRestarts::Params;
     return ParamsCodec<ls::CosineAnnealingWarmRestarts>::load_with(s, st, ctx, [](P& p, const Json& j) {
-      if_present(j, "T_0", [&](const Json& v) { p.T_0 = integer(v, "T_0"); });
-      if_present(j, "T_i", [&](const Json& v) { p.T_i = integer(v, "T_i"); });
-      if_present(j, "T_mult", [&](const Json& v) { p.T_mult = integer(v, "T_mult"); });
+      if_present(j, "T_0", [&](const Json& v) { p.T_0 = count(v, "T_0"); });
+      if_present(j, "T_i", [&](const Json& v) { p.T_i = count(v, "T_i"); });
+      if_present(j, "T_mult", [&](const Json& v) { p.T_mult = count(v, "T_mult"); });
       if_present(j, "eta_min", [&](const Json& v) { p.eta_min = real(v, "eta_min"); });
       if_present(j, "T_cur", [&](const Json& v) { p.T_cur = real(v, "T_cur"); });
       if (p.T_0 <= 0) throw Bad("scheduler state: Expected positive integer T_0, but got " + std::to_string(p.T_0));
       if (p.T_i <= 0) throw Bad("scheduler state: Expected positive integer T_i, but got " + std::to_string(p.T_i));
       if (p.T_mult < 1) throw Bad("scheduler state: Expected integer T_mult >= 1, but got " + std::to_string(p.T_mult));
+      if (p.T_i > (std::int64_t(1) << 53) / p.T_mult) throw Bad("scheduler state: T_i * T_mult is out of range");
     });
   }
 };
@@ -327,7 +341,7 @@ struct SchedulerCodec<ls::SWALR> {
         checked([&] { p.anneal_strategy = ls::SWALR::parse_strategy(text(v, "_anneal_strategy")); });
       });
       if_present(j, "anneal_epochs", [&](const Json& v) {
-        p.anneal_epochs = integer(v, "anneal_epochs");
+        p.anneal_epochs = count(v, "anneal_epochs");
         if (p.anneal_epochs < 0)
           throw Bad("scheduler state: anneal_epochs must be equal or greater than 0, got " +
                     std::to_string(p.anneal_epochs));
@@ -483,7 +497,7 @@ struct SchedulerCodec<ls::OneCycleLR> {
   static Commit load(ls::OneCycleLR& s, const Json& st, const LoadContext& ctx) {
     ls::OneCycleLR::Params p = s.params;
     if_present(st, "total_steps", [&](const Json& v) {
-      p.total_steps = integer(v, "total_steps");
+      p.total_steps = count(v, "total_steps");
       if (p.total_steps <= 0)
         throw Bad("scheduler state: Expected positive integer total_steps, but got " + std::to_string(p.total_steps));
     });
@@ -568,8 +582,8 @@ struct SchedulerCodec<ls::ReduceLROnPlateau> {
       o.threshold_mode = m == "rel" ? RP::ThresholdMode::rel : RP::ThresholdMode::abs;
     });
     if_present(st, "factor", [&](const Json& v) { o.factor = real(v, "factor"); });
-    if_present(st, "patience", [&](const Json& v) { o.patience = integer(v, "patience"); });
-    if_present(st, "cooldown", [&](const Json& v) { o.cooldown = integer(v, "cooldown"); });
+    if_present(st, "patience", [&](const Json& v) { o.patience = count(v, "patience"); });
+    if_present(st, "cooldown", [&](const Json& v) { o.cooldown = count(v, "cooldown"); });
     if_present(st, "eps", [&](const Json& v) { o.eps = real(v, "eps"); });
     if_present(st, "threshold", [&](const Json& v) { o.threshold = real(v, "threshold"); });
     std::vector<double> min_lrs = s.min_lrs();
@@ -586,9 +600,9 @@ struct SchedulerCodec<ls::ReduceLROnPlateau> {
     std::int64_t bad = s.num_bad_epochs(), cooldown_counter = s.cooldown_counter(), last_epoch = s.last_epoch();
     std::vector<double> last_lr = s.get_last_lr();
     if_present(st, "best", [&](const Json& v) { best = real(v, "best"); });
-    if_present(st, "num_bad_epochs", [&](const Json& v) { bad = integer(v, "num_bad_epochs"); });
-    if_present(st, "cooldown_counter", [&](const Json& v) { cooldown_counter = integer(v, "cooldown_counter"); });
-    if_present(st, "last_epoch", [&](const Json& v) { last_epoch = integer(v, "last_epoch"); });
+    if_present(st, "num_bad_epochs", [&](const Json& v) { bad = count(v, "num_bad_epochs"); });
+    if_present(st, "cooldown_counter", [&](const Json& v) { cooldown_counter = count(v, "cooldown_counter"); });
+    if_present(st, "last_epoch", [&](const Json& v) { last_epoch = count(v, "last_epoch"); });
     if_present(st, "_last_lr", [&](const Json& v) { last_lr = group_reals(v, "_last_lr", ctx.groups); });
     std::shared_ptr<RP> fresh;
     checked([&] { fresh = std::make_shared<RP>(s.groups(), o); });
@@ -743,12 +757,12 @@ inline Commit load_scheduler(SchedulerRef s, const Json& desc, const Json& state
           if constexpr (std::is_same_v<Sched, ls::SequentialLR>) {
             milestones = sched.milestones();
             if_present(state, "_milestones", [&](const Json& v) {
-              milestones = integers(v, "_milestones");
+              milestones = counts(v, "_milestones");
               if (milestones.size() != sched.schedulers().size() - 1)
                 throw Bad("scheduler state has " + std::to_string(milestones.size()) + " milestones, expected " +
                           std::to_string(sched.schedulers().size() - 1));
             });
-            if_present(state, "last_epoch", [&](const Json& v) { last_epoch = integer(v, "last_epoch"); });
+            if_present(state, "last_epoch", [&](const Json& v) { last_epoch = count(v, "last_epoch"); });
           }
           if_present(state, "_last_lr", [&](const Json& v) { last_lr = group_reals(v, "_last_lr", ctx.groups); });
           std::vector<Commit> children = Codec::load_children(sched, desc, state, ctx, where);
