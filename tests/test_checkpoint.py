@@ -111,6 +111,12 @@ def _rejects(path, target, match=None):
     assert _snapshot(opt, sched) == before
 
 
+def _write(path, data):
+    """A new file each time: ext4 flushes a truncated-and-rewritten file to disk on close (slow in loops)."""
+    path.unlink(missing_ok=True)
+    path.write_bytes(data)
+
+
 def _split(blob):
     n = int.from_bytes(blob[:8], "little")
     return json.loads(blob[8:8 + n]), blob[8 + n:]
@@ -245,7 +251,7 @@ def test_truncated_files(small, tmp_path):
     path, blob, target = small
     bad = tmp_path / "bad"
     for n in range(len(blob)):
-        bad.write_bytes(blob[:n])
+        _write(bad, blob[:n])
         _rejects(bad, target)
 
 
@@ -256,7 +262,7 @@ def test_header_bit_flips(small, tmp_path):
         for mask in (0x01, 0x20, 0x80):
             m = bytearray(blob)
             m[i] ^= mask
-            bad.write_bytes(bytes(m))
+            _write(bad, bytes(m))
             opt, sched = target()
             before = _snapshot(opt, sched)
             try:
@@ -271,14 +277,14 @@ def test_header_bit_flips(small, tmp_path):
 def test_header_length_field(small, tmp_path, n, match):
     _, blob, target = small
     bad = tmp_path / "bad"
-    bad.write_bytes(n.to_bytes(8, "little") + blob[8:])
+    _write(bad, n.to_bytes(8, "little") + blob[8:])
     _rejects(bad, target, match)
 
 
 def test_header_length_one_past_file(small, tmp_path):
     _, blob, target = small
     bad = tmp_path / "bad"
-    bad.write_bytes((len(blob) - 7).to_bytes(8, "little") + blob[8:])
+    _write(bad, (len(blob) - 7).to_bytes(8, "little") + blob[8:])
     _rejects(bad, target, "past the end")
 
 
@@ -289,7 +295,7 @@ def test_header_length_one_past_file(small, tmp_path):
 def test_bad_header_json(small, tmp_path, head, match):
     _, blob, target = small
     bad = tmp_path / "bad"
-    bad.write_bytes(len(head).to_bytes(8, "little") + head)
+    _write(bad, len(head).to_bytes(8, "little") + head)
     _rejects(bad, target, match)
 
 
@@ -324,7 +330,7 @@ def _set_tensor(name, key, value):
 def test_bad_tensor_entries(small, tmp_path, fn, match):
     _, blob, target = small
     bad = tmp_path / "bad"
-    bad.write_bytes(_edit_header(blob, fn))
+    _write(bad, _edit_header(blob, fn))
     _rejects(bad, target, match)
 
 
@@ -335,7 +341,7 @@ def test_overlapping_regions(small, tmp_path):
         h["state.0.exp_avg_sq"]["data_offsets"] = list(h["state.0.exp_avg"]["data_offsets"])
 
     bad = tmp_path / "bad"
-    bad.write_bytes(_edit_header(blob, fn))
+    _write(bad, _edit_header(blob, fn))
     _rejects(bad, target, "gap or overlap")
 
 
@@ -344,7 +350,7 @@ def test_step_value_checked(small, tmp_path):
     header, data = _split(blob)
     b, e = header["state.0.step"]["data_offsets"]
     bad = tmp_path / "bad"
-    bad.write_bytes(_join(header, data[:b] + np.float32(np.nan).tobytes() + data[e:]))
+    _write(bad, _join(header, data[:b] + np.float32(np.nan).tobytes() + data[e:]))
     _rejects(bad, target, "finite")
 
 
@@ -381,7 +387,7 @@ def _meta_set(path, value):
 def test_bad_metadata(small, tmp_path, fn, match):
     _, blob, target = small
     bad = tmp_path / "bad"
-    bad.write_bytes(_edit_meta(blob, fn))
+    _write(bad, _edit_meta(blob, fn))
     _rejects(bad, target, match)
 
 
@@ -413,7 +419,7 @@ def test_fuzz(small):
             m[i] = v
         if cut is not None:
             m = m[:cut]
-        fuzz_path.write_bytes(bytes(m))
+        _write(fuzz_path, bytes(m))
         opt, sched = target()
         before = _snapshot(opt, sched)
         try:
@@ -425,66 +431,178 @@ def test_fuzz(small):
 
 
 # ------------------------------------------------------------------------------------ Python <-> C++
-# The problem test_sched_checkpoint.cpp runs: N=5, p0_i = (i - 2) / 4, g_i = p_i / 2 + c(i, k).
+# cpp/tests/ckpt_cross.c runs the same problem through the C API (see its header): group 0 holds 5 values,
+# group 1 holds 3, gradients exact in binary; ReduceLROnPlateau steps on 1 / (1 + k // 4). Every optimizer and
+# every scheduler must appear in these two tables (test_every_optimizer_and_scheduler_crosses checks it):
+# one line each.
 
-N = 5
-CASES = {
-    "adam": (np.float64, lambda p: fastoptim.Adam([p], lr=0.01, betas=(0.9, 0.99), weight_decay=0.1, amsgrad=True)),
-    "sgd": (np.float32, lambda p: fastoptim.SGD([p], lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+N0, N1 = 5, 3
+
+# name: (dtype, options (JSON for C, keyword arguments for Python), options of group 1)
+CROSS_OPTIMIZERS = {
+    "SGD": (np.float32, {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}, {"lr": 0.02}),
+    "Adam": (np.float64, {"lr": 0.01, "betas": (0.9, 0.99), "weight_decay": 0.1, "amsgrad": True}, {"lr": 0.02}),
+    "AdamW": (np.float32, {"lr": 0.01, "weight_decay": 0.05}, {"weight_decay": 0.0}),
+    "RMSprop": (np.float64, {"lr": 0.01, "momentum": 0.5, "centered": True}, {"lr": 0.005}),
+    "Adagrad": (np.float32, {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1}, {"lr": 0.05}),
 }
 
+# name: arguments; composites hold {"class": ..., arguments} per child. LambdaLR and MultiplicativeLR take
+# the functions of _LAMBDAS (the C helper has the same ones).
+CROSS_SCHEDULERS = {
+    "StepLR": {"step_size": 3, "gamma": 0.5},
+    "MultiStepLR": {"milestones": [2, 5, 5, 9], "gamma": 0.5},
+    "ConstantLR": {"factor": 0.5, "total_iters": 6},
+    "LinearLR": {"start_factor": 0.25, "end_factor": 0.75, "total_iters": 10},
+    "ExponentialLR": {"gamma": 0.9},
+    "PolynomialLR": {"total_iters": 12, "power": 2.0},
+    "LambdaLR": {},
+    "MultiplicativeLR": {},
+    "CosineAnnealingLR": {"T_max": 6, "eta_min": 0.001},
+    "CosineAnnealingWarmRestarts": {"T_0": 3, "T_mult": 2, "eta_min": 0.001},
+    "CyclicLR": {"base_lr": 0.01, "max_lr": [0.1, 0.05], "step_size_up": 3, "mode": "triangular2"},
+    "OneCycleLR": {"max_lr": [0.1, 0.05], "total_steps": 30, "three_phase": True},
+    "SequentialLR": {"schedulers": [{"class": "LinearLR", "start_factor": 0.1, "total_iters": 4},
+                                    {"class": "ExponentialLR", "gamma": 0.9}], "milestones": [4]},
+    "ChainedScheduler": {"schedulers": [{"class": "StepLR", "step_size": 2, "gamma": 0.9},
+                                        {"class": "CosineAnnealingLR", "T_max": 8}]},
+    "ReduceLROnPlateau": {"patience": 1, "factor": 0.5, "cooldown": 1},
+    "SWALR": {"swa_lr": [0.05, 0.01], "anneal_epochs": 5, "anneal_strategy": "linear"},
+}
+_LAMBDAS = {
+    "LambdaLR": [lambda e: 0.5 + 0.5 / (1 + e), lambda e: 0.5 + 0.25 / (1 + e)],
+    "MultiplicativeLR": lambda e: 0.9 if e % 3 else 0.8,
+}
+_CYCLING = ("CyclicLR", "OneCycleLR")  # cycle momentum where the optimizer has one
 
-def _cpp_binary():
+
+def _cross_binary():
     where = os.environ.get("FASTOPTIM_CPP_BUILD")
     if not where:
         pytest.skip("FASTOPTIM_CPP_BUILD (a CMake build directory) not set")
     path = Path(where)
     if path.is_dir():
-        path = path / "cpp" / "tests" / "test_sched_checkpoint"
+        path = path / "cpp" / "tests" / "ckpt_cross"
     if not path.is_file():
         pytest.fail(f"FASTOPTIM_CPP_BUILD is set but {path} does not exist")
     return str(path)
 
 
-def _problem_run(opt, p, k0, n):
-    i = np.arange(N)
+def _sched_args(opt_name, sched_name):
+    args = dict(CROSS_SCHEDULERS[sched_name])
+    if sched_name in _CYCLING:
+        args["cycle_momentum"] = "momentum" in CROSS_OPTIMIZERS[opt_name][1] or "betas" in CROSS_OPTIMIZERS[opt_name][1]
+    return args
+
+
+def _make_sched(opt, name, args):
+    if name in _LAMBDAS:
+        return getattr(L, name)(opt, _LAMBDAS[name])
+    args = dict(args)
+    if "schedulers" in args:
+        args["schedulers"] = [_make_sched(opt, c["class"], {k: v for k, v in c.items() if k != "class"})
+                              for c in args["schedulers"]]
+        if name == "ChainedScheduler":
+            return L.ChainedScheduler(args["schedulers"])
+    return getattr(L, name)(opt, **args)
+
+
+def _cross_build(opt_name, sched_name, params):
+    _, options, group1 = CROSS_OPTIMIZERS[opt_name]
+    opt = getattr(fastoptim, opt_name)([{"params": params[:1]}, {"params": params[1:], **group1}], **options)
+    return opt, _make_sched(opt, sched_name, _sched_args(opt_name, sched_name))
+
+
+def _cross_params(dtype):
+    return [((np.arange(N0) - 2.0) * 0.25).astype(dtype), (0.5 - 0.25 * np.arange(N1)).astype(dtype)]
+
+
+def _cross_run(opt, sched, params, k0, n):
     for k in range(k0, k0 + n):
-        c = (((i * 7 + k * 3) % 11 - 5) * 0.125).astype(p.dtype)
-        opt.step([p * p.dtype.type(0.5) + c])
+        grads = []
+        for j, p in enumerate(params):
+            c = (((np.arange(p.size) * 7 + k * 3 + j * 5) % 11 - 5) * 0.125).astype(p.dtype)
+            grads.append(p * p.dtype.type(0.5) + c)
+        opt.step(grads)
+        if isinstance(sched, L.ReduceLROnPlateau):
+            sched.step(1.0 / (1 + k // 4))
+        else:
+            sched.step()
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_python_to_cpp_and_back(tmp_path, case):
-    exe = _cpp_binary()
-    dtype, make = CASES[case]
-    # Uninterrupted Python run: the reference.
-    ref = ((np.arange(N) - 2.0) * 0.25).astype(dtype)
-    _problem_run(make(ref), ref, 0, 17)
+def _cross_cmd(exe, verb, opt_name, sched_name):
+    dtype, options, group1 = CROSS_OPTIMIZERS[opt_name]
+    return [exe, verb, opt_name, np.dtype(dtype).name, json.dumps(options), json.dumps(group1), sched_name,
+            json.dumps(_sched_args(opt_name, sched_name))]
 
-    # Python -> C++: Python runs 7 steps and saves; C++ resumes for 10.
-    p = ((np.arange(N) - 2.0) * 0.25).astype(dtype)
-    opt = make(p)
-    _problem_run(opt, p, 0, 7)
-    fastoptim.save(tmp_path / "py.safetensors", opt)
-    (tmp_path / "py.params").write_bytes(p.tobytes())
-    subprocess.run([exe, "resume", case, str(tmp_path / "py.safetensors"), str(tmp_path / "py.params"),
-                    str(tmp_path / "cpp_out.params"), "7", "10"], check=True)
-    assert (tmp_path / "cpp_out.params").read_bytes() == ref.tobytes()
 
-    # C++ -> Python: C++ runs 7 steps and saves; Python resumes for 10.
-    subprocess.run([exe, "write", case, str(tmp_path / "cpp.safetensors"), str(tmp_path / "cpp.params"), "7"],
-                   check=True)
-    q = np.frombuffer((tmp_path / "cpp.params").read_bytes(), dtype=dtype).copy()
-    assert q.tobytes() == p.tobytes()  # 7 steps in C++ == 7 steps in Python
-    opt2 = make(q)
-    opt2.param_groups[0]["lr"] = 0.5  # overwritten by the file
-    fastoptim.load(tmp_path / "cpp.safetensors", opt2)
-    _same_state(opt, opt2)
-    _problem_run(opt2, q, 7, 10)
-    assert q.tobytes() == ref.tobytes()
+def _lrs_printed(out):
+    words = out.split()
+    assert words[0] == "lr", out
+    return [float.fromhex(w) for w in words[1:]]
 
-    if case == "adam":  # the C++ self test also loads a Python-written file
-        env = dict(os.environ, FASTOPTIM_PY_CHECKPOINT=str(tmp_path / "py.safetensors"))
-        out = subprocess.run([exe], env=env, capture_output=True, text=True)
-        assert out.returncode == 0, out.stdout + out.stderr
-        assert "not checked" not in out.stdout
+
+def _same_state_dicts(sa, sb):
+    assert sa["param_groups"] == sb["param_groups"]
+    assert sa["state"].keys() == sb["state"].keys()
+    for i in sa["state"]:
+        assert sa["state"][i].keys() == sb["state"][i].keys()
+        for k in sa["state"][i]:
+            x, y = np.asarray(sa["state"][i][k]), np.asarray(sb["state"][i][k])
+            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), (i, k)
+
+
+def _sched_json(sched):
+    return json.dumps(sched.state_dict(), sort_keys=True, default=repr)
+
+
+@pytest.mark.parametrize("sched_name", sorted(CROSS_SCHEDULERS))
+@pytest.mark.parametrize("opt_name", sorted(CROSS_OPTIMIZERS))
+def test_python_to_cpp_and_back(tmp_path, opt_name, sched_name):
+    exe = _cross_binary()
+    dtype = CROSS_OPTIMIZERS[opt_name][0]
+    # Python, uninterrupted: saves after 7 steps, then runs 10 more (the reference).
+    p = _cross_params(dtype)
+    opt, sched = _cross_build(opt_name, sched_name, p)
+    _cross_run(opt, sched, p, 0, 7)
+    fastoptim.save(tmp_path / "py.safetensors", opt, sched)
+    (tmp_path / "py.params").write_bytes(b"".join(x.tobytes() for x in p))
+    at7 = [x.copy() for x in p]
+    state7, sched7 = opt.state_dict(), _sched_json(sched)
+    _cross_run(opt, sched, p, 7, 10)
+    ref, ref_lrs = b"".join(x.tobytes() for x in p), [g["lr"] for g in opt.param_groups]
+
+    # Python -> C++: the C helper loads Python's file and finishes the run.
+    out = subprocess.run(_cross_cmd(exe, "resume", opt_name, sched_name) + [
+        str(tmp_path / "py.safetensors"), str(tmp_path / "py.params"), str(tmp_path / "c_out.params"), "7", "10"],
+        check=True, capture_output=True, text=True).stdout
+    assert (tmp_path / "c_out.params").read_bytes() == ref
+    assert _lrs_printed(out) == ref_lrs
+
+    # C++ -> Python: the C helper runs 7 steps and saves; Python loads into fresh objects and finishes.
+    subprocess.run(_cross_cmd(exe, "write", opt_name, sched_name) + [
+        str(tmp_path / "c.safetensors"), str(tmp_path / "c.params"), "7"], check=True, capture_output=True)
+    raw = (tmp_path / "c.params").read_bytes()
+    assert raw == b"".join(x.tobytes() for x in at7)  # 7 steps in C++ == 7 steps in Python
+    q = [np.frombuffer(raw, dtype, N0).copy(), np.frombuffer(raw, dtype, N1, N0 * np.dtype(dtype).itemsize).copy()]
+    opt2, sched2 = _cross_build(opt_name, sched_name, q)
+    fastoptim.load(tmp_path / "c.safetensors", opt2, sched2)
+    _same_state_dicts(state7, opt2.state_dict())
+    assert _sched_json(sched2) == sched7
+    _cross_run(opt2, sched2, q, 7, 10)
+    assert b"".join(x.tobytes() for x in q) == ref
+    assert [g["lr"] for g in opt2.param_groups] == ref_lrs
+
+
+def test_every_optimizer_and_scheduler_crosses():
+    optimizers = {n for n in fastoptim.__all__
+                  if isinstance(getattr(fastoptim, n), type) and issubclass(getattr(fastoptim, n), fastoptim.Optimizer)
+                  and getattr(fastoptim, n) is not fastoptim.Optimizer}
+    assert optimizers == set(CROSS_OPTIMIZERS), "add a line to CROSS_OPTIMIZERS (and the optimizer to registry.hpp)"
+    schedulers = {n for n in L.__all__ if n not in ("LRScheduler", "PlateauEvent", "preview", "SchedulePreview")}
+    assert schedulers == set(CROSS_SCHEDULERS)
+    if os.environ.get("FASTOPTIM_CPP_BUILD"):
+        out = subprocess.run([_cross_binary(), "names"], check=True, capture_output=True, text=True).stdout
+        listed = [line.split() for line in out.splitlines()]
+        assert {n for kind, n in listed if kind == "optimizer"} == set(CROSS_OPTIMIZERS)
+        assert {n for kind, n in listed if kind == "scheduler"} == set(CROSS_SCHEDULERS)

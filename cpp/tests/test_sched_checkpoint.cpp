@@ -1,20 +1,15 @@
-// fastoptim::save_checkpoint / load_checkpoint (cpp/include/fastoptim/checkpoint.hpp).
-//
-//   test_sched_checkpoint                 self tests: round trips of SGD/Adam/AdamW/RMSprop mid-run resume
-//                                         bit-identically; truncated, bit-flipped and mismatched files throw
-//                                         std::runtime_error and leave the optimizer unchanged. If the
-//                                         environment names a Python-written file in FASTOPTIM_PY_CHECKPOINT
-//                                         (Adam, one float64 parameter of 5 elements), it must load.
-//   test_sched_checkpoint write <adam|sgd> <ckpt> <params_out> <nsteps>
-//   test_sched_checkpoint resume <adam|sgd> <ckpt> <params_in> <params_out> <k0> <nsteps>
-//                                         the cross-language protocol used by tests/test_checkpoint.py: the
-//                                         problem below (N=5, p0, grad) run for nsteps from step k0; params as
-//                                         raw little-endian bytes (float64 for adam, float32 for sgd).
+// fastoptim::save_checkpoint / load_checkpoint (cpp/include/fastoptim/checkpoint.hpp), C++ only: round trips
+// of SGD/Adam/AdamW/RMSprop, and of Adam with every scheduler, resume bit-identically mid-run; truncated,
+// bit-flipped, fuzzed and mismatched files (optimizer or scheduler) throw std::runtime_error and leave the
+// optimizer and scheduler unchanged. CI also runs it under AddressSanitizer and UndefinedBehaviorSanitizer.
+// (tests/test_checkpoint.py checks files crossing between C++ and Python, through cpp/tests/ckpt_cross.c.)
 
 #include <fastoptim/checkpoint.hpp>
 #include <fastoptim/fastoptim.hpp>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -106,6 +101,7 @@ std::string temp_dir() {
 std::string slurp(const std::string& path) { return fastoptim::ckpt::read_file(path); }
 
 void spit(const std::string& path, const std::string& bytes) {
+  std::remove(path.c_str());  // a new file, not a truncated one: ext4 flushes truncated-and-rewritten files on close
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) throw std::runtime_error("cannot write " + path);
   std::fwrite(bytes.data(), 1, bytes.size(), f);
@@ -121,9 +117,9 @@ std::string snapshot(Opt& opt) {
     out += g.initial_lr ? std::to_string(*g.initial_lr) : "none";
   }
   for (std::size_t i = 0; i < opt.num_params(); ++i) {
-    auto& st = opt.state(i);
-    if (auto* s = fastoptim::ckpt::step_of(st)) out += std::to_string(*s);
-    for (auto& b : fastoptim::ckpt::buffers(st)) {
+    auto e = fastoptim::ckpt::entries_of(opt, i);
+    if (e.step_value) out += std::to_string(*e.step_value);
+    for (auto& b : e.buffers) {
       out += b.first;
       out.append(reinterpret_cast<const char*>(b.second->data()), b.second->size() * sizeof(b.second->front()));
     }
@@ -337,61 +333,259 @@ void robustness() {
   std::remove(bad.c_str());
 }
 
-// ------------------------------------------------------------------------------ protocol mode
+// --------------------------------------------------------------------------- schedulers
 
-template <class T>
-void write_raw(const std::string& path, const std::vector<T>& p) {
-  spit(path, std::string(reinterpret_cast<const char*>(p.data()), p.size() * sizeof(T)));
+namespace ls = fastoptim::lr_scheduler;
+
+// A scheduler with the children it needs, over Adam<double> with two groups.
+struct Sched {
+  std::vector<std::unique_ptr<ls::LRScheduler>> children;
+  std::unique_ptr<ls::LRScheduler> lr;
+  std::unique_ptr<ls::ReduceLROnPlateau> plateau;
+
+  fastoptim::SchedulerRef ref() { return lr ? fastoptim::SchedulerRef(*lr) : fastoptim::SchedulerRef(*plateau); }
+  void step(std::size_t k) {
+    if (plateau) plateau->step(1.0 / (1.0 + static_cast<double>(k / 4)));
+    else lr->step();
+  }
+  std::vector<double> last_lr() const { return lr ? lr->get_last_lr() : plateau->get_last_lr(); }
+};
+
+template <class S, class... A>
+Sched one(A&&... a) {
+  Sched s;
+  s.lr = std::make_unique<S>(std::forward<A>(a)...);
+  return s;
 }
 
-template <class T>
-std::vector<T> read_raw(const std::string& path) {
-  const std::string s = slurp(path);
-  if (s.size() != kN * sizeof(T)) throw std::runtime_error(path + ": expected " + std::to_string(kN) + " values");
-  std::vector<T> p(kN);
-  std::memcpy(p.data(), s.data(), s.size());
-  return p;
+using Factory = std::function<Sched(ls::GroupsAccess&)>;
+
+std::vector<std::pair<std::string, Factory>> schedulers() {
+  std::vector<std::pair<std::string, Factory>> out;
+  out.emplace_back("StepLR", [](ls::GroupsAccess& g) { return one<ls::StepLR>(g, 3, 0.5); });
+  out.emplace_back("MultiStepLR", [](ls::GroupsAccess& g) {
+    return one<ls::MultiStepLR>(g, std::vector<std::int64_t>{9, 2, 5, 5}, 0.5);
+  });
+  out.emplace_back("ConstantLR", [](ls::GroupsAccess& g) { return one<ls::ConstantLR>(g, 0.5, 6); });
+  out.emplace_back("LinearLR", [](ls::GroupsAccess& g) { return one<ls::LinearLR>(g, 0.25, 0.75, 10); });
+  out.emplace_back("ExponentialLR", [](ls::GroupsAccess& g) { return one<ls::ExponentialLR>(g, 0.9); });
+  out.emplace_back("PolynomialLR", [](ls::GroupsAccess& g) { return one<ls::PolynomialLR>(g, 12, 2.0); });
+  out.emplace_back("LambdaLR", [](ls::GroupsAccess& g) {
+    return one<ls::LambdaLR>(g, ls::LrLambda([](std::int64_t e) { return 0.5 + 0.5 / (1.0 + e); }));
+  });
+  out.emplace_back("MultiplicativeLR", [](ls::GroupsAccess& g) {
+    return one<ls::MultiplicativeLR>(g, ls::LrLambda([](std::int64_t e) { return e % 3 ? 0.9 : 0.8; }));
+  });
+  out.emplace_back("CosineAnnealingLR", [](ls::GroupsAccess& g) { return one<ls::CosineAnnealingLR>(g, 6, 0.001); });
+  out.emplace_back("CosineAnnealingWarmRestarts",
+                   [](ls::GroupsAccess& g) { return one<ls::CosineAnnealingWarmRestarts>(g, 3, 2, 0.001); });
+  out.emplace_back("CyclicLR", [](ls::GroupsAccess& g) {
+    ls::CyclicLR::Options o;
+    o.base_lr = {0.01};
+    o.max_lr = {0.1, 0.05};
+    o.step_size_up = 3;
+    o.mode = "triangular2";
+    return one<ls::CyclicLR>(g, o);
+  });
+  out.emplace_back("OneCycleLR", [](ls::GroupsAccess& g) {
+    ls::OneCycleLR::Options o;
+    o.max_lr = {0.1, 0.05};
+    o.total_steps = 30;
+    o.three_phase = true;
+    return one<ls::OneCycleLR>(g, o);
+  });
+  out.emplace_back("SequentialLR", [](ls::GroupsAccess& g) {
+    Sched s;
+    s.children.push_back(std::make_unique<ls::LinearLR>(g, 0.1, 1.0, 4));
+    s.children.push_back(std::make_unique<ls::ExponentialLR>(g, 0.9));
+    s.lr = std::make_unique<ls::SequentialLR>(
+        g, std::vector<ls::LRScheduler*>{s.children[0].get(), s.children[1].get()}, std::vector<std::int64_t>{4});
+    return s;
+  });
+  out.emplace_back("ChainedScheduler", [](ls::GroupsAccess& g) {
+    Sched s;
+    s.children.push_back(std::make_unique<ls::StepLR>(g, 2, 0.9));
+    s.children.push_back(std::make_unique<ls::CosineAnnealingLR>(g, 8));
+    s.lr = std::make_unique<ls::ChainedScheduler>(
+        std::vector<ls::LRScheduler*>{s.children[0].get(), s.children[1].get()});
+    return s;
+  });
+  out.emplace_back("ReduceLROnPlateau", [](ls::GroupsAccess& g) {
+    ls::ReduceLROnPlateau::Options o;
+    o.patience = 1;
+    o.factor = 0.5;
+    o.cooldown = 1;
+    Sched s;
+    s.plateau = std::make_unique<ls::ReduceLROnPlateau>(g, o);
+    return s;
+  });
+  out.emplace_back("SWALR", [](ls::GroupsAccess& g) {
+    return one<ls::SWALR>(g, std::vector<double>{0.05, 0.01}, 5, ls::SWALR::AnnealStrategy::linear);
+  });
+  return out;
 }
 
-template <class Opt, class T>
-int protocol(const std::vector<std::string>& args, typename Opt::options_type options) {
-  if (args[1] == "write" && args.size() == 6) {
-    std::vector<std::vector<T>> p = {initial_params<T>()};
-    Opt opt({fastoptim::Span<T>(p[0])}, options);
-    run(opt, p, 0, std::stoul(args[5]));
-    fastoptim::save_checkpoint(args[3], opt);
-    write_raw(args[4], p[0]);
-    return 0;
+// Adam over two groups (5 and 3 values), with a scheduler, its groups and its parameters.
+struct Run {
+  std::vector<std::vector<double>> params{initial_params<double>(), std::vector<double>{0.5, 0.25, 0.0}};
+  std::unique_ptr<fastoptim::Adam<double>> opt;
+  std::unique_ptr<ls::OptimizerGroups<fastoptim::Adam<double>>> groups;
+  Sched sched;
+
+  explicit Run(const Factory& make) {
+    fastoptim::AdamOptions o = adam_options(), o2 = adam_options();
+    o2.lr = 0.02;
+    opt = std::make_unique<fastoptim::Adam<double>>(std::vector<fastoptim::Adam<double>::group_type>{
+        {{fastoptim::Span<double>(params[0])}, o, {}}, {{fastoptim::Span<double>(params[1])}, o2, {}}});
+    groups = std::make_unique<ls::OptimizerGroups<fastoptim::Adam<double>>>(*opt);
+    sched = make(*groups);
   }
-  if (args[1] == "resume" && args.size() == 8) {
-    std::vector<std::vector<T>> p = {read_raw<T>(args[4])};
-    typename Opt::options_type fresh;
-    Opt opt({fastoptim::Span<T>(p[0])}, fresh);
-    fastoptim::load_checkpoint(args[3], opt);
-    run(opt, p, std::stoul(args[6]), std::stoul(args[7]));
-    write_raw(args[5], p[0]);
-    return 0;
+  void steps(std::size_t k0, std::size_t n) {
+    for (std::size_t k = k0; k < k0 + n; ++k) {
+      run(*opt, params, k, 1);
+      sched.step(k);
+    }
   }
-  std::fprintf(stderr, "usage: write <adam|sgd> <ckpt> <params_out> <nsteps> | "
-                       "resume <adam|sgd> <ckpt> <params_in> <params_out> <k0> <nsteps>\n");
-  return 2;
+  std::string lrs() const {
+    std::string out;
+    for (double v : sched.last_lr()) out.append(reinterpret_cast<const char*>(&v), sizeof v);
+    for (const auto& g : opt->param_groups()) out += fastoptim::ckpt::options_json(g.options);
+    return out;
+  }
+};
+
+void scheduler_round_trips() {
+  const std::string path = temp_dir() + "/fastoptim_ckpt_sched.safetensors";
+  for (const auto& [name, make] : schedulers()) {
+    Run a(make);
+    a.steps(0, 7);
+    fastoptim::save_checkpoint(path, *a.opt, a.sched.ref());
+    Run b(make);
+    b.params = a.params;  // the parameters are the caller's to save
+    b.opt->param_groups()[0].params[0] = fastoptim::Span<double>(b.params[0]);
+    b.opt->param_groups()[1].params[0] = fastoptim::Span<double>(b.params[1]);
+    try {
+      fastoptim::load_checkpoint(path, *b.opt, b.sched.ref());
+    } catch (const std::exception& e) {
+      CHECK_MSG(false, name + ": " + e.what());
+      continue;
+    }
+    CHECK_MSG(a.lrs() == b.lrs() && snapshot(*a.opt) == snapshot(*b.opt), name + ": loaded state differs");
+    a.steps(7, 10);
+    b.steps(7, 10);
+    CHECK_MSG(bits_equal(a.params[0], b.params[0]) && bits_equal(a.params[1], b.params[1]) && a.lrs() == b.lrs(),
+              name + ": resumed run differs");
+  }
+  std::remove(path.c_str());
+}
+
+// A load that throws changes neither the optimizer nor the scheduler.
+bool rejects(const std::string& path, Run& target, const std::string& expect) {
+  const std::string before = snapshot(*target.opt) + target.lrs();
+  try {
+    fastoptim::load_checkpoint(path, *target.opt, target.sched.ref());
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    if (msg.find(expect) == std::string::npos) std::printf("  unexpected message: %s\n", msg.c_str());
+    return msg.find(expect) != std::string::npos && snapshot(*target.opt) + target.lrs() == before;
+  }
+  return false;
+}
+
+void scheduler_mismatches() {
+  const auto all = schedulers();
+  const auto factory = [&all](const std::string& name) {
+    for (const auto& [n, f] : all)
+      if (n == name) return f;
+    return Factory();
+  };
+  const std::string dir = temp_dir(), good = dir + "/fastoptim_ckpt_s1.safetensors",
+                    bad = dir + "/fastoptim_ckpt_s2.safetensors";
+  Run seq(factory("SequentialLR"));
+  seq.steps(0, 3);
+  fastoptim::save_checkpoint(good, *seq.opt, seq.sched.ref());
+  const std::string bytes = slurp(good);
+
+  Run step(factory("StepLR"));
+  step.steps(0, 1);
+  CHECK(rejects(good, step, "scheduler is a SequentialLR, but a StepLR was given"));
+  Run chained(factory("ChainedScheduler"));
+  CHECK(rejects(good, chained, "scheduler is a SequentialLR, but a ChainedScheduler was given"));
+  {  // the same composite over other children
+    Run other([](ls::GroupsAccess& g) {
+      Sched s;
+      s.children.push_back(std::make_unique<ls::LinearLR>(g, 0.1, 1.0, 4));
+      s.children.push_back(std::make_unique<ls::StepLR>(g, 2));
+      s.lr = std::make_unique<ls::SequentialLR>(
+          g, std::vector<ls::LRScheduler*>{s.children[0].get(), s.children[1].get()}, std::vector<std::int64_t>{4});
+      return s;
+    });
+    CHECK(rejects(good, other, "scheduler child 1 is a ExponentialLR, but a StepLR was given"));
+  }
+  Run target(factory("SequentialLR"));
+  target.steps(0, 1);
+  {  // no scheduler in the file
+    Run plain(factory("SequentialLR"));
+    fastoptim::save_checkpoint(bad, *plain.opt);
+    CHECK(rejects(bad, target, "holds no scheduler state, but a scheduler was given"));
+  }
+  const auto edited = [&](const std::string& from, const std::string& to) {
+    std::string h = bytes;
+    const auto at = h.find(from);
+    if (at == std::string::npos) return false;
+    h.replace(at, from.size(), to);
+    std::uint64_t n = 0;
+    std::memcpy(&n, h.data(), 8);
+    n += to.size() - from.size();
+    std::memcpy(&h[0], &n, 8);
+    spit(bad, h);
+    return true;
+  };
+  const struct {
+    const char* from;
+    const char* to;
+    const char* expect;
+  } cases[] = {
+      {"\\\"_milestones\\\":[4]", "\\\"_milestones\\\":[4,5]", "has 2 milestones, expected 1"},
+      {"\\\"start_factor\\\":0.1", "\\\"start_factor\\\":1.5", "Starting multiplicative factor"},
+      {"\\\"gamma\\\":0.9", "\\\"gamma\\\":\\\"x\\\"", "gamma must be a number"},
+      {"\\\"_step_count\\\":", "\\\"_step_counts\\\":", "has no '_step_count'"},
+      {"\\\"base_lrs\\\":[", "\\\"base_lrs\\\":[1.0,", "has 3 values, the optimizer has 2 param groups"},
+      {"\\\"last_epoch\\\":3", "\\\"last_epoch\\\":3.5", "last_epoch must be an integer"},
+      {"\\\"last_epoch\\\":3", "\\\"last_epoch\\\":9000000000000000000", "last_epoch is out of range"},
+  };
+  for (const auto& c : cases) {
+    const bool found = edited(c.from, c.to);
+    CHECK_MSG(found, c.from);
+    if (found) CHECK_MSG(rejects(bad, target, c.expect), c.expect);
+  }
+  // A Python callable object's state cannot go into a C++ function.
+  {
+    Run lambda(factory("LambdaLR"));
+    lambda.steps(0, 2);
+    fastoptim::save_checkpoint(good, *lambda.opt, lambda.sched.ref());
+    std::string h = slurp(good);
+    const std::string from = "\\\"lr_lambdas\\\":[null,null]", to = "\\\"lr_lambdas\\\":[{\\\"k\\\":1},null]";
+    const auto at = h.find(from);
+    CHECK(at != std::string::npos);
+    if (at != std::string::npos) {
+      h.replace(at, from.size(), to);
+      std::uint64_t n = 0;
+      std::memcpy(&n, h.data(), 8);
+      n += to.size() - from.size();
+      std::memcpy(&h[0], &n, 8);
+      spit(bad, h);
+      Run t(factory("LambdaLR"));
+      CHECK(rejects(bad, t, "lr_lambdas[0] holds the state of a Python callable object"));
+    }
+  }
+  std::remove(good.c_str());
+  std::remove(bad.c_str());
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  if (argc > 1) {
-    const std::vector<std::string> args(argv, argv + argc);
-    try {
-      if (args.size() > 2 && args[2] == "adam") return protocol<fastoptim::Adam<double>, double>(args, adam_options());
-      if (args.size() > 2 && args[2] == "sgd") return protocol<fastoptim::SGD<float>, float>(args, sgd_options());
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
-      return 1;
-    }
-    std::fprintf(stderr, "unknown mode\n");
-    return 2;
-  }
+int main() {
   round_trip<fastoptim::Adam<double>>("adam_f64", adam_options());
   round_trip<fastoptim::SGD<float>>("sgd_f32", sgd_options());
   {
@@ -404,20 +598,14 @@ int main(int argc, char** argv) {
     r.momentum = 0.5;
     r.weight_decay = 0.01;
     round_trip<fastoptim::RMSprop<double>>("rmsprop_f64", r);
+    fastoptim::AdagradOptions a;
+    a.lr_decay = 0.01;
+    a.initial_accumulator_value = 0.1;
+    round_trip<fastoptim::Adagrad<float>>("adagrad_f32", a);
   }
   robustness();
-  if (const char* py = std::getenv("FASTOPTIM_PY_CHECKPOINT"); py && *py) {
-    std::vector<double> p(kN, 0.0);
-    fastoptim::Adam<double> opt({fastoptim::Span<double>(p)}, fastoptim::AdamOptions{});
-    try {
-      fastoptim::load_checkpoint(py, opt);
-      CHECK(opt.state(0).step > 0 && opt.state(0).exp_avg.size() == kN);
-    } catch (const std::exception& e) {
-      CHECK_MSG(false, std::string("Python checkpoint: ") + e.what());
-    }
-  } else {
-    std::printf("FASTOPTIM_PY_CHECKPOINT not set: Python-written file not checked\n");
-  }
+  scheduler_round_trips();
+  scheduler_mismatches();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

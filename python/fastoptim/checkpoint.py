@@ -17,7 +17,9 @@ and ``"__metadata__": {"fastoptim": "<JSON string>"}`` where the JSON string is:
      "scheduler": {"class": "StepLR", "children": [...] (composites only), "state": {...}} | null}
 
 (this inner JSON may hold the tokens ``Infinity``, ``-Infinity`` and ``NaN``, as Python's json writes them:
-ReduceLROnPlateau's ``best`` starts at infinity). Tensors are named ``state.<param index>.<key>`` (e.g.
+ReduceLROnPlateau's ``best`` starts at infinity; MultiStepLR's milestones, a Counter, are a sorted list with
+repeats). The C++ writer produces the same JSON (ints as ints, floats as floats), so a file resumes in either
+language bit-identically. Tensors are named ``state.<param index>.<key>`` (e.g.
 ``state.0.exp_avg``) with the parameter's dtype and shape; ``step`` is an F32 scalar (shape ``[]``), as torch
 keeps it, and other per-parameter scalars (ASGD's ``eta`` and ``mu``, NAdam's ``mu_product``) are F32 or F64
 scalars.
@@ -31,6 +33,7 @@ optimizer and scheduler as they were.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import tempfile
@@ -72,6 +75,8 @@ def _jsonable(value: Any, where: str) -> Any:
         return _jsonable(value.item(), where)
     if isinstance(value, (list, tuple)):
         return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, collections.Counter):  # MultiStepLR's milestones: a sorted list with repeats
+        return _jsonable(sorted(value.elements()), where)
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():

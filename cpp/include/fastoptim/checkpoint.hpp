@@ -1,9 +1,14 @@
 #pragma once
-// Portable, safe optimizer checkpoints, in the format Python's fastoptim.save / fastoptim.load use:
+// Portable, safe checkpoints of an optimizer and, optionally, its learning-rate scheduler, in the format
+// Python's fastoptim.save / fastoptim.load use (a file written by either resumes in the other):
 //
-//   fastoptim::save_checkpoint("opt.safetensors", opt);   // atomic: temp file, fflush + fsync, rename
-//   fastoptim::load_checkpoint("opt.safetensors", opt);   // validates everything, then installs; throws
-//                                                          // std::runtime_error("checkpoint <path>: <what>")
+//   fastoptim::save_checkpoint("run.safetensors", opt, sched);   // atomic: temp file, fflush + fsync, rename
+//   fastoptim::load_checkpoint("run.safetensors", opt, sched);   // validates everything, then installs
+//
+// `sched` is optional: any fastoptim scheduler (an LRScheduler, composites included, or a
+// ReduceLROnPlateau) attached to `opt`. Both functions throw fastoptim::CheckpointError (a
+// std::runtime_error) whose what() is "checkpoint <path>: <what>"; a load that throws has changed nothing.
+// save_checkpoint also throws std::invalid_argument for a scheduler that is not a fastoptim one.
 //
 // Format: a safetensors file (https://huggingface.co/docs/safetensors):
 //   * 8 bytes: N, the header length, unsigned 64-bit little-endian;
@@ -12,33 +17,30 @@
 // Header entries: "<name>": {"dtype": "F32"|"F64"|..., "shape": [...], "data_offsets": [begin, end]} (relative
 // to the data section), and "__metadata__": {"fastoptim": "<JSON string>"}, where the JSON string is
 //   {"format": "fastoptim-checkpoint", "version": 1,
-//    "optimizer": {"class": "Adam", "param_groups": [{...options..., "params": [indices]}],
+//    "optimizer": {"class": "Adam", "param_groups": [{...torch's group keys..., "params": [indices]}],
 //                  "state_keys": {"<param index>": ["exp_avg", "exp_avg_sq", "step"], ...}},
-//    "scheduler": {"class": ..., "state": {...}} | null}
+//    "scheduler": {"class": ..., "children": [...] (composites), "state": {...torch's state_dict...}} | null}
 // (the inner JSON may hold Infinity, -Infinity and NaN, as Python's json writes them). Tensors are named
 // "state.<param index>.<key>", with the parameter's dtype; "step" is an F32 scalar (shape []), as torch keeps it.
+// Values torch's schedulers keep in the param groups (initial_lr, OneCycleLR's max_lr / min_lr /
+// max_momentum / base_momentum, CyclicLR's momenta, SWALR's swa_lr) are group keys, as in Python.
 //
-// Supported optimizers: SGD, Adam, AdamW and RMSprop (float or double). C++ handles optimizer state only: it
-// writes "scheduler": null and ignores (after parsing) a file's scheduler entry. C++ parameters are flat, so
-// loading accepts a state tensor of any shape with the parameter's element count and saving writes shape [n];
-// Python checks shapes exactly, so files meant for both should use 1-D parameters.
+// Every optimizer of registry.hpp and every scheduler of checkpoint/schedulers.hpp is supported. C++
+// parameters are flat, so loading accepts a state tensor of any shape with the parameter's element count
+// and saving writes shape [n]; Python checks shapes exactly, so files meant for both should use 1-D
+// parameters.
 
 #include <algorithm>
-#include <cerrno>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
-#include <system_error>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -49,434 +51,29 @@
 #define FASTOPTIM_CHECKPOINT_POSIX 1
 #endif
 
-#include "adam/adam.hpp"
-#include "rmsprop/rmsprop.hpp"
-#include "sgd/sgd.hpp"
+#include "checkpoint/json.hpp"
+#include "checkpoint/schedulers.hpp"
+#include "registry.hpp"
 
 namespace fastoptim {
+
+class CheckpointError : public std::runtime_error {
+ public:
+  // io: the file could not be read or written; invalid: it is malformed or does not fit the objects.
+  enum class Kind { io, invalid };
+  CheckpointError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  Kind kind() const noexcept { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
 namespace ckpt {
 
 inline constexpr const char* kFormat = "fastoptim-checkpoint";
 inline constexpr std::int64_t kVersion = 1;
 inline constexpr std::uint64_t kMaxHeader = 100ull * 1024 * 1024;
 inline constexpr std::uint64_t kMaxTensorBytes = 1ull << 50;
-inline constexpr int kMaxDepth = 64;
-
-struct Bad : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// ------------------------------------------------------------------------------------------ tiny JSON
-
-struct Json {
-  enum Type { Null, Bool, Number, String, Array, Object } type = Null;
-  bool boolean = false;
-  double number = 0;
-  bool is_int = false;  // a number written without '.', 'e' or 'E' that fits in int64
-  std::int64_t integer = 0;
-  std::string str;
-  std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> members;
-
-  const Json* get(const std::string& key) const {
-    for (const auto& m : members)
-      if (m.first == key) return &m.second;
-    return nullptr;
-  }
-};
-
-class JsonParser {
- public:
-  JsonParser(const char* p, std::size_t n, bool allow_nan, std::string what)
-      : p_(p), end_(p + n), allow_nan_(allow_nan), what_(std::move(what)) {}
-
-  Json parse() {
-    Json v = value(0);
-    ws();
-    if (p_ != end_) fail("trailing characters");
-    return v;
-  }
-
- private:
-  [[noreturn]] void fail(const std::string& why) const { throw Bad(what_ + " is not valid JSON (" + why + ")"); }
-  void ws() {
-    while (p_ != end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
-  }
-  bool lit(const char* s) {
-    const std::size_t n = std::strlen(s);
-    if (static_cast<std::size_t>(end_ - p_) >= n && std::memcmp(p_, s, n) == 0) {
-      p_ += n;
-      return true;
-    }
-    return false;
-  }
-  Json value(int depth) {
-    if (depth > kMaxDepth) fail("nested too deeply");
-    ws();
-    if (p_ == end_) fail("unexpected end");
-    Json v;
-    const char c = *p_;
-    if (c == '{') {
-      v.type = Json::Object;
-      ++p_;
-      ws();
-      if (p_ != end_ && *p_ == '}') {
-        ++p_;
-        return v;
-      }
-      std::set<std::string> seen;
-      for (;;) {
-        ws();
-        if (p_ == end_ || *p_ != '"') fail("expected a string key");
-        std::string key = string();
-        if (!seen.insert(key).second) fail("duplicate key '" + key + "'");
-        ws();
-        if (p_ == end_ || *p_ != ':') fail("expected ':'");
-        ++p_;
-        v.members.emplace_back(std::move(key), value(depth + 1));
-        ws();
-        if (p_ != end_ && *p_ == ',') {
-          ++p_;
-          continue;
-        }
-        if (p_ != end_ && *p_ == '}') {
-          ++p_;
-          return v;
-        }
-        fail("expected ',' or '}'");
-      }
-    }
-    if (c == '[') {
-      v.type = Json::Array;
-      ++p_;
-      ws();
-      if (p_ != end_ && *p_ == ']') {
-        ++p_;
-        return v;
-      }
-      for (;;) {
-        v.items.push_back(value(depth + 1));
-        ws();
-        if (p_ != end_ && *p_ == ',') {
-          ++p_;
-          continue;
-        }
-        if (p_ != end_ && *p_ == ']') {
-          ++p_;
-          return v;
-        }
-        fail("expected ',' or ']'");
-      }
-    }
-    if (c == '"') {
-      v.type = Json::String;
-      v.str = string();
-      return v;
-    }
-    if (lit("true")) {
-      v.type = Json::Bool;
-      v.boolean = true;
-      return v;
-    }
-    if (lit("false")) {
-      v.type = Json::Bool;
-      return v;
-    }
-    if (lit("null")) return v;
-    if (allow_nan_) {
-      v.type = Json::Number;
-      if (lit("NaN")) {
-        v.number = std::numeric_limits<double>::quiet_NaN();
-        return v;
-      }
-      if (lit("Infinity")) {
-        v.number = std::numeric_limits<double>::infinity();
-        return v;
-      }
-      if (lit("-Infinity")) {
-        v.number = -std::numeric_limits<double>::infinity();
-        return v;
-      }
-    }
-    return number();
-  }
-  static bool digit(char c) { return c >= '0' && c <= '9'; }
-  Json number() {
-    const char* start = p_;
-    bool is_int = true;
-    if (p_ != end_ && *p_ == '-') ++p_;
-    if (p_ == end_ || !digit(*p_)) fail("unexpected character");
-    if (*p_ == '0') {
-      ++p_;
-    } else {
-      while (p_ != end_ && digit(*p_)) ++p_;
-    }
-    if (p_ != end_ && *p_ == '.') {
-      is_int = false;
-      ++p_;
-      if (p_ == end_ || !digit(*p_)) fail("bad number");
-      while (p_ != end_ && digit(*p_)) ++p_;
-    }
-    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
-      is_int = false;
-      ++p_;
-      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
-      if (p_ == end_ || !digit(*p_)) fail("bad number");
-      while (p_ != end_ && digit(*p_)) ++p_;
-    }
-    const std::string text(start, p_);
-    Json v;
-    v.type = Json::Number;
-    errno = 0;
-    v.number = std::strtod(text.c_str(), nullptr);  // the grammar above was checked, so strtod takes it all
-    if (is_int) {
-      std::int64_t i = 0;
-      const auto r = std::from_chars(text.data(), text.data() + text.size(), i);
-      if (r.ec == std::errc() && r.ptr == text.data() + text.size()) {
-        v.is_int = true;
-        v.integer = i;
-      }
-    }
-    return v;
-  }
-  static void utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-  std::uint32_t hex4() {
-    if (end_ - p_ < 4) fail("bad \\u escape");
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char c = *p_++;
-      v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<std::uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<std::uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<std::uint32_t>(c - 'A' + 10);
-      else fail("bad \\u escape");
-    }
-    return v;
-  }
-  std::string string() {
-    ++p_;  // the opening quote
-    std::string out;
-    for (;;) {
-      if (p_ == end_) fail("unterminated string");
-      const char c = *p_++;
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (p_ == end_) fail("unterminated string");
-      const char e = *p_++;
-      switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          std::uint32_t cp = hex4();
-          if (cp >= 0xD800 && cp < 0xDC00) {
-            if (end_ - p_ < 6 || p_[0] != '\\' || p_[1] != 'u') fail("unpaired surrogate");
-            p_ += 2;
-            const std::uint32_t lo = hex4();
-            if (lo < 0xDC00 || lo >= 0xE000) fail("unpaired surrogate");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          } else if (cp >= 0xDC00 && cp < 0xE000) {
-            fail("unpaired surrogate");
-          }
-          utf8(out, cp);
-          break;
-        }
-        default: fail("bad escape");
-      }
-    }
-  }
-
-  const char* p_;
-  const char* end_;
-  bool allow_nan_;
-  std::string what_;
-};
-
-inline bool valid_utf8(const unsigned char* s, std::size_t n) {
-  std::size_t i = 0;
-  while (i < n) {
-    const unsigned char c = s[i];
-    std::size_t len;
-    std::uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
-    else return false;
-    if (n - i < len) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp < 0xE000))
-      return false;
-    i += len;
-  }
-  return true;
-}
-
-// Writer helpers.
-inline std::string quote(const std::string& s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"') out += "\\\"";
-    else if (c == '\\') out += "\\\\";
-    else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else out += ch;
-  }
-  return out + "\"";
-}
-
-inline std::string number(double v) {  // shortest round-trip form; always reads back as a float in Python
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  std::string s(buf, r.ptr);
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
-  return s;
-}
-
-inline std::string boolean(bool b) { return b ? "true" : "false"; }
-
-// --------------------------------------------------------------------------------- field accessors
-
-inline const Json& need(const Json& obj, const std::string& key, const std::string& where) {
-  const Json* v = obj.type == Json::Object ? obj.get(key) : nullptr;
-  if (!v) throw Bad(where + " has no '" + key + "'");
-  return *v;
-}
-inline double real(const Json& v, const std::string& what) {
-  if (v.type != Json::Number) throw Bad(what + " must be a number");
-  return v.number;
-}
-inline bool flag(const Json& v, const std::string& what) {
-  if (v.type != Json::Bool) throw Bad(what + " must be a bool");
-  return v.boolean;
-}
-inline std::uint64_t uint(const Json& v, const std::string& what, std::uint64_t hi) {
-  if (v.type != Json::Number || !v.is_int || v.integer < 0 || static_cast<std::uint64_t>(v.integer) > hi)
-    throw Bad(what + " must be an integer in [0, " + std::to_string(hi) + "]");
-  return static_cast<std::uint64_t>(v.integer);
-}
-
-// ------------------------------------------------------------- per-optimizer names, options and state
-
-inline const char* class_name(const SGDOptions*) { return "SGD"; }
-inline const char* class_name(const AdamOptions*) { return "Adam"; }
-inline const char* class_name(const AdamWOptions*) { return "AdamW"; }
-inline const char* class_name(const RMSpropOptions*) { return "RMSprop"; }
-
-// Options as torch-layout group entries (besides "params" and "initial_lr").
-inline std::string options_json(const SGDOptions& o) {
-  return "\"lr\":" + number(o.lr) + ",\"momentum\":" + number(o.momentum) + ",\"dampening\":" + number(o.dampening) +
-         ",\"weight_decay\":" + number(o.weight_decay) + ",\"nesterov\":" + boolean(o.nesterov) +
-         ",\"maximize\":" + boolean(o.maximize) + ",\"foreach\":null,\"differentiable\":false,\"fused\":null";
-}
-inline std::string options_json(const AdamOptions& o) {
-  return "\"lr\":" + number(o.lr) + ",\"betas\":[" + number(o.beta1) + "," + number(o.beta2) + "],\"eps\":" +
-         number(o.eps) + ",\"weight_decay\":" + number(o.weight_decay) + ",\"amsgrad\":" + boolean(o.amsgrad) +
-         ",\"maximize\":" + boolean(o.maximize) +
-         ",\"foreach\":null,\"capturable\":false,\"differentiable\":false,\"fused\":null,\"decoupled_weight_decay\":" +
-         boolean(o.decoupled_weight_decay);
-}
-inline std::string options_json(const RMSpropOptions& o) {
-  return "\"lr\":" + number(o.lr) + ",\"momentum\":" + number(o.momentum) + ",\"alpha\":" + number(o.alpha) +
-         ",\"eps\":" + number(o.eps) + ",\"centered\":" + boolean(o.centered) + ",\"weight_decay\":" +
-         number(o.weight_decay) + ",\"capturable\":false,\"foreach\":null,\"maximize\":" + boolean(o.maximize) +
-         ",\"differentiable\":false";
-}
-
-// Reads one group key into the options; false if the key is not one of this optimizer's.
-inline bool option_from(SGDOptions& o, const std::string& k, const Json& v) {
-  if (k == "lr") o.lr = real(v, k);
-  else if (k == "momentum") o.momentum = real(v, k);
-  else if (k == "dampening") o.dampening = real(v, k);
-  else if (k == "weight_decay") o.weight_decay = real(v, k);
-  else if (k == "nesterov") o.nesterov = flag(v, k);
-  else if (k == "maximize") o.maximize = flag(v, k);
-  else return false;
-  return true;
-}
-inline bool option_from(AdamOptions& o, const std::string& k, const Json& v) {
-  if (k == "lr") o.lr = real(v, k);
-  else if (k == "betas") {
-    if (v.type != Json::Array || v.items.size() != 2) throw Bad("betas must be a pair of numbers");
-    o.beta1 = real(v.items[0], "betas[0]");
-    o.beta2 = real(v.items[1], "betas[1]");
-  } else if (k == "eps") o.eps = real(v, k);
-  else if (k == "weight_decay") o.weight_decay = real(v, k);
-  else if (k == "amsgrad") o.amsgrad = flag(v, k);
-  else if (k == "maximize") o.maximize = flag(v, k);
-  else if (k == "decoupled_weight_decay") o.decoupled_weight_decay = flag(v, k);
-  else return false;
-  return true;
-}
-inline bool option_from(RMSpropOptions& o, const std::string& k, const Json& v) {
-  if (k == "lr") o.lr = real(v, k);
-  else if (k == "momentum") o.momentum = real(v, k);
-  else if (k == "alpha") o.alpha = real(v, k);
-  else if (k == "eps") o.eps = real(v, k);
-  else if (k == "centered") o.centered = flag(v, k);
-  else if (k == "weight_decay") o.weight_decay = real(v, k);
-  else if (k == "maximize") o.maximize = flag(v, k);
-  else return false;
-  return true;
-}
-inline void force(SGDOptions&) {}
-inline void force(AdamOptions&) {}
-inline void force(AdamWOptions& o) { o.decoupled_weight_decay = true; }
-inline void force(RMSpropOptions&) {}
-
-// The state's buffers and step counter (nullptr when it keeps none), by torch's key names.
-template <class T>
-std::vector<std::pair<const char*, std::vector<T>*>> buffers(SGDState<T>& s) {
-  return {{"momentum_buffer", &s.momentum_buffer}};
-}
-template <class T>
-std::vector<std::pair<const char*, std::vector<T>*>> buffers(AdamState<T>& s) {
-  return {{"exp_avg", &s.exp_avg}, {"exp_avg_sq", &s.exp_avg_sq}, {"max_exp_avg_sq", &s.max_exp_avg_sq}};
-}
-template <class T>
-std::vector<std::pair<const char*, std::vector<T>*>> buffers(RMSpropState<T>& s) {
-  return {{"square_avg", &s.square_avg}, {"momentum_buffer", &s.momentum_buffer}, {"grad_avg", &s.grad_avg}};
-}
-template <class T>
-std::int64_t* step_of(SGDState<T>&) { return nullptr; }
-template <class T>
-std::int64_t* step_of(AdamState<T>& s) { return &s.step; }
-template <class T>
-std::int64_t* step_of(RMSpropState<T>& s) { return &s.step; }
 
 // ------------------------------------------------------------------------------------------ bytes
 
@@ -522,7 +119,7 @@ const char* dtype_of() {
 
 inline std::string read_file(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) throw std::runtime_error("checkpoint " + path + ": cannot open for reading");
+  if (!f) throw CheckpointError(CheckpointError::Kind::io, "checkpoint " + path + ": cannot open for reading");
   std::string out;
   char buf[1 << 16];
   for (;;) {
@@ -530,7 +127,7 @@ inline std::string read_file(const std::string& path) {
     out.append(buf, n);
     if (n < sizeof buf) break;
   }
-  if (std::ferror(f.get())) throw std::runtime_error("checkpoint " + path + ": read error");
+  if (std::ferror(f.get())) throw CheckpointError(CheckpointError::Kind::io, "checkpoint " + path + ": read error");
   return out;
 }
 
@@ -541,76 +138,230 @@ struct Tensor {
   bool scalar = false;
 };
 
-}  // namespace ckpt
+// ------------------------------------------------------------------- hyperparameters as JSON
 
-// ------------------------------------------------------------------------------------------------ save
-
-template <class Derived, class T, class Options, class State>
-void save_checkpoint(const std::string& path, const Optimizer<Derived, T, Options, State>& opt_in) {
-  using namespace ckpt;
-  auto& opt = const_cast<Optimizer<Derived, T, Options, State>&>(opt_in);  // buffers() takes non-const; read only
-  std::string groups = "[";
-  std::size_t index = 0;
-  for (std::size_t gi = 0; gi < opt.param_groups().size(); ++gi) {
-    const auto& g = opt.param_groups()[gi];
-    groups += (gi ? ",{" : "{") + options_json(static_cast<const Options&>(g.options));
-    if (g.initial_lr) groups += ",\"initial_lr\":" + number(*g.initial_lr);
-    groups += ",\"params\":[";
-    for (std::size_t k = 0; k < g.params.size(); ++k) groups += (k ? "," : "") + std::to_string(index++);
-    groups += "]}";
+// Writes every hyperparameter as `"key":value` members.
+struct OptionsWriter {
+  ObjectWriter& w;
+  void real(const char* k, double v) { w.real(k, v); }
+  void flag(const char* k, bool v) { w.flag(k, v); }
+  void integer(const char* k, std::int64_t v) { w.integer(k, v); }
+  void pair(const char* k, double a, double b) { w.raw(k, "[" + number(a) + "," + number(b) + "]"); }
+  void forced(const char* k, bool, bool value) { w.flag(k, value); }
+  void torch_only(const char* k, TorchFlag f) {
+    if (f == TorchFlag::none_or_bool) w.null(k);
+    else w.flag(k, false);
   }
-  groups += "]";
+};
 
-  std::string state_keys = "{", tensor_header, data;
-  bool first_entry = true;
-  for (std::size_t i = 0; i < opt.num_params(); ++i) {
-    State& st = opt.state(i);
-    std::int64_t* step = step_of(st);
-    auto bufs = buffers(st);
-    bool any = step && *step > 0;
-    for (auto& b : bufs) any = any || !b.second->empty();
-    if (!any) continue;
-    std::vector<std::string> keys;
-    for (auto& b : bufs) {
-      if (b.second->empty()) continue;
-      keys.push_back(b.first);
-      const std::uint64_t begin = data.size();
-      for (const T v : *b.second) put_le<T>(data, v);
-      tensor_header += ",\"state." + std::to_string(i) + "." + b.first + "\":{\"dtype\":\"" + dtype_of<T>() +
-                       "\",\"shape\":[" + std::to_string(b.second->size()) + "],\"data_offsets\":[" +
-                       std::to_string(begin) + "," + std::to_string(data.size()) + "]}";
-    }
-    if (step) {
-      keys.push_back("step");
-      const std::uint64_t begin = data.size();
-      put_le<float>(data, static_cast<float>(*step));
-      tensor_header += ",\"state." + std::to_string(i) + ".step\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[" +
-                       std::to_string(begin) + "," + std::to_string(data.size()) + "]}";
-    }
-    state_keys += std::string(first_entry ? "" : ",") + "\"" + std::to_string(i) + "\":[";
-    for (std::size_t k = 0; k < keys.size(); ++k) state_keys += (k ? ",\"" : "\"") + keys[k] + "\"";
-    state_keys += "]";
-    first_entry = false;
+// Sets the hyperparameter `key` from a JSON value; `found` tells whether the optimizer has that key.
+// `strict_forced`: a forced key given another value is an error (the C API) rather than overridden (loading
+// a file, as Python's loader does).
+struct OptionReader {
+  const std::string& key;
+  const Json& value;
+  bool strict_forced = false;
+  bool found = false;
+
+  bool is(const char* k) {
+    if (key != k) return false;
+    found = true;
+    return true;
   }
-  state_keys += "}";
-  const std::string meta = std::string("{\"format\":\"") + kFormat + "\",\"version\":" + std::to_string(kVersion) +
-                           ",\"optimizer\":{\"class\":\"" + class_name(static_cast<const Options*>(nullptr)) +
-                           "\",\"param_groups\":" + groups + ",\"state_keys\":" + state_keys + "},\"scheduler\":null}";
-  std::string header = "{\"__metadata__\":{\"fastoptim\":" + quote(meta) + "}" + tensor_header + "}";
-  header.append((8 - header.size() % 8) % 8, ' ');
-  std::string blob;
-  put_le<std::uint64_t>(blob, header.size());
-  blob += header;
-  blob += data;
+  void real(const char* k, double& m) {
+    if (is(k)) m = ckpt::real(value, key);
+  }
+  void flag(const char* k, bool& m) {
+    if (is(k)) m = ckpt::flag(value, key);
+  }
+  void integer(const char* k, std::int64_t& m) {
+    if (is(k)) m = ckpt::integer(value, key);
+  }
+  void pair(const char* k, double& a, double& b) {
+    if (!is(k)) return;
+    if (value.type != Json::Array || value.items.size() != 2) throw Bad(key + " must be a pair of numbers");
+    a = ckpt::real(value.items[0], key + "[0]");
+    b = ckpt::real(value.items[1], key + "[1]");
+  }
+  void forced(const char* k, bool& m, bool forced_value) {
+    if (!is(k)) return;
+    if (ckpt::flag(value, key) != forced_value && strict_forced)
+      throw Bad(key + " is always " + boolean(forced_value) + " for this optimizer");
+    m = forced_value;
+  }
+  void torch_only(const char* k, TorchFlag f) {
+    if (!is(k)) return;
+    if (f == TorchFlag::none_or_bool) {
+      if (value.type != Json::Null && value.type != Json::Bool) throw Bad(key + " must be a bool or null");
+    } else if (ckpt::flag(value, key)) {
+      throw Bad(key + "=true is not supported: fastoptim has no autograd or CUDA graphs");
+    }
+  }
+};
 
-  // Atomic replace: a temporary file next to the target, flushed to disk, then renamed over it.
+// The keys an optimizer takes, for messages.
+struct KeyLister {
+  std::string keys;
+  void add(const char* k) { keys += (keys.empty() ? "" : ", ") + std::string(k); }
+  template <class... A>
+  void real(const char* k, A&&...) { add(k); }
+  template <class... A>
+  void flag(const char* k, A&&...) { add(k); }
+  template <class... A>
+  void integer(const char* k, A&&...) { add(k); }
+  template <class... A>
+  void pair(const char* k, A&&...) { add(k); }
+  template <class... A>
+  void forced(const char* k, A&&...) { add(k); }
+  template <class... A>
+  void torch_only(const char* k, A&&...) { add(k); }
+};
+
+template <class Options>
+std::string option_keys() {
+  Options o;
+  KeyLister l;
+  OptimizerInfo<Options>::hyperparameters(o, l);
+  return l.keys;
+}
+
+// A group's hyperparameters as JSON members (without braces), torch's keys.
+template <class Options>
+std::string options_json(const Options& o) {
+  ObjectWriter w;
+  OptionsWriter v{w};
+  OptimizerInfo<Options>::hyperparameters(o, v);
+  const std::string s = w.str();
+  return s.substr(1, s.size() - 2);
+}
+
+// Applies every member of a JSON object to `o` (not validated: call o.validate()).
+template <class Options>
+void apply_options(Options& o, const Json& obj, bool strict_forced, const std::string& where) {
+  if (obj.type != Json::Object) throw Bad(where + " must be a JSON object");
+  for (const auto& [k, v] : obj.members) {
+    OptionReader r{k, v, strict_forced};
+    OptimizerInfo<Options>::hyperparameters(o, r);
+    if (!r.found)
+      throw Bad(where + ": " + OptimizerInfo<Options>::name + " has no hyperparameter '" + k + "' (it has " +
+                option_keys<Options>() + ")");
+  }
+}
+
+// A state's entries by torch's key: buffers, and the step count where the optimizer keeps one.
+template <class T>
+struct StateEntries {
+  std::vector<std::pair<const char*, std::vector<T>*>> buffers;
+  const char* step_key = nullptr;
+  std::int64_t* step_value = nullptr;
+  void buffer(const char* k, std::vector<T>& b) { buffers.emplace_back(k, &b); }
+  void step(const char* k, std::int64_t& s) {
+    step_key = k;
+    step_value = &s;
+  }
+};
+
+// The state entries of parameter i of an optimizer.
+template <class Opt>
+StateEntries<typename Opt::value_type> entries_of(Opt& opt, std::size_t i) {
+  StateEntries<typename Opt::value_type> e;
+  InfoOf<Opt>::state(opt.state(i), e);
+  return e;
+}
+
+// ---------------------------------------------------------------------------------- the file
+
+// A checked safetensors file: the header, its tensors (all within the data section, tiling it) and the
+// parsed fastoptim metadata.
+struct File {
+  std::string bytes;
+  Json header, meta;
+  std::map<std::string, Tensor> tensors;
+  const unsigned char* data = nullptr;
+};
+
+inline File parse_file(const std::string& path) {
+  File f;
+  f.bytes = read_file(path);
+  const auto* bytes = reinterpret_cast<const unsigned char*>(f.bytes.data());
+  const std::uint64_t size = f.bytes.size();
+  if (size < 8) throw Bad("file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
+  const std::uint64_t n = get_le<std::uint64_t>(bytes);
+  if (n == 0) throw Bad("header length is 0");
+  if (n > kMaxHeader) throw Bad("header length " + std::to_string(n) + " exceeds the limit");
+  if (n > size - 8) throw Bad("header length " + std::to_string(n) + " runs past the end of the file");
+  if (!valid_utf8(bytes + 8, n)) throw Bad("header is not UTF-8");
+  f.header = JsonParser(f.bytes.data() + 8, n, false, "header").parse();
+  if (f.header.type != Json::Object) throw Bad("header is not a JSON object");
+  const std::uint64_t data_len = size - 8 - n;
+  f.data = bytes + 8 + n;
+
+  for (const auto& [name, e] : f.header.members) {
+    if (name == "__metadata__") continue;
+    const std::string where = "tensor '" + name + "'";
+    if (e.type != Json::Object || e.members.size() != 3) throw Bad(where + " must have dtype, shape, data_offsets");
+    Tensor t;
+    const Json& dt = need(e, "dtype", where);
+    if (dt.type != Json::String || itemsize(dt.str) == 0) throw Bad(where + " has an unknown dtype");
+    t.dtype = dt.str;
+    const Json& shape = need(e, "shape", where);
+    if (shape.type != Json::Array || shape.items.size() > 64) throw Bad(where + " has an invalid shape");
+    t.scalar = shape.items.empty();
+    t.count = 1;
+    for (const auto& d : shape.items) {
+      const std::uint64_t dim = uint(d, where + " shape entry", kMaxTensorBytes);
+      if (dim != 0 && t.count > kMaxTensorBytes / dim) throw Bad(where + " is too large");
+      t.count *= dim;
+    }
+    const Json& off = need(e, "data_offsets", where);
+    if (off.type != Json::Array || off.items.size() != 2) throw Bad(where + " data_offsets must be [begin, end]");
+    t.begin = uint(off.items[0], where + " data_offsets begin", data_len);
+    t.end = uint(off.items[1], where + " data_offsets end", data_len);
+    if (t.end < t.begin) throw Bad(where + " data_offsets are reversed");
+    if (t.end - t.begin != t.count * itemsize(t.dtype))
+      throw Bad(where + " holds " + std::to_string(t.end - t.begin) + " bytes, its dtype and shape need " +
+                std::to_string(t.count * itemsize(t.dtype)));
+    f.tensors[name] = t;
+  }
+  std::vector<std::pair<std::pair<std::uint64_t, std::uint64_t>, std::string>> order;
+  for (const auto& [name, t] : f.tensors) order.push_back({{t.begin, t.end}, name});
+  std::sort(order.begin(), order.end());
+  std::uint64_t pos = 0;
+  for (const auto& o : order) {
+    if (o.first.first != pos) throw Bad("tensor '" + o.second + "' leaves a gap or overlaps another");
+    pos = o.first.second;
+  }
+  if (pos != data_len) throw Bad("tensors do not cover the data section exactly");
+
+  const Json& md = need(f.header, "__metadata__", "header");
+  if (md.type != Json::Object) throw Bad("__metadata__ is not an object");
+  for (const auto& m : md.members)
+    if (m.second.type != Json::String) throw Bad("__metadata__ values must be strings");
+  const Json& fo = need(md, "fastoptim", "__metadata__ (not a fastoptim checkpoint)");
+  if (!valid_utf8(reinterpret_cast<const unsigned char*>(fo.str.data()), fo.str.size()))
+    throw Bad("metadata is not UTF-8");
+  f.meta = JsonParser(fo.str.data(), fo.str.size(), true, "metadata 'fastoptim'").parse();
+  if (f.meta.type != Json::Object) throw Bad("metadata 'fastoptim' is not an object");
+  const Json& format = need(f.meta, "format", "metadata");
+  if (format.type != Json::String || format.str != kFormat) throw Bad("format is not fastoptim-checkpoint");
+  const Json& version = need(f.meta, "version", "metadata");
+  if (version.type != Json::Number || !version.is_int || version.integer != kVersion)
+    throw Bad("unsupported version (this fastoptim reads version 1)");
+  return f;
+}
+
+// Writes `blob` to `path` atomically: a temporary file next to it, flushed to disk, then renamed over it.
+inline void write_atomic(const std::string& path, const std::string& blob) {
+  const auto fail = [&path](const std::string& why) {
+    return CheckpointError(CheckpointError::Kind::io, "checkpoint " + path + ": " + why);
+  };
 #ifdef FASTOPTIM_CHECKPOINT_POSIX
   const std::string tmp = path + ".tmp-fastoptim-" + std::to_string(static_cast<long>(::getpid()));
 #else
   const std::string tmp = path + ".tmp-fastoptim";
 #endif
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw std::runtime_error("checkpoint " + path + ": cannot create " + tmp);
+  if (!f) throw fail("cannot create " + tmp);
   bool ok = std::fwrite(blob.data(), 1, blob.size(), f) == blob.size() && std::fflush(f) == 0;
 #ifdef FASTOPTIM_CHECKPOINT_POSIX
   ok = ok && ::fsync(::fileno(f)) == 0;
@@ -622,212 +373,323 @@ void save_checkpoint(const std::string& path, const Optimizer<Derived, T, Option
   ok = ok && std::rename(tmp.c_str(), path.c_str()) == 0;
   if (!ok) {
     std::remove(tmp.c_str());
-    throw std::runtime_error("checkpoint " + path + ": write failed");
+    throw fail("write failed");
   }
 #ifdef FASTOPTIM_CHECKPOINT_POSIX
   const auto slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   const int dfd = ::open(dir.c_str(), O_RDONLY);
-  if (dfd >= 0) {
+  if (dfd >= 0) {  // makes the rename itself durable
     (void)::fsync(dfd);
     ::close(dfd);
   }
 #endif
 }
 
+// ------------------------------------------------------------------------- save, type-erased
+
+// One state tensor: "state.<param>.<key>", its dtype and element count (0-d when `scalar`), its bytes.
+struct SavedTensor {
+  std::string key;
+  const char* dtype;
+  std::size_t count;
+  bool scalar;
+  std::string bytes;  // little-endian
+};
+
+// Writes a checkpoint from what the optimizer template gathered: its class name, each group's
+// hyperparameter members, initial_lr and parameter count, and each stepped parameter's tensors.
+inline void write_checkpoint(const std::string& path, const std::string& name,
+                             const std::vector<std::string>& group_options,
+                             const std::vector<std::optional<double>>& initial_lrs,
+                             const std::vector<std::size_t>& group_counts,
+                             const std::vector<std::pair<std::size_t, std::vector<SavedTensor>>>& states,
+                             SchedulerView sched) {
+  GroupExtras extras;
+  SavedScheduler saved_sched;
+  if (sched) saved_sched = save_scheduler(sched, extras);
+
+  std::string groups = "[";
+  std::int64_t index = 0;
+  for (std::size_t gi = 0; gi < group_options.size(); ++gi) {
+    std::string g = "{" + group_options[gi];
+    if (initial_lrs[gi]) g += ",\"initial_lr\":" + number(*initial_lrs[gi]);
+    for (const auto& [key, values] : extras)
+      if (gi < values.size()) g += "," + quote(key) + ":" + number(values[gi]);
+    g += ",\"params\":[";
+    for (std::size_t k = 0; k < group_counts[gi]; ++k) g += (k ? "," : "") + std::to_string(index++);
+    groups += (gi ? "," : "") + g + "]}";
+  }
+  groups += "]";
+
+  ObjectWriter state_keys;
+  std::string tensor_header, data;
+  for (const auto& [i, tensors] : states) {
+    std::string keys = "[";
+    for (const SavedTensor& t : tensors) {
+      keys += (keys.size() > 1 ? "," : "") + quote(t.key);
+      const std::uint64_t begin = data.size();
+      data += t.bytes;
+      tensor_header += "," + quote("state." + std::to_string(i) + "." + t.key) + ":{\"dtype\":\"" + t.dtype +
+                       "\",\"shape\":" + (t.scalar ? std::string("[]") : "[" + std::to_string(t.count) + "]") +
+                       ",\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(data.size()) + "]}";
+    }
+    state_keys.raw(std::to_string(i), keys + "]");
+  }
+  std::string meta = std::string("{\"format\":\"") + kFormat + "\",\"version\":" + std::to_string(kVersion) +
+                     ",\"optimizer\":{\"class\":" + quote(name) + ",\"param_groups\":" + groups +
+                     ",\"state_keys\":" + state_keys.str() + "},\"scheduler\":";
+  meta += sched ? saved_sched.desc + ",\"state\":" + saved_sched.state + "}" : std::string("null");
+  meta += "}";
+  std::string header = "{\"__metadata__\":{\"fastoptim\":" + quote(meta) + "}" + tensor_header + "}";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  std::string blob;
+  put_le<std::uint64_t>(blob, header.size());
+  blob += header;
+  blob += data;
+  write_atomic(path, blob);
+}
+
+// ------------------------------------------------------------------------- load, type-erased
+
+// What loading needs of an optimizer, whatever its class and dtype. The callbacks stage values (they never
+// touch the optimizer); they throw Bad for what does not fit.
+struct LoadTarget {
+  std::string name;                                 // torch's class name
+  const char* dtype;                                // of the parameters: "F32" or "F64"
+  std::vector<std::vector<std::size_t>> sizes;      // element count of each parameter, per group
+  std::function<void(std::size_t group, const Json& hyperparameters)> read_group;
+  // Parameter i's state entry `key` from a tensor of `count` elements at `bytes` (little-endian, dtype
+  // already checked); false if the optimizer keeps no such entry.
+  std::function<bool(std::size_t i, const std::string& key, const unsigned char* bytes, std::size_t count)> read_buffer;
+  // Parameter i's step count, or the name of the optimizer's step entry when `key` is it (nullptr: no step).
+  const char* step_key = nullptr;
+  std::function<void(std::size_t i, std::int64_t step)> read_step;
+  std::function<void()> check_states;
+};
+
+struct Loaded {
+  std::vector<std::optional<double>> initial_lrs;
+  Commit scheduler;
+};
+
+inline Loaded read_checkpoint(const File& file, const LoadTarget& target, SchedulerRef sched) {
+  const Json& meta = file.meta;
+  const Json& o = need(meta, "optimizer", "metadata");
+  const Json& cls = need(o, "class", "optimizer entry");
+  if (cls.type != Json::String || cls.str != target.name)
+    throw Bad("holds a " + (cls.type == Json::String ? cls.str : std::string("?")) + " optimizer, not " + target.name);
+  const Json& groups = need(o, "param_groups", "optimizer entry");
+  if (groups.type != Json::Array || groups.items.size() != target.sizes.size())
+    throw Bad("parameter group count differs from the optimizer's");
+
+  // Groups: hyperparameters, values schedulers keep in the groups, and the saved id -> our index map.
+  Loaded out;
+  std::map<std::string, std::vector<std::optional<double>>> extra_values;
+  std::map<std::uint64_t, std::size_t> id_map;
+  std::vector<std::size_t> sizes;
+  for (std::size_t gi = 0; gi < groups.items.size(); ++gi) {
+    const Json& g = groups.items[gi];
+    const std::string where = "parameter group " + std::to_string(gi);
+    if (g.type != Json::Object) throw Bad(where + " is not an object");
+    std::optional<double> init;
+    Json hyper;
+    hyper.type = Json::Object;
+    for (const auto& [k, v] : g.members) {
+      if (k == "params") {
+        if (v.type != Json::Array || v.items.size() != target.sizes[gi].size())
+          throw Bad(where + " has a different number of parameters");
+        for (std::size_t local = 0; local < v.items.size(); ++local) {
+          const std::uint64_t sid = uint(v.items[local], where + " parameter id", std::uint64_t(1) << 62);
+          if (!id_map.emplace(sid, sizes.size()).second)
+            throw Bad("parameter id " + std::to_string(sid) + " appears twice");
+          sizes.push_back(target.sizes[gi][local]);
+        }
+      } else if (k == "initial_lr") {
+        if (v.type != Json::Null) init = real(v, where + " initial_lr");
+      } else if (is_group_extra(k)) {
+        auto& values = extra_values[k];
+        values.resize(groups.items.size());
+        values[gi] = real(v, where + " " + k);
+      } else {
+        hyper.members.emplace_back(k, v);
+      }
+    }
+    if (!g.get("lr")) throw Bad(where + " has no 'lr'");
+    if (!g.get("params")) throw Bad(where + " has no 'params'");
+    target.read_group(gi, hyper);
+    out.initial_lrs.push_back(init);
+  }
+  GroupExtras extras;  // the keys every group has
+  for (const auto& [k, values] : extra_values) {
+    std::vector<double> all;
+    for (const auto& v : values)
+      if (v) all.push_back(*v);
+    if (all.size() == values.size()) extras[k] = all;
+  }
+
+  // State: exactly the tensors state_keys names, with our dtype and element counts.
+  const Json& keys = need(o, "state_keys", "optimizer entry");
+  if (keys.type != Json::Object) throw Bad("state_keys is not an object");
+  std::set<std::string> expected;
+  for (const auto& [key, list] : keys.members) {
+    if (key.empty() || key.size() > 18 || key.find_first_not_of("0123456789") != std::string::npos)
+      throw Bad("state_keys has a non-index key '" + key + "'");
+    const auto it = id_map.find(std::stoull(key));
+    if (it == id_map.end()) throw Bad("state of parameter " + key + ", which no parameter group holds");
+    const std::size_t i = it->second;
+    if (list.type != Json::Array) throw Bad("state_keys of parameter " + key + " is not a list");
+    std::set<std::string> seen;
+    for (const auto& kv : list.items) {
+      if (kv.type != Json::String || !seen.insert(kv.str).second)
+        throw Bad("state_keys of parameter " + key + " must be distinct strings");
+      const std::string name = "state." + key + "." + kv.str;
+      const auto t = file.tensors.find(name);
+      if (t == file.tensors.end()) throw Bad("tensor '" + name + "' is missing");
+      expected.insert(name);
+      if (target.step_key && kv.str == target.step_key) {
+        if (t->second.dtype != "F32" || !t->second.scalar) throw Bad("tensor '" + name + "' must be an F32 scalar");
+        const float s = get_le<float>(file.data + t->second.begin);
+        if (!(s >= 0.0f && s <= 16777216.0f) || s != std::floor(s))
+          throw Bad("tensor '" + name + "' is not a whole count in [0, 2^24]");
+        target.read_step(i, static_cast<std::int64_t>(s));
+        continue;
+      }
+      if (t->second.dtype != target.dtype)
+        throw Bad("tensor '" + name + "' has dtype " + t->second.dtype + ", the parameter is " + target.dtype);
+      if (t->second.count != sizes[i])
+        throw Bad("tensor '" + name + "' has " + std::to_string(t->second.count) + " elements, the parameter has " +
+                  std::to_string(sizes[i]));
+      if (!target.read_buffer(i, kv.str, file.data + t->second.begin, sizes[i]))
+        throw Bad("unknown state '" + kv.str + "' for " + target.name);
+    }
+  }
+  for (const auto& [name, t] : file.tensors)
+    if (!expected.count(name)) throw Bad("unexpected tensor '" + name + "'");
+  target.check_states();
+
+  // The scheduler: its state, checked against the given scheduler (which the file must have one for).
+  const Json* s = meta.get("scheduler");
+  if (s && s->type != Json::Null && s->type != Json::Object) throw Bad("scheduler entry is malformed");
+  if (sched) {
+    if (!s || s->type == Json::Null) throw Bad("holds no scheduler state, but a scheduler was given");
+    const Json* st = s->get("state");
+    if (!st || st->type != Json::Object) throw Bad("scheduler entry has no 'state' object");
+    out.scheduler = load_scheduler(sched, *s, *st, LoadContext{groups.items.size(), extras}, "scheduler");
+  }
+  return out;
+}
+
+}  // namespace ckpt
+
+// ------------------------------------------------------------------------------------------------ save
+
+template <class Derived, class T, class Options, class State>
+void save_checkpoint(const std::string& path, const Optimizer<Derived, T, Options, State>& opt_in,
+                     SchedulerView sched = {}) {
+  using namespace ckpt;
+  auto& opt = const_cast<Optimizer<Derived, T, Options, State>&>(opt_in);  // state(i) by reference; read only
+  std::vector<std::string> options;
+  std::vector<std::optional<double>> initial_lrs;
+  std::vector<std::size_t> counts;
+  for (const auto& g : opt.param_groups()) {
+    options.push_back(options_json(g.options));
+    initial_lrs.push_back(g.initial_lr);
+    counts.push_back(g.params.size());
+  }
+  std::vector<std::pair<std::size_t, std::vector<SavedTensor>>> states;
+  for (std::size_t i = 0; i < opt.num_params(); ++i) {
+    auto e = entries_of(opt, i);
+    std::vector<SavedTensor> tensors;
+    for (auto& [key, buf] : e.buffers) {
+      if (buf->empty()) continue;
+      SavedTensor t{key, dtype_of<T>(), buf->size(), false, {}};
+      for (const T v : *buf) put_le<T>(t.bytes, v);
+      tensors.push_back(std::move(t));
+    }
+    if (tensors.empty() && !(e.step_value && *e.step_value > 0)) continue;  // never stepped: no state, as torch
+    if (e.step_value) {
+      SavedTensor t{e.step_key, "F32", 1, true, {}};
+      put_le<float>(t.bytes, static_cast<float>(*e.step_value));
+      tensors.push_back(std::move(t));
+    }
+    states.emplace_back(i, std::move(tensors));
+  }
+  write_checkpoint(path, OptimizerInfo<Options>::name, options, initial_lrs, counts, states, sched);
+}
+
 // ------------------------------------------------------------------------------------------------ load
 
 template <class Derived, class T, class Options, class State>
-void load_checkpoint(const std::string& path, Optimizer<Derived, T, Options, State>& opt) {
+void load_checkpoint(const std::string& path, Optimizer<Derived, T, Options, State>& opt, SchedulerRef sched = {}) {
   using namespace ckpt;
-  const std::string file = read_file(path);
+  using Info = OptimizerInfo<Options>;
   try {
-    const auto* bytes = reinterpret_cast<const unsigned char*>(file.data());
-    const std::uint64_t size = file.size();
-    if (size < 8) throw Bad("file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
-    const std::uint64_t n = get_le<std::uint64_t>(bytes);
-    if (n == 0) throw Bad("header length is 0");
-    if (n > kMaxHeader) throw Bad("header length " + std::to_string(n) + " exceeds the limit");
-    if (n > size - 8) throw Bad("header length " + std::to_string(n) + " runs past the end of the file");
-    if (!valid_utf8(bytes + 8, n)) throw Bad("header is not UTF-8");
-    const Json header = JsonParser(file.data() + 8, n, false, "header").parse();
-    if (header.type != Json::Object) throw Bad("header is not a JSON object");
-    const std::uint64_t data_len = size - 8 - n;
-    const unsigned char* data = bytes + 8 + n;
-
-    // Tensors: dtype, shape and offsets, all within the data section and tiling it.
-    std::map<std::string, Tensor> tensors;
-    for (const auto& [name, e] : header.members) {
-      if (name == "__metadata__") continue;
-      const std::string where = "tensor '" + name + "'";
-      if (e.type != Json::Object || e.members.size() != 3) throw Bad(where + " must have dtype, shape, data_offsets");
-      Tensor t;
-      const Json& dt = need(e, "dtype", where);
-      if (dt.type != Json::String || itemsize(dt.str) == 0) throw Bad(where + " has an unknown dtype");
-      t.dtype = dt.str;
-      const Json& shape = need(e, "shape", where);
-      if (shape.type != Json::Array || shape.items.size() > 64) throw Bad(where + " has an invalid shape");
-      t.scalar = shape.items.empty();
-      t.count = 1;
-      for (const auto& d : shape.items) {
-        const std::uint64_t dim = uint(d, where + " shape entry", kMaxTensorBytes);
-        if (dim != 0 && t.count > kMaxTensorBytes / dim) throw Bad(where + " is too large");
-        t.count *= dim;
-      }
-      const Json& off = need(e, "data_offsets", where);
-      if (off.type != Json::Array || off.items.size() != 2) throw Bad(where + " data_offsets must be [begin, end]");
-      t.begin = uint(off.items[0], where + " data_offsets begin", data_len);
-      t.end = uint(off.items[1], where + " data_offsets end", data_len);
-      if (t.end < t.begin) throw Bad(where + " data_offsets are reversed");
-      if (t.end - t.begin != t.count * itemsize(t.dtype))
-        throw Bad(where + " holds " + std::to_string(t.end - t.begin) + " bytes, its dtype and shape need " +
-                  std::to_string(t.count * itemsize(t.dtype)));
-      tensors[name] = t;
-    }
-    {
-      std::vector<std::pair<std::pair<std::uint64_t, std::uint64_t>, std::string>> order;
-      for (const auto& [name, t] : tensors) order.push_back({{t.begin, t.end}, name});
-      std::sort(order.begin(), order.end());
-      std::uint64_t pos = 0;
-      for (const auto& o : order) {
-        if (o.first.first != pos) throw Bad("tensor '" + o.second + "' leaves a gap or overlaps another");
-        pos = o.first.second;
-      }
-      if (pos != data_len) throw Bad("tensors do not cover the data section exactly");
-    }
-
-    // Metadata.
-    const Json& md = need(header, "__metadata__", "header");
-    if (md.type != Json::Object) throw Bad("__metadata__ is not an object");
-    for (const auto& m : md.members)
-      if (m.second.type != Json::String) throw Bad("__metadata__ values must be strings");
-    const Json& fo = need(md, "fastoptim", "__metadata__ (not a fastoptim checkpoint)");
-    if (!valid_utf8(reinterpret_cast<const unsigned char*>(fo.str.data()), fo.str.size()))
-      throw Bad("metadata is not UTF-8");
-    const Json meta = JsonParser(fo.str.data(), fo.str.size(), true, "metadata 'fastoptim'").parse();
-    if (meta.type != Json::Object) throw Bad("metadata 'fastoptim' is not an object");
-    const Json& format = need(meta, "format", "metadata");
-    if (format.type != Json::String || format.str != kFormat) throw Bad("format is not fastoptim-checkpoint");
-    const Json& version = need(meta, "version", "metadata");
-    if (version.type != Json::Number || !version.is_int || version.integer != kVersion)
-      throw Bad("unsupported version (this fastoptim reads version 1)");
-    const Json& o = need(meta, "optimizer", "metadata");
-    const Json& cls = need(o, "class", "optimizer entry");
-    const std::string want = class_name(static_cast<const Options*>(nullptr));
-    if (cls.type != Json::String || cls.str != want)
-      throw Bad("holds a " + (cls.type == Json::String ? cls.str : std::string("?")) + " optimizer, not " + want);
-    const Json& groups = need(o, "param_groups", "optimizer entry");
-    if (groups.type != Json::Array || groups.items.size() != opt.param_groups().size())
-      throw Bad("parameter group count differs from the optimizer's");
-
-    // Groups: options and the saved id -> our index map.
+    const File file = parse_file(path);
     std::vector<Options> options;
-    std::vector<std::optional<double>> initial;
-    std::map<std::uint64_t, std::size_t> id_map;
-    std::vector<std::size_t> sizes;
-    std::size_t index = 0;
-    for (std::size_t gi = 0; gi < groups.items.size(); ++gi) {
-      const Json& g = groups.items[gi];
-      const std::string where = "parameter group " + std::to_string(gi);
-      if (g.type != Json::Object) throw Bad(where + " is not an object");
-      const auto& group = opt.param_groups()[gi];
-      Options op = group.options;
-      std::optional<double> init;
-      bool has_lr = false;
-      for (const auto& [k, v] : g.members) {
-        if (k == "params") {
-          if (v.type != Json::Array || v.items.size() != group.params.size())
-            throw Bad(where + " has a different number of parameters");
-          std::size_t local = 0;
-          for (const auto& id : v.items) {
-            const std::uint64_t sid = uint(id, where + " parameter id", std::uint64_t(1) << 62);
-            if (!id_map.emplace(sid, index).second) throw Bad("parameter id " + std::to_string(sid) + " appears twice");
-            sizes.push_back(group.params[local++].size());
-            ++index;
-          }
-        } else if (k == "initial_lr") {
-          if (v.type != Json::Null) init = real(v, "initial_lr");
-        } else if (k == "foreach" || k == "fused") {
-          if (v.type != Json::Null && v.type != Json::Bool) throw Bad(where + " " + k + " must be a bool or null");
-        } else if (k == "capturable" || k == "differentiable") {
-          if (flag(v, k)) throw Bad(where + " has " + k + "=true, which fastoptim does not support");
-        } else if (option_from(op, k, v)) {
-          has_lr = has_lr || k == "lr";
-        } else {
-          throw Bad(where + " has an unknown option '" + k + "'");
-        }
+    std::vector<State> states(opt.num_params());
+    std::vector<std::size_t> flat_sizes;
+    LoadTarget target;
+    target.name = Info::name;
+    target.dtype = dtype_of<T>();
+    for (const auto& g : opt.param_groups()) {
+      target.sizes.emplace_back();
+      for (const auto& p : g.params) {
+        target.sizes.back().push_back(p.size());
+        flat_sizes.push_back(p.size());
       }
-      if (!has_lr) throw Bad(where + " has no 'lr'");
-      if (!g.get("params")) throw Bad(where + " has no 'params'");
-      force(op);
+    }
+    target.read_group = [&](std::size_t gi, const Json& hyper) {
+      const std::string where = "parameter group " + std::to_string(gi);
+      Options op = opt.param_groups()[gi].options;
+      apply_options(op, hyper, /*strict_forced=*/false, where);
       try {
         op.validate();
       } catch (const std::invalid_argument& e) {
         throw Bad(where + ": " + e.what());
       }
       options.push_back(op);
-      initial.push_back(init);
-    }
-
-    // State: exactly the tensors state_keys names, with our dtype and element counts.
-    std::vector<State> states(opt.num_params());
-    const Json& keys = need(o, "state_keys", "optimizer entry");
-    if (keys.type != Json::Object) throw Bad("state_keys is not an object");
-    std::set<std::string> expected;
-    for (const auto& [key, list] : keys.members) {
-      if (key.empty() || key.size() > 18 || key.find_first_not_of("0123456789") != std::string::npos)
-        throw Bad("state_keys has a non-index key '" + key + "'");
-      const std::uint64_t sid = std::stoull(key);
-      const auto it = id_map.find(sid);
-      if (it == id_map.end()) throw Bad("state of parameter " + key + ", which no parameter group holds");
-      const std::size_t i = it->second;
-      State& st = states[i];
-      const std::size_t want_n = sizes[i];
-      if (list.type != Json::Array) throw Bad("state_keys of parameter " + key + " is not a list");
-      std::set<std::string> seen;
-      for (const auto& kv : list.items) {
-        if (kv.type != Json::String || !seen.insert(kv.str).second)
-          throw Bad("state_keys of parameter " + key + " must be distinct strings");
-        const std::string name = "state." + key + "." + kv.str;
-        const auto t = tensors.find(name);
-        if (t == tensors.end()) throw Bad("tensor '" + name + "' is missing");
-        expected.insert(name);
-        if (kv.str == "step") {
-          std::int64_t* step = step_of(st);
-          if (!step) throw Bad("tensor '" + name + "': " + want + " keeps no step");
-          if (t->second.dtype != "F32" || !t->second.scalar) throw Bad("tensor '" + name + "' must be an F32 scalar");
-          const float s = get_le<float>(data + t->second.begin);
-          if (!(s >= 0.0f && s <= 16777216.0f) || s != std::floor(s))
-            throw Bad("tensor '" + name + "' is not a whole count in [0, 2^24]");
-          *step = static_cast<std::int64_t>(s);
-          continue;
-        }
-        std::vector<T>* buf = nullptr;
-        for (auto& b : buffers(st))
-          if (kv.str == b.first) buf = b.second;
-        if (!buf) throw Bad("unknown state '" + kv.str + "' for " + want);
-        if (t->second.dtype != dtype_of<T>())
-          throw Bad("tensor '" + name + "' has dtype " + t->second.dtype + ", the parameter is " + dtype_of<T>());
-        if (t->second.count != want_n)
-          throw Bad("tensor '" + name + "' has " + std::to_string(t->second.count) +
-                    " elements, the parameter has " + std::to_string(want_n));
-        buf->resize(want_n);
-        for (std::size_t k = 0; k < want_n; ++k) (*buf)[k] = get_le<T>(data + t->second.begin + k * sizeof(T));
+    };
+    State blank;
+    StateEntries<T> probe;
+    Info::state(blank, probe);
+    target.step_key = probe.step_key;
+    target.read_step = [&](std::size_t i, std::int64_t step) {
+      StateEntries<T> e;
+      Info::state(states[i], e);
+      *e.step_value = step;
+    };
+    target.read_buffer = [&](std::size_t i, const std::string& key, const unsigned char* bytes, std::size_t n) {
+      StateEntries<T> e;
+      Info::state(states[i], e);
+      for (auto& [k, buf] : e.buffers) {
+        if (key != k) continue;
+        buf->resize(n);
+        for (std::size_t j = 0; j < n; ++j) (*buf)[j] = get_le<T>(bytes + j * sizeof(T));
+        return true;
       }
-    }
-    for (const auto& [name, t] : tensors)
-      if (!expected.count(name)) throw Bad("unexpected tensor '" + name + "'");
-    if (const Json* s = meta.get("scheduler"); s && s->type != Json::Null && s->type != Json::Object)
-      throw Bad("scheduler entry is malformed");
+      return false;
+    };
+    target.check_states = [&] {
+      for (std::size_t i = 0; i < states.size(); ++i) {
+        try {
+          states[i].check(flat_sizes[i], "parameter " + std::to_string(i));
+        } catch (const std::invalid_argument& e) {
+          throw Bad(e.what());
+        }
+      }
+    };
+    Loaded loaded = read_checkpoint(file, target, sched);
 
     // Everything checked: install.
     for (std::size_t gi = 0; gi < options.size(); ++gi) {
       opt.param_groups()[gi].options = options[gi];
-      opt.param_groups()[gi].initial_lr = initial[gi];
+      opt.param_groups()[gi].initial_lr = loaded.initial_lrs[gi];
     }
     for (std::size_t i = 0; i < states.size(); ++i) opt.load_state(i, std::move(states[i]));
+    if (loaded.scheduler) loaded.scheduler();
   } catch (const Bad& e) {
-    throw std::runtime_error("checkpoint " + path + ": " + e.what());
+    throw CheckpointError(CheckpointError::Kind::invalid, "checkpoint " + path + ": " + e.what());
   }
 }
 

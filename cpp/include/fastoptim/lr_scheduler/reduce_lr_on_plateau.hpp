@@ -121,6 +121,7 @@ class ReduceLROnPlateau {
   const std::vector<double>& get_last_lr() const noexcept { return last_lr_; }
   const std::optional<PlateauEvent>& last_event() const noexcept { return last_event_; }
   const Options& options() const noexcept { return o_; }
+  GroupsAccess& groups() noexcept { return *groups_; }
   double mode_worse() const noexcept {
     return o_.mode == Mode::min ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
   }
