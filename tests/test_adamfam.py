@@ -151,7 +151,7 @@ TAMPERED_MU_PRODUCTS = {
     "python_float": (lambda opt, t: 0.5, TypeError, (MP, "numpy.ndarray")),
     "numpy_scalar": (lambda opt, t: np.float32(0.5), TypeError, (MP, "numpy.ndarray")),
     "one_element_vector": (lambda opt, t: np.array([0.5], np.float32), ValueError, (MP, "0-d")),
-    "view_of_a_state_buffer": (_view_of_a_buffer, ValueError, (MP, "own its memory")),
+    "view_of_a_state_buffer": (_view_of_a_buffer, ValueError, ("parameter {t}", "overlap in memory")),
     "shared_with_next_param": (lambda opt, t: opt.state[t + 1]["mu_product"], ValueError,
                                ("state 'mu_product' of parameter {t1} is the same array as that of parameter {t}",)),
 }

@@ -21,7 +21,9 @@ def test_package_is_marked_typed():
 
 
 def test_mypy_passes_on_the_installed_package(tmp_path):
-    out, err, status = mypy_api.run([PACKAGE_DIR, "--cache-dir", str(tmp_path), "--no-error-summary"])
+    # Optional dependencies (torch, scikit-learn, tqdm) may be untyped or absent: not ours to check.
+    out, err, status = mypy_api.run([PACKAGE_DIR, "--cache-dir", str(tmp_path), "--no-error-summary",
+                                     "--ignore-missing-imports"])
     assert status == 0, out + err
 
 

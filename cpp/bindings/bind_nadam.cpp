@@ -43,7 +43,7 @@ struct MuProduct {
   }
 };
 
-MuProduct mu_product_of(py::handle obj, std::size_t index) {
+MuProduct mu_product_of(py::handle obj, std::size_t index, Validator& v) {
   const auto who = [&] { return "state 'mu_product' of parameter " + std::to_string(index); };
   if (!py::isinstance<py::array>(obj))
     throw py::type_error(who() + " must be a numpy.ndarray, got " +
@@ -55,9 +55,8 @@ MuProduct mu_product_of(py::handle obj, std::size_t index) {
                          "; it must be float32 or float64 (native byte order)");
   if (a.ndim() != 0) throw py::value_error(who() + " must be a 0-d array, got " + std::to_string(a.ndim()) + " dimensions");
   if (!a.writeable()) throw py::value_error(who() + " is read-only");
-  // Owning its memory, it can be no view of a parameter or of another buffer.
-  if (!a.owndata()) throw py::value_error(who() + " must own its memory (a view of another array?)");
   if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) throw py::value_error(who() + " is not aligned to its dtype");
+  v.track_written(a, index);  // a view may live anywhere (fastoptim.torch lends tensors' memory): no overlaps
   return {const_cast<void*>(a.data()), f32};
 }
 
@@ -82,12 +81,11 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
     w.ptr[1] = v.like_param(t[3], "gradient", index, w.dtype, false).data;
     w.ptr[2] = v.like_param(t[4], "exp_avg", index, w.dtype, true).data;
     w.ptr[3] = v.like_param(t[5], "exp_avg_sq", index, w.dtype, true).data;
-    mus.push_back(mu_product_of(t[6], index));
+    mus.push_back(mu_product_of(t[6], index, v));
     w.step = t[7].cast<double>();
     work.push_back(w);
     indices.push_back(index);
   }
-  v.check_overlaps();
   // Each parameter advances its own mu_product: one array shared by two would advance twice.
   std::vector<std::pair<void*, std::size_t>> seen;
   for (std::size_t i = 0; i < mus.size(); ++i) seen.emplace_back(mus[i].data, indices[i]);
@@ -97,6 +95,7 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
       throw py::value_error("state 'mu_product' of parameter " + std::to_string(std::max(seen[i].second, seen[i - 1].second)) +
                             " is the same array as that of parameter " +
                             std::to_string(std::min(seen[i].second, seen[i - 1].second)));
+  v.check_overlaps();
 
   // Everything is valid: from here on nothing throws. torch's `mu_product *= mu` happens before the update.
   std::vector<double> mu_products(work.size());

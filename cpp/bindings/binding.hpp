@@ -98,6 +98,9 @@ class Validator {
     return record(a, writeable, index);
   }
 
+  // Includes an array checked elsewhere (e.g. a 0-d state scalar) in the overlap check, as written.
+  void track_written(const py::array& a, std::size_t index) { record(a, /*written=*/true, index); }
+
   // Rejects any written array that shares a byte with any other array of the call.
   void check_overlaps() {
     const auto [a, b] = fastoptim::detail::find_write_overlap(ranges_);

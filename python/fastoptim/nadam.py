@@ -54,7 +54,7 @@ class NAdam(Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        defaults = dict(
+        defaults: Dict[str, Any] = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
             decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
             capturable=capturable, differentiable=differentiable,
@@ -99,7 +99,7 @@ def _mu_product(value: Any, index: int) -> np.ndarray:
     where = f"state 'mu_product' of parameter {index}"
     if isinstance(value, str):
         raise TypeError(f"{where} must be a number, got str")
-    dtype = np.float32
+    dtype: Any = np.float32
     if isinstance(value, (np.ndarray, np.generic)) and value.dtype in (np.float32, np.float64):
         dtype = value.dtype
     mu_product = _real(_scalar(value, where), where)

@@ -82,6 +82,7 @@ def _param_array(p: torch.Tensor, index: int) -> np.ndarray:
 
 
 def _grad_array(p: torch.Tensor, index: int, owner: str) -> np.ndarray:
+    assert p.grad is not None
     if p.grad.layout is not torch.strided:  # torch's message for the dense optimizers
         raise RuntimeError(f"{owner} does not support sparse gradients (gradient of parameter {index})")
     return _array(p.grad, index, "gradient")
@@ -103,7 +104,7 @@ class _TorchOptimizer(torch.optim.Optimizer):
     created into ``self.state`` as tensors over the same memory.
     """
 
-    _numpy_class: type  # the fastoptim optimizer whose checks and kernel run
+    _numpy_class: Any  # the fastoptim optimizer class whose checks and kernel run
 
     def __init__(self, params: Any, *args: Any, **kwargs: Any) -> None:
         # torch normalizes the groups and checks the tensors (leaves, names, duplicates); the defaults come
@@ -243,7 +244,7 @@ def _adapter(numpy_class: type) -> type:
         f"``fastoptim.{name}`` as a ``torch.optim.Optimizer``: the same arguments, defaults and update rule "
         f"(see ``help(fastoptim.{name})``), run by its kernel on CPU tensors in place (see ``fastoptim.torch``)."
     )
-    cls = type(name, (_TorchOptimizer,), {"_numpy_class": numpy_class, "__doc__": doc, "__module__": __name__})
+    cls: Any = type(name, (_TorchOptimizer,), {"_numpy_class": numpy_class, "__doc__": doc, "__module__": __name__})
     cls.__signature__ = inspect.signature(numpy_class)  # help() and inspect show the numpy class's arguments
     return cls
 
