@@ -8,7 +8,7 @@ comparison has two parts:
     ns_steps=0 (no products) are compared exactly, float32 and float64, over 300 steps;
   * with the products, a float sum accumulated in another order can round to the neighbouring bfloat16,
     and later Newton-Schulz iterations spread such a flip: the orthogonalized update O is compared in
-    relative Frobenius norm (``NS_BOUND``), the one-step update from torch's own state (teacher forced)
+    relative Frobenius norm (``ns_bound``), the one-step update from torch's own state (teacher forced)
     likewise, and free-running trajectories within one bfloat16 rounding of a unit-size O times |lr| per
     step (``free_running_bound``).
 """
@@ -28,7 +28,6 @@ STEPS = 300
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 # bfloat16 has 8 significant bits: the relative rounding is 2^-9, one ulp of a value in [1, 2) is 2^-7.
-NS_BOUND = 1e-2  # relative Frobenius error of O: ~2.5 bfloat16 roundings (measured worst: 5.3e-3)
 BF16_ULP_AT_1 = 2.0 ** -7
 
 
@@ -90,8 +89,8 @@ def run_fastoptim(config: Dict[str, Any], dtype, seed: int, steps: int = STEPS) 
 
 def run_torch(config: Dict[str, Any], dtype, seed: int, steps: int = STEPS, record_every: int = 0,
               records: Optional[list] = None) -> np.ndarray:
-    """torch's trajectory; with record_every, appends (step, params before, buffers before, params after)
-    every record_every steps to records (for teacher-forced comparisons)."""
+    """torch's trajectory; with record_every, appends (step, params before, buffers before, params after,
+    buffers after) every record_every steps to records (for teacher-forced comparisons)."""
     import torch
 
     params = [torch.from_numpy(p) for p in initial_params(dtype, seed)]
@@ -108,7 +107,8 @@ def run_torch(config: Dict[str, Any], dtype, seed: int, steps: int = STEPS, reco
                     for p in params]
         opt.step()
         if record:
-            records.append((t, before, bufs, [p.numpy().copy() for p in params]))
+            records.append((t, before, bufs, [p.numpy().copy() for p in params],
+                            [opt.state[p]["momentum_buffer"].numpy().copy() for p in params]))
         traj.append(np.concatenate([p.numpy().ravel() for p in params]))
     return np.stack(traj)
 
@@ -142,8 +142,9 @@ def free_running_bound(config: Dict[str, Any], steps: int) -> float:
     return steps * max(adjusted_lrs(config)) * BF16_ULP_AT_1
 
 
-# Matrices for the orthogonalization alone: wide, tall, square, a row, big enough for rounding flips.
-NS_MATRICES = [(64, 96), (96, 64), (40, 40), (1, 7), (130, 20)]
+# Matrices for the orthogonalization alone: wide, tall (transposed), square, a row; the first two are big
+# enough for rounding flips.
+NS_MATRICES = [(64, 96), (130, 20), (40, 40), (1, 7)]
 NS_SETTINGS = [((3.4445, -4.7750, 2.0315), 5, 1e-7), ((2.0, -1.5, 0.5), 2, 1e-7), ((3.4445, -4.7750, 2.0315), 10, 1e-3)]
 
 
@@ -168,6 +169,13 @@ def bf16(x: np.ndarray) -> np.ndarray:
     b = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
     b = (b + 0x7FFF + ((b >> 16) & 1)) & 0xFFFF0000
     return b.astype(np.uint32).view(np.float32)
+
+
+def ns_bound(ns_steps: int) -> float:
+    """Allowed relative Frobenius error of O: flips spread with every iteration; 3e-3 per iteration
+    (measured worst: 6.3e-3 at 5 iterations, 2.1e-2 at 10, where torch's own ATen and oneDNN products
+    differ by up to 3.1e-3 and 1.7e-2)."""
+    return 3e-3 * max(ns_steps, 1)
 
 
 def relative_frobenius(x: np.ndarray, ref: np.ndarray) -> float:
