@@ -8,7 +8,7 @@ eight torch runs with one-ulp gradient perturbations (stored per step in tests/d
 with a floor of 8 roundings. The 1-d problems (every reduction exact) take every branch of the line
 search and match torch bit for bit in float32 and float64 on the machine that made the golden data, which
 pins down torch's float / 0-d-tensor rounding rules. Measured: float64 up to 1.3e-5 relative on Rosenbrock with the strong
-Wolfe search (torch's own spread 4.7e-5; the problem amplifies roundings), 1e-11 or less elsewhere;
+Wolfe search (torch's own spread 4.7e-5; the problem amplifies roundings), 1.4e-11 or less elsewhere;
 float32 up to 2.8e-2 on Rosenbrock (spread 1.8e-1), 6e-8 on logistic regression. One step from torch's
 exact state: float64 within 1e-10 relative (measured 1.2e-11), float32 within 1e-3 (measured 1.4e-4).
 """
@@ -58,7 +58,7 @@ def test_matches_golden_trajectory(k, dtype):
     opts: list = []
     ours = L.run_fastoptim(k, L.DTYPES[dtype], opt_out=opts)
     check_trajectory(dtype, ours, arrays[cid], arrays[cid + "/spread"])
-    if dtype == "float64":
+    if dtype == "float64" and arrays[cid + "/spread"].max() <= 1e-12:  # where one rounding cannot change the course
         state = opts[0].state[0]
         assert (state["func_evals"], state["n_iter"]) == (case["func_evals"], case["n_iter"])
 
@@ -317,7 +317,7 @@ def test_none_gradient_counts_as_zero():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_results_do_not_depend_on_the_thread_count(dtype):
     """A problem big enough for the threaded dot products and updates (many reduction blocks)."""
-    n = 140_003  # 35 reduction blocks: 3 threads take part
+    n = 100_003  # 25 reduction blocks: 3 threads take part
     rng = np.random.default_rng(3)
     scale = (1 + rng.random(n)).astype(dtype)
     target = rng.standard_normal(n).astype(dtype)
@@ -328,7 +328,7 @@ def test_results_do_not_depend_on_the_thread_count(dtype):
         try:
             x = np.zeros(n, dtype)
             y = np.zeros(7, dtype)
-            opt = fastoptim.LBFGS([x, y], max_iter=6, history_size=3, line_search_fn="strong_wolfe")
+            opt = fastoptim.LBFGS([x, y], max_iter=5, history_size=3, line_search_fn="strong_wolfe")
 
             def closure():
                 r = x - target

@@ -131,15 +131,26 @@ double block_sum(std::size_t begin, std::size_t end, const Term& term) noexcept 
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-// Combines block(begin, end) over fixed blocks of [0, n) with combine, in block order.
+// Combines block(begin, end) over fixed blocks of [0, n) with combine, in block order. The partial results
+// are computed in parallel (a thread takes at least kMinBlocksPerThread blocks), the combination serially.
 template <class R, class Block, class Combine>
 R blocked_reduce(std::size_t n, R init, const Block& block, const Combine& combine) {
+  constexpr std::size_t kMinBlocksPerThread = 8;  // 32Ki elements: as kDefaultGrain
   const std::size_t blocks = (n + kReduceBlock - 1) / kReduceBlock;
   if (blocks <= 1) return n == 0 ? init : combine(init, block(std::size_t{0}, n));
   std::vector<R> partial(blocks);
-  parallel_for(blocks, std::max<std::size_t>(1, kDefaultGrain / kReduceBlock), [&](std::size_t b, std::size_t e) {
-    for (std::size_t k = b; k < e; ++k) partial[k] = block(k * kReduceBlock, std::min(n, (k + 1) * kReduceBlock));
-  });
+  const auto one = [&](std::size_t k) { partial[k] = block(k * kReduceBlock, std::min(n, (k + 1) * kReduceBlock)); };
+  const int threads = static_cast<int>(
+      std::min<std::size_t>(static_cast<std::size_t>(max_threads()), std::max<std::size_t>(1, blocks / kMinBlocksPerThread)));
+  if (threads <= 1) {
+    for (std::size_t k = 0; k < blocks; ++k) one(k);
+  } else {
+#if defined(_OPENMP)
+    const auto count = static_cast<std::ptrdiff_t>(blocks);
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (std::ptrdiff_t k = 0; k < count; ++k) one(static_cast<std::size_t>(k));
+#endif
+  }
   R r = init;
   for (const R& p : partial) r = combine(r, p);
   return r;
