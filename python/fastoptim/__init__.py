@@ -16,7 +16,9 @@ from .adan import Adan
 from .asgd import ASGD
 from .checkpoint import load, save
 from .lamb import LAMB
+from .lbfgs import LBFGS
 from .lion import Lion
+from .muon import Muon
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
@@ -46,6 +48,6 @@ def set_num_threads(n: int) -> None:
 from . import functional, lr_scheduler  # noqa: E402
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "ASGD", "Rprop", "Adamax", "NAdam",
-           "RAdam", "Lion", "LAMB", "Adan", "AdaBelief", "ScheduleFreeAdamW", "functional", "lr_scheduler", "save",
-           "load", "cpu_capability",
+           "RAdam", "Lion", "LAMB", "Adan", "AdaBelief", "ScheduleFreeAdamW", "LBFGS", "Muon", "functional",
+           "lr_scheduler", "save", "load", "cpu_capability",
            "get_num_threads", "set_num_threads", "__version__"]

@@ -1,5 +1,6 @@
 #pragma once
-// fastoptim: torch.optim's optimizers as header-only C++17. Include this header for everything.
+// fastoptim: torch.optim's optimizers as header-only C++17. Include this header for everything but
+// Muon, which needs Eigen 3.4: include fastoptim/muon/muon.hpp for it (CMake: fastoptim::muon).
 
 #include "version.hpp"
 #include "core/parallel.hpp"
@@ -20,6 +21,7 @@
 #include "adan/adan.hpp"
 #include "adabelief/adabelief.hpp"
 #include "schedulefree/schedulefree.hpp"
+#include "lbfgs/lbfgs.hpp"
 #include "lr_scheduler/lr_scheduler.hpp"
 #include "lr_scheduler/step_lr.hpp"
 #include "lr_scheduler/multistep_lr.hpp"
