@@ -22,6 +22,18 @@ class Adadelta(Optimizer):
         p = p - lr * delta
 
     State per parameter: ``step``, ``square_avg`` (v), ``acc_delta`` (u).
+
+    Example (two steps on the same gradient; Adadelta's first steps are about sqrt(eps))::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.Adadelta([w], lr=1.0)
+        >>> for _ in range(2):
+        ...     opt.step([np.array([0.5, -4.0])])
+        >>> w
+        array([ 0.99359..., -1.99359...])
+        >>> sorted(opt.state[0])
+        ['acc_delta', 'square_avg', 'step']
     """
 
     _state_keys = ("square_avg", "acc_delta")

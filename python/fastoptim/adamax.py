@@ -35,6 +35,18 @@ class Adamax(Optimizer):
 
     Note that ``eps`` is added to ``|g|`` inside the max, as torch does. State per parameter: ``step``,
     ``exp_avg``, ``exp_inf``.
+
+    Example (two steps on the same gradient)::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.Adamax([w], lr=0.1)
+        >>> for _ in range(2):
+        ...     opt.step([np.array([0.5, -4.0])])
+        >>> w
+        array([ 0.8, -1.8])
+        >>> sorted(opt.state[0])
+        ['exp_avg', 'exp_inf', 'step']
     """
 
     _state_keys = ("exp_avg", "exp_inf")

@@ -33,6 +33,18 @@ class ASGD(Optimizer):
 
     Where ``1 + lambd * lr * t`` is negative (a negative ``lambd``) and ``alpha`` is not an integer, ``eta`` is
     complex; torch keeps its real part with a warning, we raise ``ValueError`` and change nothing.
+
+    Example (two steps on the same gradient)::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.ASGD([w], lr=0.1)
+        >>> for _ in range(2):
+        ...     opt.step([np.array([0.5, -4.0])])
+        >>> w
+        array([ 0.89998..., -1.19996...])
+        >>> sorted(opt.state[0])
+        ['ax', 'eta', 'mu', 'step']
     """
 
     _state_keys = ("ax",)

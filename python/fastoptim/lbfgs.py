@@ -54,6 +54,18 @@ class LBFGS(Optimizer):
     Unlike torch's: every parameter must have the same dtype; ``max_iter``, ``max_eval`` and
     ``history_size`` must be integers >= 1 and ``line_search_fn`` is checked when the optimizer is made;
     and a step whose closure raises leaves the parameters and the state as they were.
+
+    Example (the closure returns the loss and the gradients; strong Wolfe line search)::
+
+        >>> import numpy as np, fastoptim
+        >>> x = np.array([1.5, -0.5])
+        >>> opt = fastoptim.LBFGS([x], lr=1, line_search_fn="strong_wolfe")
+        >>> def closure():
+        ...     return float(((x - 3.0) ** 2).sum()), [2 * (x - 3.0)]
+        >>> opt.step(closure)          # the loss at the start of the step
+        14.5
+        >>> x
+        array([3., 3.])
     """
 
     def __init__(
@@ -81,9 +93,9 @@ class LBFGS(Optimizer):
             raise TypeError(f"LBFGS needs every parameter in one dtype, got {sorted(map(str, dtypes))}")
         if sum(p.size for p in params) == 0:
             raise ValueError("LBFGS needs at least one parameter element")
-        self._dtype = params[0].dtype
+        self._dtype = params[0].dtype  # type: ignore[index]
         self._holder = self._new_holder()
-        self.state = _StateView(self)
+        self.state = _StateView(self)  # type: ignore[assignment]  # a read-mostly view of the C++ state
 
     def _new_holder(self):
         return _core.LBFGSState_float32() if self._dtype == np.float32 else _core.LBFGSState_float64()
@@ -156,7 +168,7 @@ class LBFGS(Optimizer):
         # The groups: the base class checks and installs them (with an empty state, replaced below).
         super().load_state_dict({"state": {}, "param_groups": state_dict["param_groups"]})
         self._holder = holder
-        self.state = _StateView(self)
+        self.state = _StateView(self)  # type: ignore[assignment]  # a read-mostly view of the C++ state
 
 
 class _StateView(collections.abc.Mapping):

@@ -43,6 +43,16 @@ class Muon(Optimizer):
 
     Muon is meant for the 2-D weights of hidden layers; optimize biases, embeddings and other parameters
     with e.g. AdamW. State per parameter: ``momentum_buffer``.
+
+    Example (a 2-D parameter; the momentum is orthogonalized before the step)::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([[1.0, 2.0], [3.0, 4.0]])
+        >>> opt = fastoptim.Muon([w], lr=0.1)
+        >>> opt.step([np.eye(2)])
+        >>> w
+        array([[0.8775, 1.98  ],
+               [2.97  , 3.8475]])
     """
 
     _state_keys = ("momentum_buffer",)
@@ -103,7 +113,7 @@ class Muon(Optimizer):
         ns_steps = group["ns_steps"]
         if isinstance(ns_steps, (bool, np.bool_)) or not isinstance(ns_steps, (numbers.Integral, np.integer)):
             raise TypeError(f"ns_steps must be an integer, got {_typename(ns_steps)}")
-        if ns_steps >= 100:
+        if int(ns_steps) >= 100:
             raise ValueError("Number of steps must be less than 100 for computational efficiency")
         return (lr, weight_decay, momentum, nesterov, a, b, c, eps, int(ns_steps), adjust_lr_fn == "match_rms_adamw")
 

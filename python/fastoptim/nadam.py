@@ -33,6 +33,18 @@ class NAdam(Optimizer):
     casts it to the parameter's dtype, which changes the roundings of a float64 run after a reload; ours
     keeps the dtype it is given (float32 or float64), so a reload resumes bit for bit, and a torch state
     dict resumes exactly as the torch optimizer that saved it would have continued.
+
+    Example (two steps on the same gradient)::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.NAdam([w], lr=0.1)
+        >>> for _ in range(2):
+        ...     opt.step([np.array([0.5, -4.0])])
+        >>> w
+        array([ 0.81598..., -1.81598...])
+        >>> sorted(opt.state[0])
+        ['exp_avg', 'exp_avg_sq', 'mu_product', 'step']
     """
 
     _state_keys = ("exp_avg", "exp_avg_sq")

@@ -28,6 +28,18 @@ class RAdam(Optimizer):
 
     The switch on rho_t > 5 is torch's (the paper's is rho_t > 4): with the default beta2 = 0.999 the
     first five steps are momentum SGD. State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``.
+
+    Example (two steps on the same gradient; rectification starts at step 6, before it RAdam is SGD with momentum)::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.RAdam([w], lr=0.1)
+        >>> for _ in range(2):
+        ...     opt.step([np.array([0.5, -4.0])])
+        >>> w
+        array([ 0.9, -1.2])
+        >>> sorted(opt.state[0])
+        ['exp_avg', 'exp_avg_sq', 'step']
     """
 
     _state_keys = ("exp_avg", "exp_avg_sq")

@@ -33,6 +33,18 @@ class Rprop(Optimizer):
     The sign is that of the rounded product ``g * prev``, as torch computes it: a product that underflows
     to zero leaves the step size as it is. ``lr`` is the step size a parameter starts with. State per
     parameter: ``step``, ``prev``, ``step_size``. As torch, ``step_sizes`` are not checked.
+
+    Example (two steps on the same gradient; the step size grows by etas[1] while the sign holds)::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = fastoptim.Rprop([w], lr=0.1)
+        >>> for _ in range(2):
+        ...     opt.step([np.array([0.5, -4.0])])
+        >>> w
+        array([ 0.78, -1.78])
+        >>> sorted(opt.state[0])
+        ['prev', 'step', 'step_size']
     """
 
     _state_keys = ("prev", "step_size")
