@@ -445,6 +445,18 @@ CROSS_OPTIMIZERS = {
     "AdamW": (np.float32, {"lr": 0.01, "weight_decay": 0.05}, {"weight_decay": 0.0}),
     "RMSprop": (np.float64, {"lr": 0.01, "momentum": 0.5, "centered": True}, {"lr": 0.005}),
     "Adagrad": (np.float32, {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1}, {"lr": 0.05}),
+    "Adadelta": (np.float64, {"lr": 0.5, "rho": 0.8, "weight_decay": 0.01}, {"lr": 0.25}),
+    "ASGD": (np.float32, {"lr": 0.05, "lambd": 0.01, "t0": 3.0, "weight_decay": 0.01}, {"lr": 0.02}),
+    "Rprop": (np.float64, {"lr": 0.01, "etas": (0.4, 1.3), "step_sizes": (1e-5, 0.5)}, {"lr": 0.02}),
+    "Adamax": (np.float32, {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.01}, {"lr": 0.02}),
+    "NAdam": (np.float64, {"lr": 0.01, "momentum_decay": 0.01, "decoupled_weight_decay": True,
+                           "weight_decay": 0.01}, {"lr": 0.02}),
+    "RAdam": (np.float32, {"lr": 0.01, "weight_decay": 0.01}, {"decoupled_weight_decay": True}),
+    "Lion": (np.float32, {"lr": 0.01, "betas": (0.8, 0.95), "weight_decay": 0.1}, {"lr": 0.005}),
+    "LAMB": (np.float64, {"lr": 0.01, "weight_decay": 0.01, "clamp_value": 0.5}, {"trust_clip": True}),
+    "Adan": (np.float32, {"lr": 0.01, "weight_decay": 0.02}, {"no_prox": True}),
+    "AdaBelief": (np.float64, {"lr": 0.01, "amsgrad": True, "weight_decay": 0.01}, {"rectify": False}),
+    "ScheduleFreeAdamW": (np.float32, {"lr": 0.01, "warmup_steps": 3, "weight_decay": 0.01}, {"lr": 0.005}),
 }
 
 # name: arguments; composites hold {"class": ..., arguments} per child. LambdaLR and MultiplicativeLR take
@@ -510,6 +522,8 @@ def _make_sched(opt, name, args):
 def _cross_build(opt_name, sched_name, params):
     _, options, group1 = CROSS_OPTIMIZERS[opt_name]
     opt = getattr(fastoptim, opt_name)([{"params": params[:1]}, {"params": params[1:], **group1}], **options)
+    if opt_name == "ScheduleFreeAdamW":
+        opt.train()  # steps only in train mode (the C helper does the same)
     return opt, _make_sched(opt, sched_name, _sched_args(opt_name, sched_name))
 
 
