@@ -620,3 +620,27 @@ def test_every_optimizer_and_scheduler_crosses():
         listed = [line.split() for line in out.splitlines()]
         assert {n for kind, n in listed if kind == "optimizer"} == set(CROSS_OPTIMIZERS)
         assert {n for kind, n in listed if kind == "scheduler"} == set(CROSS_SCHEDULERS)
+
+
+@pytest.mark.parametrize("opt_name, key, dtype, match", [
+    ("ASGD", "eta", "F64", "'eta' of parameter 0 must be F32"),  # a float32 member: F64 would not resume exactly
+    ("ASGD", "mu", None, "has no 'mu'"),
+    ("NAdam", "mu_product", None, "has no 'mu_product'"),
+])
+def test_cpp_checks_scalar_state(tmp_path, opt_name, key, dtype, match):
+    exe = _cross_binary()
+    p = _cross_params(CROSS_OPTIMIZERS[opt_name][0])
+    opt, sched = _cross_build(opt_name, "StepLR", p)
+    _cross_run(opt, sched, p, 0, 2)
+    state = opt.state[0]
+    if dtype == "F64":
+        state[key] = np.asarray(state[key], np.float64)  # Python's loader takes F32 or F64 scalars
+    else:
+        del state[key]  # Python saves what the state holds
+    fastoptim.save(tmp_path / "bad.safetensors", opt, sched)
+    (tmp_path / "p.params").write_bytes(b"".join(x.tobytes() for x in p))
+    out = subprocess.run(_cross_cmd(exe, "resume", opt_name, "StepLR") + [
+        str(tmp_path / "bad.safetensors"), str(tmp_path / "p.params"), str(tmp_path / "o.params"), "2", "1"],
+        capture_output=True, text=True)
+    assert out.returncode != 0 and match in out.stderr, out.stderr
+    assert not (tmp_path / "o.params").exists()
