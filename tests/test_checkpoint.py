@@ -644,3 +644,22 @@ def test_cpp_checks_scalar_state(tmp_path, opt_name, key, dtype, match):
         capture_output=True, text=True)
     assert out.returncode != 0 and match in out.stderr, out.stderr
     assert not (tmp_path / "o.params").exists()
+
+
+def test_float64_mu_product_resumes_in_cpp(tmp_path):
+    # torch's load_state_dict leaves NAdam's mu_product in the parameter's dtype: a float64 one must resume as
+    # float64 in C++ too (NAdamState::mu_product_float32 = false), not be rounded to float32.
+    exe = _cross_binary()
+    p = _cross_params(np.float64)
+    opt, sched = _cross_build("NAdam", "StepLR", p)
+    _cross_run(opt, sched, p, 0, 3)
+    for state in opt.state.values():
+        state["mu_product"] = np.asarray(state["mu_product"], np.float64)
+    fastoptim.save(tmp_path / "py.safetensors", opt, sched)
+    (tmp_path / "py.params").write_bytes(b"".join(x.tobytes() for x in p))
+    _cross_run(opt, sched, p, 3, 6)
+    assert opt.state[0]["mu_product"].dtype == np.float64
+    subprocess.run(_cross_cmd(exe, "resume", "NAdam", "StepLR") + [
+        str(tmp_path / "py.safetensors"), str(tmp_path / "py.params"), str(tmp_path / "c.params"), "3", "6"],
+        check=True, capture_output=True)
+    assert (tmp_path / "c.params").read_bytes() == b"".join(x.tobytes() for x in p)
