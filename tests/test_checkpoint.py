@@ -445,6 +445,18 @@ CROSS_OPTIMIZERS = {
     "AdamW": (np.float32, {"lr": 0.01, "weight_decay": 0.05}, {"weight_decay": 0.0}),
     "RMSprop": (np.float64, {"lr": 0.01, "momentum": 0.5, "centered": True}, {"lr": 0.005}),
     "Adagrad": (np.float32, {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1}, {"lr": 0.05}),
+    "Adadelta": (np.float64, {"lr": 0.5, "rho": 0.8, "weight_decay": 0.01}, {"lr": 0.25}),
+    "ASGD": (np.float32, {"lr": 0.05, "lambd": 0.01, "t0": 3.0, "weight_decay": 0.01}, {"lr": 0.02}),
+    "Rprop": (np.float64, {"lr": 0.01, "etas": (0.4, 1.3), "step_sizes": (1e-5, 0.5)}, {"lr": 0.02}),
+    "Adamax": (np.float32, {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.01}, {"lr": 0.02}),
+    "NAdam": (np.float64, {"lr": 0.01, "momentum_decay": 0.01, "decoupled_weight_decay": True,
+                           "weight_decay": 0.01}, {"lr": 0.02}),
+    "RAdam": (np.float32, {"lr": 0.01, "weight_decay": 0.01}, {"decoupled_weight_decay": True}),
+    "Lion": (np.float32, {"lr": 0.01, "betas": (0.8, 0.95), "weight_decay": 0.1}, {"lr": 0.005}),
+    "LAMB": (np.float64, {"lr": 0.01, "weight_decay": 0.01, "clamp_value": 0.5}, {"trust_clip": True}),
+    "Adan": (np.float32, {"lr": 0.01, "weight_decay": 0.02}, {"no_prox": True}),
+    "AdaBelief": (np.float64, {"lr": 0.01, "amsgrad": True, "weight_decay": 0.01}, {"rectify": False}),
+    "ScheduleFreeAdamW": (np.float32, {"lr": 0.01, "warmup_steps": 3, "weight_decay": 0.01}, {"lr": 0.005}),
 }
 
 # name: arguments; composites hold {"class": ..., arguments} per child. LambdaLR and MultiplicativeLR take
@@ -510,6 +522,8 @@ def _make_sched(opt, name, args):
 def _cross_build(opt_name, sched_name, params):
     _, options, group1 = CROSS_OPTIMIZERS[opt_name]
     opt = getattr(fastoptim, opt_name)([{"params": params[:1]}, {"params": params[1:], **group1}], **options)
+    if opt_name == "ScheduleFreeAdamW":
+        opt.train()  # steps only in train mode (the C helper does the same)
     return opt, _make_sched(opt, sched_name, _sched_args(opt_name, sched_name))
 
 
@@ -606,3 +620,46 @@ def test_every_optimizer_and_scheduler_crosses():
         listed = [line.split() for line in out.splitlines()]
         assert {n for kind, n in listed if kind == "optimizer"} == set(CROSS_OPTIMIZERS)
         assert {n for kind, n in listed if kind == "scheduler"} == set(CROSS_SCHEDULERS)
+
+
+@pytest.mark.parametrize("opt_name, key, dtype, match", [
+    ("ASGD", "eta", "F64", "'eta' of parameter 0 must be F32"),  # a float32 member: F64 would not resume exactly
+    ("ASGD", "mu", None, "has no 'mu'"),
+    ("NAdam", "mu_product", None, "has no 'mu_product'"),
+])
+def test_cpp_checks_scalar_state(tmp_path, opt_name, key, dtype, match):
+    exe = _cross_binary()
+    p = _cross_params(CROSS_OPTIMIZERS[opt_name][0])
+    opt, sched = _cross_build(opt_name, "StepLR", p)
+    _cross_run(opt, sched, p, 0, 2)
+    state = opt.state[0]
+    if dtype == "F64":
+        state[key] = np.asarray(state[key], np.float64)  # Python's loader takes F32 or F64 scalars
+    else:
+        del state[key]  # Python saves what the state holds
+    fastoptim.save(tmp_path / "bad.safetensors", opt, sched)
+    (tmp_path / "p.params").write_bytes(b"".join(x.tobytes() for x in p))
+    out = subprocess.run(_cross_cmd(exe, "resume", opt_name, "StepLR") + [
+        str(tmp_path / "bad.safetensors"), str(tmp_path / "p.params"), str(tmp_path / "o.params"), "2", "1"],
+        capture_output=True, text=True)
+    assert out.returncode != 0 and match in out.stderr, out.stderr
+    assert not (tmp_path / "o.params").exists()
+
+
+def test_float64_mu_product_resumes_in_cpp(tmp_path):
+    # torch's load_state_dict leaves NAdam's mu_product in the parameter's dtype: a float64 one must resume as
+    # float64 in C++ too (NAdamState::mu_product_float32 = false), not be rounded to float32.
+    exe = _cross_binary()
+    p = _cross_params(np.float64)
+    opt, sched = _cross_build("NAdam", "StepLR", p)
+    _cross_run(opt, sched, p, 0, 3)
+    for state in opt.state.values():
+        state["mu_product"] = np.asarray(state["mu_product"], np.float64)
+    fastoptim.save(tmp_path / "py.safetensors", opt, sched)
+    (tmp_path / "py.params").write_bytes(b"".join(x.tobytes() for x in p))
+    _cross_run(opt, sched, p, 3, 6)
+    assert opt.state[0]["mu_product"].dtype == np.float64
+    subprocess.run(_cross_cmd(exe, "resume", "NAdam", "StepLR") + [
+        str(tmp_path / "py.safetensors"), str(tmp_path / "py.params"), str(tmp_path / "c.params"), "3", "6"],
+        check=True, capture_output=True)
+    assert (tmp_path / "c.params").read_bytes() == b"".join(x.tobytes() for x in p)

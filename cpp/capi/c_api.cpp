@@ -201,6 +201,10 @@ fastoptim_status fastoptim_optimizer_set_lr(fastoptim_optimizer* opt, size_t gro
   return guard([&] { opt_of(opt).set_lr(group, lr); });
 }
 
+fastoptim_status fastoptim_optimizer_train(fastoptim_optimizer* opt, int train) {
+  return guard([&] { opt_of(opt).set_train_mode(train != 0); });
+}
+
 fastoptim_status fastoptim_optimizer_set_options(fastoptim_optimizer* opt, size_t group, const char* options_json) {
   return guard([&] {
     AnyOptimizer& o = opt_of(opt);

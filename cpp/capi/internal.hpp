@@ -57,6 +57,8 @@ class AnyOptimizer {
   virtual void set_lr(std::size_t group, double lr) = 0;
   virtual void set_options(std::size_t group, const Json& options) = 0;
   virtual std::string options_json(std::size_t group) const = 0;
+  // train() / eval() of an optimizer with modes (ScheduleFreeAdamW); others throw.
+  virtual void set_train_mode(bool train) = 0;
   // The param groups as schedulers see them (one object for all, as composites require).
   virtual ls::GroupsAccess& groups() = 0;
   // Returns a function that puts every group's hyperparameters and initial_lr back as they are now.

@@ -5,11 +5,18 @@
 
 #include <cstdint>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 namespace fastoptim_capi {
 
 namespace {
+
+template <class Opt, class = void>
+struct has_modes : std::false_type {};
+template <class Opt>
+struct has_modes<Opt, std::void_t<decltype(std::declval<Opt&>().train()), decltype(std::declval<Opt&>().eval())>>
+    : std::true_type {};
 
 template <class Opt>
 class OptimizerImpl final : public AnyOptimizer {
@@ -89,6 +96,15 @@ class OptimizerImpl final : public AnyOptimizer {
   }
   std::string options_json(std::size_t g) const override {
     return "{" + fastoptim::ckpt::options_json(group(g).options) + "}";
+  }
+
+  void set_train_mode(bool train) override {
+    if constexpr (has_modes<Opt>::value) {
+      if (train) built().train();
+      else built().eval();
+    } else {
+      throw invalid(std::string(Info::name) + " has no train and eval modes");
+    }
   }
 
   ls::GroupsAccess& groups() override {

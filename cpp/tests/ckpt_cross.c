@@ -82,6 +82,7 @@ static void build(Run* r, char** a) {
   p1[0] = r->f64 ? (void*)(r->p64 + N0) : (void*)(r->p32 + N0);
   TRY(fastoptim_optimizer_add_param_group(r->opt, p0, &n0, 1, NULL));
   TRY(fastoptim_optimizer_add_param_group(r->opt, p1, &n1, 1, a[3]));
+  if (strcmp(a[0], "ScheduleFreeAdamW") == 0) TRY(fastoptim_optimizer_train(r->opt, 1)); /* steps in train mode */
   r->sched = NULL;
   r->plateau = strcmp(a[4], "ReduceLROnPlateau") == 0;
   if (strcmp(a[4], "LambdaLR") == 0)

@@ -493,8 +493,33 @@ static void checkpoints(void) {
   fastoptim_optimizer_destroy(b.opt);
 }
 
+/* train() / eval(): only ScheduleFreeAdamW has modes; its train_mode is no option, and eval() undoes train(). */
+static void train_modes(void) {
+  Model m, sf;
+  float w0[4], b0[2];
+  model_init(&m, "Adam", NULL);
+  FAILS(fastoptim_optimizer_train(m.opt, 1), FASTOPTIM_ERROR_INVALID_ARGUMENT, "has no train and eval modes");
+  FAILS(fastoptim_optimizer_train(NULL, 1), FASTOPTIM_ERROR_INVALID_HANDLE, "NULL");
+  fastoptim_optimizer_destroy(m.opt);
+
+  model_init(&sf, "ScheduleFreeAdamW", "{\"lr\": 0.01}");
+  FAILS(model_step(&sf), FASTOPTIM_ERROR_INVALID_STATE, "not in train mode");
+  FAILS(fastoptim_optimizer_set_options(sf.opt, 0, "{\"train_mode\": true}"), FASTOPTIM_ERROR_INVALID_ARGUMENT,
+        "train_mode cannot be set");
+  OK(fastoptim_optimizer_train(sf.opt, 1));
+  OK(model_step(&sf));
+  OK(model_step(&sf));
+  memcpy(w0, sf.w, sizeof w0);
+  memcpy(b0, sf.b, sizeof b0);
+  OK(fastoptim_optimizer_train(sf.opt, 0));  /* the parameters move from y to x */
+  CHECK(memcmp(w0, sf.w, sizeof w0) != 0 && memcmp(b0, sf.b, sizeof b0) != 0);
+  FAILS(model_step(&sf), FASTOPTIM_ERROR_INVALID_STATE, "not in train mode");
+  fastoptim_optimizer_destroy(sf.opt);
+}
+
 int main(void) {
   library();
+  train_modes();
   creation_errors();
   handle_errors();
   param_group_and_step_errors();

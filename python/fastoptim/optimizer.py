@@ -297,8 +297,9 @@ class Optimizer:
             for k, v in self.defaults.items():
                 new.setdefault(k, v)
             new.update(self._forced)
-            if "betas" in new and isinstance(new["betas"], list):
-                new["betas"] = tuple(new["betas"])
+            for k in ("betas", "etas", "step_sizes"):  # tuples, as constructed (a checkpoint's JSON has lists)
+                if k in new and isinstance(new[k], list):
+                    new[k] = tuple(new[k])
             new["params"] = group["params"]
             self._hyper(new)
             new_groups.append(new)

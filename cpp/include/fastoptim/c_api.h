@@ -119,6 +119,10 @@ FASTOPTIM_C_EXPORT fastoptim_status fastoptim_optimizer_set_options(fastoptim_op
  * receives the size required, NUL included; a small buffer gives FASTOPTIM_ERROR_BUFFER_TOO_SMALL. */
 FASTOPTIM_C_EXPORT fastoptim_status fastoptim_optimizer_get_options(const fastoptim_optimizer* opt, size_t group,
                                                                     char* buffer, size_t size, size_t* needed);
+/* train() (train != 0) or eval() of an optimizer with modes (ScheduleFreeAdamW: it starts in eval mode and
+ * steps only in train mode; switching moves the parameters between y and x). Others fail with
+ * FASTOPTIM_ERROR_INVALID_ARGUMENT. Its group option "train_mode" changes only through this call. */
+FASTOPTIM_C_EXPORT fastoptim_status fastoptim_optimizer_train(fastoptim_optimizer* opt, int train);
 /* NULL is a no-op. */
 FASTOPTIM_C_EXPORT void fastoptim_optimizer_destroy(fastoptim_optimizer* opt);
 

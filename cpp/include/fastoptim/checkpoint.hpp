@@ -21,7 +21,8 @@
 //                  "state_keys": {"<param index>": ["exp_avg", "exp_avg_sq", "step"], ...}},
 //    "scheduler": {"class": ..., "children": [...] (composites), "state": {...torch's state_dict...}} | null}
 // (the inner JSON may hold Infinity, -Infinity and NaN, as Python's json writes them). Tensors are named
-// "state.<param index>.<key>", with the parameter's dtype; "step" is an F32 scalar (shape []), as torch keeps it.
+// "state.<param index>.<key>", with the parameter's dtype; "step" is an F32 scalar (shape []), as torch keeps it,
+// and other per-parameter scalars (ASGD's eta and mu, NAdam's mu_product) are F32 or F64 scalars.
 // Values torch's schedulers keep in the param groups (initial_lr, OneCycleLR's max_lr / min_lr /
 // max_momentum / base_momentum, CyclicLR's momenta, SWALR's swa_lr) are group keys, as in Python.
 //
@@ -147,7 +148,11 @@ struct OptionsWriter {
   void flag(const char* k, bool v) { w.flag(k, v); }
   void integer(const char* k, std::int64_t v) { w.integer(k, v); }
   void pair(const char* k, double a, double b) { w.raw(k, "[" + number(a) + "," + number(b) + "]"); }
+  void triple(const char* k, double a, double b, double c) {
+    w.raw(k, "[" + number(a) + "," + number(b) + "," + number(c) + "]");
+  }
   void forced(const char* k, bool, bool value) { w.flag(k, value); }
+  void mode(const char* k, bool v) { w.flag(k, v); }
   void torch_only(const char* k, TorchFlag f) {
     if (f == TorchFlag::none_or_bool) w.null(k);
     else w.flag(k, false);
@@ -155,8 +160,8 @@ struct OptionsWriter {
 };
 
 // Sets the hyperparameter `key` from a JSON value; `found` tells whether the optimizer has that key.
-// `strict_forced`: a forced key given another value is an error (the C API) rather than overridden (loading
-// a file, as Python's loader does).
+// `strict_forced` (the C API): a forced key given another value is an error rather than overridden (loading
+// a file, as Python's loader does), and so is a mode key.
 struct OptionReader {
   const std::string& key;
   const Json& value;
@@ -183,11 +188,23 @@ struct OptionReader {
     a = ckpt::real(value.items[0], key + "[0]");
     b = ckpt::real(value.items[1], key + "[1]");
   }
+  void triple(const char* k, double& a, double& b, double& c) {
+    if (!is(k)) return;
+    if (value.type != Json::Array || value.items.size() != 3) throw Bad(key + " must be a list of 3 numbers");
+    a = ckpt::real(value.items[0], key + "[0]");
+    b = ckpt::real(value.items[1], key + "[1]");
+    c = ckpt::real(value.items[2], key + "[2]");
+  }
   void forced(const char* k, bool& m, bool forced_value) {
     if (!is(k)) return;
     if (ckpt::flag(value, key) != forced_value && strict_forced)
       throw Bad(key + " is always " + boolean(forced_value) + " for this optimizer");
     m = forced_value;
+  }
+  void mode(const char* k, bool& m) {
+    if (!is(k)) return;
+    if (strict_forced) throw Bad(key + " cannot be set as an option (it changes with train() and eval())");
+    m = ckpt::flag(value, key);
   }
   void torch_only(const char* k, TorchFlag f) {
     if (!is(k)) return;
@@ -212,7 +229,11 @@ struct KeyLister {
   template <class... A>
   void pair(const char* k, A&&...) { add(k); }
   template <class... A>
+  void triple(const char* k, A&&...) { add(k); }
+  template <class... A>
   void forced(const char* k, A&&...) { add(k); }
+  template <class... A>
+  void mode(const char* k, A&&...) { add(k); }
   template <class... A>
   void torch_only(const char* k, A&&...) { add(k); }
 };
@@ -248,13 +269,25 @@ void apply_options(Options& o, const Json& obj, bool strict_forced, const std::s
   }
 }
 
-// A state's entries by torch's key: buffers, and the step count where the optimizer keeps one.
+// A per-parameter 0-d state entry: a float32 member (f32 set), or a double that the optimizer keeps rounded
+// to float32 while *is_f32 (f64 and is_f32 set).
+struct ScalarEntry {
+  const char* key;
+  float* f32 = nullptr;
+  double* f64 = nullptr;
+  bool* is_f32 = nullptr;
+};
+
+// A state's entries by torch's key: buffers, scalars, and the step count where the optimizer keeps one.
 template <class T>
 struct StateEntries {
   std::vector<std::pair<const char*, std::vector<T>*>> buffers;
+  std::vector<ScalarEntry> scalars;
   const char* step_key = nullptr;
   std::int64_t* step_value = nullptr;
   void buffer(const char* k, std::vector<T>& b) { buffers.emplace_back(k, &b); }
+  void scalar(const char* k, float& v) { scalars.push_back(ScalarEntry{k, &v, nullptr, nullptr}); }
+  void scalar(const char* k, double& v, bool& is_f32) { scalars.push_back(ScalarEntry{k, nullptr, &v, &is_f32}); }
   void step(const char* k, std::int64_t& s) {
     step_key = k;
     step_value = &s;
@@ -462,6 +495,11 @@ struct LoadTarget {
   // Parameter i's state entry `key` from a tensor of `count` elements at `bytes` (little-endian, dtype
   // already checked); false if the optimizer keeps no such entry.
   std::function<bool(std::size_t i, const std::string& key, const unsigned char* bytes, std::size_t count)> read_buffer;
+  // Parameter i's 0-d entry `key` (one of scalar_keys, every one required in a parameter's state) from an
+  // F32 or F64 scalar; throws Bad for a dtype the optimizer cannot hold.
+  std::set<std::string> scalar_keys;
+  std::function<void(std::size_t i, const std::string& key, const std::string& dtype, const unsigned char* bytes)>
+      read_scalar;
   // Parameter i's step count, or the name of the optimizer's step entry when `key` is it (nullptr: no step).
   const char* step_key = nullptr;
   std::function<void(std::size_t i, std::int64_t step)> read_step;
@@ -547,6 +585,12 @@ inline Loaded read_checkpoint(const File& file, const LoadTarget& target, Schedu
       const auto t = file.tensors.find(name);
       if (t == file.tensors.end()) throw Bad("tensor '" + name + "' is missing");
       expected.insert(name);
+      if (target.scalar_keys.count(kv.str)) {
+        if ((t->second.dtype != "F32" && t->second.dtype != "F64") || !t->second.scalar)
+          throw Bad("tensor '" + name + "' must be an F32 or F64 scalar");
+        target.read_scalar(i, kv.str, t->second.dtype, file.data + t->second.begin);
+        continue;
+      }
       if (target.step_key && kv.str == target.step_key) {
         if (t->second.dtype != "F32" || !t->second.scalar) throw Bad("tensor '" + name + "' must be an F32 scalar");
         const float s = get_le<float>(file.data + t->second.begin);
@@ -563,6 +607,9 @@ inline Loaded read_checkpoint(const File& file, const LoadTarget& target, Schedu
       if (!target.read_buffer(i, kv.str, file.data + t->second.begin, sizes[i]))
         throw Bad("unknown state '" + kv.str + "' for " + target.name);
     }
+    // A state without its scalars would resume from made-up values (ASGD's eta, NAdam's mu_product).
+    for (const std::string& k : target.scalar_keys)
+      if (!seen.count(k)) throw Bad("state of parameter " + key + " has no '" + k + "'");
   }
   for (const auto& [name, t] : file.tensors)
     if (!expected.count(name)) throw Bad("unexpected tensor '" + name + "'");
@@ -608,6 +655,14 @@ void save_checkpoint(const std::string& path, const Optimizer<Derived, T, Option
       tensors.push_back(std::move(t));
     }
     if (tensors.empty() && !(e.step_value && *e.step_value > 0)) continue;  // never stepped: no state, as torch
+    for (const ScalarEntry& s : e.scalars) {
+      const bool f32 = s.f32 || *s.is_f32;
+      SavedTensor t{s.key, f32 ? "F32" : "F64", 1, true, {}};
+      if (s.f32) put_le<float>(t.bytes, *s.f32);
+      else if (f32) put_le<float>(t.bytes, static_cast<float>(*s.f64));
+      else put_le<double>(t.bytes, *s.f64);
+      tensors.push_back(std::move(t));
+    }
     if (e.step_value) {
       SavedTensor t{e.step_key, "F32", 1, true, {}};
       put_le<float>(t.bytes, static_cast<float>(*e.step_value));
@@ -654,6 +709,22 @@ void load_checkpoint(const std::string& path, Optimizer<Derived, T, Options, Sta
     StateEntries<T> probe;
     Info::state(blank, probe);
     target.step_key = probe.step_key;
+    for (const ScalarEntry& s : probe.scalars) target.scalar_keys.insert(s.key);
+    target.read_scalar = [&](std::size_t i, const std::string& key, const std::string& dtype,
+                             const unsigned char* bytes) {
+      StateEntries<T> e;
+      Info::state(states[i], e);
+      for (const ScalarEntry& s : e.scalars) {
+        if (key != s.key) continue;
+        if (s.f32) {  // a float32 member: a float64 value would not resume bit-identically
+          if (dtype != "F32") throw Bad("state '" + key + "' of parameter " + std::to_string(i) + " must be F32");
+          *s.f32 = get_le<float>(bytes);
+        } else {
+          *s.is_f32 = dtype == "F32";
+          *s.f64 = *s.is_f32 ? static_cast<double>(get_le<float>(bytes)) : get_le<double>(bytes);
+        }
+      }
+    };
     target.read_step = [&](std::size_t i, std::int64_t step) {
       StateEntries<T> e;
       Info::state(states[i], e);

@@ -10,17 +10,36 @@
 // An info's visitors are called with a visitor `v` that has:
 //   v.real(key, double&)   v.flag(key, bool&)   v.integer(key, std::int64_t&)
 //   v.pair(key, double&, double&)        a 2-list such as Adam's betas
+//   v.triple(key, double&, double&, double&)   a 3-list (Adan's betas)
+//   v.mode(key, bool&)                   a flag files hold but options may not set (ScheduleFreeAdamW's
+//                                        train_mode says what the parameters hold; train()/eval() move them)
 //   v.forced(key, bool& member, value)   always `value` for this optimizer (AdamW's decoupled_weight_decay)
 //   v.torch_only(key, TorchFlag)         a torch flag with no meaning here (foreach, fused, capturable, ...)
 //   v.buffer(key, std::vector<T>&)       a per-parameter state buffer (empty: not created yet)
 //   v.step(key, std::int64_t&)           the step count (torch keeps it as a float32 scalar tensor)
+//   v.scalar(key, float&)                a per-parameter float32 scalar (ASGD's eta and mu)
+//   v.scalar(key, double&, bool& f32)    a per-parameter scalar kept as float32 (f32) or float64 (NAdam's
+//                                        mu_product, which torch's load_state_dict may leave float64)
+// Values kept per param group rather than per parameter (Adan's step, ScheduleFreeAdamW's schedule and
+// train_mode) are hyperparameters here, as they are param-group keys in Python.
 
 #include <cstdint>
 #include <vector>
 
+#include "adabelief/adabelief.hpp"
+#include "adadelta/adadelta.hpp"
 #include "adagrad/adagrad.hpp"
 #include "adam/adam.hpp"
+#include "adamax/adamax.hpp"
+#include "adan/adan.hpp"
+#include "asgd/asgd.hpp"
+#include "lamb/lamb.hpp"
+#include "lion/lion.hpp"
+#include "nadam/nadam.hpp"
+#include "radam/radam.hpp"
 #include "rmsprop/rmsprop.hpp"
+#include "rprop/rprop.hpp"
+#include "schedulefree/schedulefree.hpp"
 #include "sgd/sgd.hpp"
 
 namespace fastoptim {
@@ -143,10 +162,264 @@ struct OptimizerInfo<AdagradOptions> {
   }
 };
 
+template <>
+struct OptimizerInfo<AdadeltaOptions> {
+  static constexpr const char* name = "Adadelta";
+  template <class O, class V>
+  static void hyperparameters(O& o, V& v) {
+    v.real("lr", o.lr);
+    v.real("rho", o.rho);
+    v.real("eps", o.eps);
+    v.real("weight_decay", o.weight_decay);
+    v.flag("maximize", o.maximize);
+    v.torch_only("capturable", TorchFlag::false_only);
+    v.torch_only("foreach", TorchFlag::none_or_bool);
+    v.torch_only("differentiable", TorchFlag::false_only);
+  }
+  template <class S, class V>
+  static void state(S& s, V& v) {
+    v.step("step", s.step);
+    v.buffer("square_avg", s.square_avg);
+    v.buffer("acc_delta", s.acc_delta);
+  }
+};
+
+template <>
+struct OptimizerInfo<ASGDOptions> {
+  static constexpr const char* name = "ASGD";
+  template <class O, class V>
+  static void hyperparameters(O& o, V& v) {
+    v.real("lr", o.lr);
+    v.real("lambd", o.lambd);
+    v.real("alpha", o.alpha);
+    v.real("t0", o.t0);
+    v.real("weight_decay", o.weight_decay);
+    v.torch_only("foreach", TorchFlag::none_or_bool);
+    v.flag("maximize", o.maximize);
+    v.torch_only("differentiable", TorchFlag::false_only);
+    v.torch_only("capturable", TorchFlag::false_only);
+  }
+  template <class S, class V>
+  static void state(S& s, V& v) {
+    v.step("step", s.step);
+    v.scalar("eta", s.eta);
+    v.scalar("mu", s.mu);
+    v.buffer("ax", s.ax);
+  }
+};
+
+template <>
+struct OptimizerInfo<RpropOptions> {
+  static constexpr const char* name = "Rprop";
+  template <class O, class V>
+  static void hyperparameters(O& o, V& v) {
+    v.real("lr", o.lr);
+    v.pair("etas", o.etaminus, o.etaplus);
+    v.pair("step_sizes", o.step_size_min, o.step_size_max);
+    v.torch_only("foreach", TorchFlag::none_or_bool);
+    v.flag("maximize", o.maximize);
+    v.torch_only("differentiable", TorchFlag::false_only);
+    v.torch_only("capturable", TorchFlag::false_only);
+  }
+  template <class S, class V>
+  static void state(S& s, V& v) {
+    v.step("step", s.step);
+    v.buffer("prev", s.prev);
+    v.buffer("step_size", s.step_size);
+  }
+};
+
+template <>
+struct OptimizerInfo<AdamaxOptions> {
+  static constexpr const char* name = "Adamax";
+  template <class O, class V>
+  static void hyperparameters(O& o, V& v) {
+    v.real("lr", o.lr);
+    v.pair("betas", o.beta1, o.beta2);
+    v.real("eps", o.eps);
+    v.real("weight_decay", o.weight_decay);
+    v.torch_only("foreach", TorchFlag::none_or_bool);
+    v.flag("maximize", o.maximize);
+    v.torch_only("differentiable", TorchFlag::false_only);
+    v.torch_only("capturable", TorchFlag::false_only);
+  }
+  template <class S, class V>
+  static void state(S& s, V& v) {
+    v.step("step", s.step);
+    v.buffer("exp_avg", s.exp_avg);
+    v.buffer("exp_inf", s.exp_inf);
+  }
+};
+
+template <>
+struct OptimizerInfo<NAdamOptions> {
+  static constexpr const char* name = "NAdam";
+  template <class O, class V>
+  static void hyperparameters(O& o, V& v) {
+    v.real("lr", o.lr);
+    v.pair("betas", o.beta1, o.beta2);
+    v.real("eps", o.eps);
+    v.real("weight_decay", o.weight_decay);
+    v.real("momentum_decay", o.momentum_decay);
+    v.flag("decoupled_weight_decay", o.decoupled_weight_decay);
+    v.flag("maximize", o.maximize);
+    v.torch_only("foreach", TorchFlag::none_or_bool);
+    v.torch_only("capturable", TorchFlag::false_only);
+    v.torch_only("differentiable", TorchFlag::false_only);
+  }
+  template <class S, class V>
+  static void state(S& s, V& v) {
+    v.step("step", s.step);
+    v.scalar("mu_product", s.mu_product, s.mu_product_float32);
+    v.buffer("exp_avg", s.exp_avg);
+    v.buffer("exp_avg_sq", s.exp_avg_sq);
+  }
+};
+
+template <>
+struct OptimizerInfo<RAdamOptions> {
+  static constexpr const char* name = "RAdam";
+  template <class O, class V>
+  static void hyperparameters(O& o, V& v) {
+    v.real("lr", o.lr);
+    v.pair("betas", o.beta1, o.beta2);
+    v.real("eps", o.eps);
+    v.real("weight_decay", o.weight_decay);
+    v.flag("maximize", o.maximize);
+    v.torch_only("foreach", TorchFlag::none_or_bool);
+    v.torch_only("capturable", TorchFlag::false_only);
+    v.flag("decoupled_weight_decay", o.decoupled_weight_decay);
+    v.torch_only("differentiable", TorchFlag::false_only);
+  }
+  template <class S, class V>
+  static void state(S& s, V& v) {
+    v.step("step", s.step);
+    v.buffer("exp_avg", s.exp_avg);
+    v.buffer("exp_avg_sq", s.exp_avg_sq);
+  }
+};
+
+template <>
+struct OptimizerInfo<LionOptions> {
+  static constexpr const char* name = "Lion";
+  template <class O, class V>
+  static void hyperparameters(O& o, V& v) {
+    v.real("lr", o.lr);
+    v.pair("betas", o.beta1, o.beta2);
+    v.real("weight_decay", o.weight_decay);
+    v.flag("maximize", o.maximize);
+  }
+  template <class S, class V>
+  static void state(S& s, V& v) {
+    v.buffer("exp_avg", s.exp_avg);
+  }
+};
+
+// LAMBState::trust_ratio is informational (the last step's ratio, never read by the update) and not saved.
+template <>
+struct OptimizerInfo<LAMBOptions> {
+  static constexpr const char* name = "LAMB";
+  template <class O, class V>
+  static void hyperparameters(O& o, V& v) {
+    v.real("lr", o.lr);
+    v.pair("betas", o.beta1, o.beta2);
+    v.real("eps", o.eps);
+    v.real("weight_decay", o.weight_decay);
+    v.flag("bias_correction", o.bias_correction);
+    v.real("clamp_value", o.clamp_value);
+    v.flag("trust_clip", o.trust_clip);
+    v.flag("exclude_from_layer_adaptation", o.exclude_from_layer_adaptation);
+    v.flag("maximize", o.maximize);
+  }
+  template <class S, class V>
+  static void state(S& s, V& v) {
+    v.step("step", s.step);
+    v.buffer("exp_avg", s.exp_avg);
+    v.buffer("exp_avg_sq", s.exp_avg_sq);
+  }
+};
+
+template <>
+struct OptimizerInfo<AdanOptions> {
+  static constexpr const char* name = "Adan";
+  template <class O, class V>
+  static void hyperparameters(O& o, V& v) {
+    v.real("lr", o.lr);
+    v.triple("betas", o.beta1, o.beta2, o.beta3);
+    v.real("eps", o.eps);
+    v.real("weight_decay", o.weight_decay);
+    v.flag("no_prox", o.no_prox);
+    v.torch_only("foreach", TorchFlag::none_or_bool);
+    v.flag("maximize", o.maximize);
+    v.integer("step", o.step);  // the group's step count (Python adds the key at the first step)
+  }
+  template <class S, class V>
+  static void state(S& s, V& v) {
+    v.buffer("exp_avg", s.exp_avg);
+    v.buffer("exp_avg_sq", s.exp_avg_sq);
+    v.buffer("exp_avg_diff", s.exp_avg_diff);
+    v.buffer("neg_pre_grad", s.neg_pre_grad);
+  }
+};
+
+template <>
+struct OptimizerInfo<AdaBeliefOptions> {
+  static constexpr const char* name = "AdaBelief";
+  template <class O, class V>
+  static void hyperparameters(O& o, V& v) {
+    v.real("lr", o.lr);
+    v.pair("betas", o.beta1, o.beta2);
+    v.real("eps", o.eps);
+    v.real("weight_decay", o.weight_decay);
+    v.flag("amsgrad", o.amsgrad);
+    v.flag("weight_decouple", o.weight_decouple);
+    v.flag("fixed_decay", o.fixed_decay);
+    v.flag("rectify", o.rectify);
+    v.flag("degenerated_to_sgd", o.degenerated_to_sgd);
+    v.flag("maximize", o.maximize);
+  }
+  template <class S, class V>
+  static void state(S& s, V& v) {
+    v.step("step", s.step);
+    v.buffer("exp_avg", s.exp_avg);
+    v.buffer("exp_avg_var", s.exp_avg_var);
+    v.buffer("max_exp_avg_var", s.max_exp_avg_var);
+  }
+};
+
+// The schedule (k, lr_max, weight_sum, scheduled_lr) and train_mode are the group's, as in the reference.
+template <>
+struct OptimizerInfo<ScheduleFreeAdamWOptions> {
+  static constexpr const char* name = "ScheduleFreeAdamW";
+  template <class O, class V>
+  static void hyperparameters(O& o, V& v) {
+    v.real("lr", o.lr);
+    v.pair("betas", o.beta1, o.beta2);
+    v.real("eps", o.eps);
+    v.real("r", o.r);
+    v.integer("k", o.k);
+    v.integer("warmup_steps", o.warmup_steps);
+    v.mode("train_mode", o.train_mode);
+    v.real("weight_sum", o.weight_sum);
+    v.real("lr_max", o.lr_max);
+    v.real("scheduled_lr", o.scheduled_lr);
+    v.real("weight_lr_power", o.weight_lr_power);
+    v.real("weight_decay", o.weight_decay);
+    v.torch_only("foreach", TorchFlag::none_or_bool);
+    v.flag("maximize", o.maximize);
+  }
+  template <class S, class V>
+  static void state(S& s, V& v) {
+    v.buffer("z", s.z);
+    v.buffer("exp_avg_sq", s.exp_avg_sq);
+  }
+};
+
 // Every optimizer, as class templates over the element type (float or double).
 template <template <class> class... Opt>
 struct OptimizerList {};
-using Optimizers = OptimizerList<SGD, Adam, AdamW, RMSprop, Adagrad>;
+using Optimizers = OptimizerList<SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, ASGD, Rprop, Adamax, NAdam, RAdam,
+                                 Lion, LAMB, Adan, AdaBelief, ScheduleFreeAdamW>;
 
 template <class Opt>
 using InfoOf = OptimizerInfo<typename Opt::options_type>;
