@@ -13,6 +13,7 @@ elements and steps.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from typing import Any, Dict, List, Optional
 
@@ -54,6 +55,36 @@ def gradient(p: np.ndarray, seed: int, step: int, i: int) -> Optional[np.ndarray
     return noise * p.dtype.type(GRAD_SCALES[i]) + p.dtype.type(0.1) * p
 
 
+def sparse_gradient(p: np.ndarray, seed: int, step: int, i: int):
+    """SparseAdam's gradient: (indices, values) for 0 to 2 * rows - 1 rows of the leading dimension, drawn
+    with repetition (repeated rows are summed), noise plus 0.1 * the row; None as ``gradient``."""
+    if i == 3 and step % 5 == 2:
+        return None
+    rows, row_shape = p.shape[0], p.shape[1:]
+    draw = uniform(seed, 1_000_003 * (step + 1) + i, 2 * rows + 1)
+    nnz = int((draw[0] + 1.0) * rows)
+    indices = np.minimum(((draw[1:nnz + 1] + 1.0) * 0.5 * rows).astype(np.int64), rows - 1)
+    noise = uniform(seed, step * 16 + i, nnz * int(np.prod(row_shape))).reshape((nnz,) + row_shape).astype(p.dtype)
+    return indices, noise * p.dtype.type(GRAD_SCALES[i]) + p.dtype.type(0.1) * p[indices]
+
+
+def make_gradient(name: str, p: np.ndarray, seed: int, step: int, i: int):
+    """The gradient optimizer ``name`` takes: dense, or (indices, values) for sparse ones."""
+    return (sparse_gradient if OPTIMIZERS[name].get("sparse") else gradient)(p, seed, step, i)
+
+
+def to_torch_grad(g, shape):
+    """A gradient from make_gradient as torch's p.grad (a sparse COO tensor for (indices, values))."""
+    import torch
+
+    if g is None:
+        return None
+    if isinstance(g, tuple):
+        return torch.sparse_coo_tensor(torch.from_numpy(g[0])[None], torch.from_numpy(g[1]), shape,
+                                       check_invariants=True)
+    return torch.from_numpy(g)
+
+
 # ------------------------------------------------------------------------------------- registry
 
 def _sgd_configs():
@@ -89,7 +120,36 @@ def _adagrad_configs():
             for ld, wd, iv, m in itertools.product([0.0, 1e-3], [0.0, 1e-2], [0.0, 0.1], [False, True])]
 
 
-# name -> (configs, group-1 overrides, torch implementations to measure torch's own spread)
+def _adafactor_configs():
+    """Every flag combination (maximize, weight decay, eps1 given or None, update clipping active or not),
+    other values drawn at random with a fixed seed."""
+    rng = np.random.default_rng(20260613)
+    out = []
+    for maximize, decay, eps1_given, clipping in itertools.product([False, True], repeat=4):
+        if eps1_given == clipping and maximize != decay:
+            continue  # 12 of the 16 combinations keep every pair of flags covered
+        out.append(dict(
+            lr=float(rng.choice([1e-2, 3e-2, 0.1])),
+            beta2_decay=round(float(-rng.uniform(0.5, 1.0)), 3),
+            eps=(round(float(10 ** rng.uniform(-5, -2)), 8) if eps1_given else None,
+                 round(float(10 ** rng.uniform(-4, -2)), 6)),
+            d=1.0 if clipping else round(float(rng.uniform(1.5, 4.0)), 3),
+            weight_decay=round(float(10 ** rng.uniform(-3, -1)), 5) if decay else 0.0,
+            maximize=maximize,
+        ))
+    return out
+
+
+def _sparse_adam_configs():
+    rng = np.random.default_rng(20260614)
+    return [dict(lr=float(rng.choice([1e-3, 1e-2, 3e-2])),
+                 betas=(round(float(rng.uniform(0.5, 0.95)), 3), round(float(rng.uniform(0.9, 0.9999)), 5)),
+                 eps=float(rng.choice([1e-8, 1e-6, 1e-3])), maximize=maximize)
+            for maximize in (False, True) for _ in range(4)]
+
+
+# name -> (configs, group-1 overrides, torch implementations to measure torch's own spread; sparse: the
+# gradients are (indices, values), see sparse_gradient)
 OPTIMIZERS: Dict[str, Dict[str, Any]] = {
     "SGD": dict(configs=_sgd_configs(), group1=dict(lr=0.02), alternatives=["foreach", "fused"]),
     "Adam": dict(configs=_adam_configs(), group1=dict(lr=3e-3, betas=(0.8, 0.99)), alternatives=["foreach", "fused"]),
@@ -97,6 +157,11 @@ OPTIMIZERS: Dict[str, Dict[str, Any]] = {
     "RMSprop": dict(configs=_rmsprop_configs(), group1=dict(lr=3e-4, alpha=0.9), alternatives=["foreach"]),
     "Adagrad": dict(configs=_adagrad_configs(), group1=dict(lr=0.02, lr_decay=1e-2, eps=1e-6),
                     alternatives=["foreach", "fused"]),
+    "Adafactor": dict(configs=_adafactor_configs(), group1=dict(lr=0.02, beta2_decay=-0.6, eps=(None, 1e-2), d=2.0),
+                      alternatives=["foreach"]),
+    # torch has no other SparseAdam: its spread is the one-ulp perturbed runs (and the 4-ulp floor).
+    "SparseAdam": dict(configs=_sparse_adam_configs(), group1=dict(lr=3e-3, betas=(0.8, 0.99)), alternatives=[],
+                       sparse=True),
 }
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -131,7 +196,7 @@ def run_fastoptim(name: str, config: Dict[str, Any], dtype, seed: int, steps: in
     opt = getattr(fastoptim, name)(_groups(params, name), **config)
     traj = [np.concatenate([p.ravel() for p in params])]
     for t in range(1, steps + 1):
-        opt.step([gradient(p, seed, t, i) for i, p in enumerate(params)])
+        opt.step([make_gradient(name, p, seed, t, i) for i, p in enumerate(params)])
         traj.append(np.concatenate([p.ravel() for p in params]))
     if opt_out is not None:
         opt_out.append(opt)
@@ -146,7 +211,8 @@ def run_torch(name: str, config: Dict[str, Any], dtype, seed: int, impl: str = "
 
     params = [torch.from_numpy(p.copy()).requires_grad_(True) for p in initial_params(dtype, seed)]
     kwargs = dict(config)
-    kwargs["foreach"] = impl == "foreach"
+    if "foreach" in inspect.signature(getattr(torch.optim, name)).parameters:
+        kwargs["foreach"] = impl == "foreach"
     if impl == "fused":
         kwargs["fused"] = True
         kwargs.pop("foreach")
@@ -154,11 +220,13 @@ def run_torch(name: str, config: Dict[str, Any], dtype, seed: int, impl: str = "
     traj = [np.concatenate([p.detach().numpy().ravel() for p in params])]
     for t in range(1, steps + 1):
         for i, p in enumerate(params):
-            g = gradient(p.detach().numpy(), seed, t, i)
+            g = make_gradient(name, p.detach().numpy(), seed, t, i)
             if g is not None and perturb is not None:
-                up = uniform(seed + 7919 * perturb, t * 16 + i, g.size).reshape(g.shape) > 0
-                g = np.nextafter(g, np.where(up, np.inf, -np.inf).astype(g.dtype))
-            p.grad = None if g is None else torch.from_numpy(g)
+                v = g[1] if isinstance(g, tuple) else g
+                up = uniform(seed + 7919 * perturb, t * 16 + i, v.size).reshape(v.shape) > 0
+                v = np.nextafter(v, np.where(up, np.inf, -np.inf).astype(v.dtype))
+                g = (g[0], v) if isinstance(g, tuple) else v
+            p.grad = to_torch_grad(g, p.shape)
         opt.step()
         traj.append(np.concatenate([p.detach().numpy().ravel() for p in params]).copy())
     return np.stack(traj)

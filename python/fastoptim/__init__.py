@@ -7,12 +7,14 @@
 """
 
 from . import _core
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .checkpoint import load, save
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
+from .sparse_adam import SparseAdam
 
 __version__ = _core.__version__
 
@@ -34,5 +36,5 @@ def set_num_threads(n: int) -> None:
 
 from . import functional, lr_scheduler  # noqa: E402
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "functional", "lr_scheduler", "save", "load", "cpu_capability",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adafactor", "SparseAdam", "functional", "lr_scheduler", "save", "load", "cpu_capability",
            "get_num_threads", "set_num_threads", "__version__"]

@@ -171,6 +171,11 @@ class Optimizer:
 
     _kernel: Callable[..., None]
 
+    @staticmethod
+    def _state_shape(key: str, p: np.ndarray) -> Optional[tuple]:
+        """The shape of state buffer ``key`` of parameter ``p`` (None: ``p`` has no such buffer)."""
+        return p.shape
+
     # ---------------------------------------------------------------------------------------- step
 
     def step(self, grads: Sequence[Optional[np.ndarray]]) -> None:
@@ -316,9 +321,13 @@ class Optimizer:
                 arr = np.asarray(value)
                 if arr.dtype.kind not in "fiu":
                     raise TypeError(f"state '{key}' of parameter {index} has dtype {arr.dtype}, expected a real array")
-                if arr.shape != p.shape:
+                want = self._state_shape(key, p)
+                if want is None:
+                    raise ValueError(f"state '{key}' of parameter {index} does not apply to a parameter of shape {p.shape}")
+                if arr.shape != want:
+                    expected = "but" if want == p.shape else f"expected {want}:"
                     raise ValueError(
-                        f"state '{key}' of parameter {index} has shape {arr.shape}, but the parameter has shape {p.shape}"
+                        f"state '{key}' of parameter {index} has shape {arr.shape}, {expected} the parameter has shape {p.shape}"
                     )
                 out[key] = np.array(arr, dtype=p.dtype, order="C", copy=True)
             else:

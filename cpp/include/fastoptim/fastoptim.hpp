@@ -9,6 +9,8 @@
 #include "adam/adam.hpp"
 #include "rmsprop/rmsprop.hpp"
 #include "adagrad/adagrad.hpp"
+#include "adafactor/adafactor.hpp"
+#include "sparse_adam/sparse_adam.hpp"
 #include "lr_scheduler/lr_scheduler.hpp"
 #include "lr_scheduler/step_lr.hpp"
 #include "lr_scheduler/multistep_lr.hpp"

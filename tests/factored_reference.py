@@ -1,0 +1,163 @@
+"""torch's own Adafactor and SparseAdam with two of its roundings replaced by fastoptim's, so that every other
+rounding can be checked bit for bit (tests/test_factored.py, cpp/tests/make_golden_opt_factored.py):
+
+* ``fastoptim_reductions()``: torch.norm / Tensor.norm / Tensor.mean, as torch's Adafactor calls them,
+  summed in fastoptim's documented order (cpp/include/fastoptim/adafactor/adafactor_kernel.hpp): squares
+  summed in double in blocks / tiles with 8 interleaved partial sums, the sum rounded to the dtype once;
+* ``correctly_rounded_sqrt()``: torch's elementwise sqrt (MKL, not correctly rounded) by numpy's.
+
+Written from the header's description, in plain Python floats (float64 squares fused into the sum
+exactly, with fractions), so it checks the C++ against the documented order, not against itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from fractions import Fraction
+from typing import List, Sequence
+
+import numpy as np
+
+BLOCK = 1 << 14  # kAdafactorBlock
+
+
+def tiling(rows: int, cols: int):
+    """AdafactorTiling: (tile_rows, tile_cols)."""
+    min_rows = 64 if cols >= 256 else max(64, BLOCK // max(cols, 1))
+    tile_rows = max(1, min(rows, min_rows))
+    tile_cols = max(1, min(cols, max(256, BLOCK // tile_rows)))
+    return tile_rows, tile_cols
+
+
+def _add_square(acc: float, x, exact_square: bool) -> float:
+    if exact_square:  # a float32 square is exact in double
+        return acc + float(x) * float(x)
+    return float(Fraction(float(x)) ** 2 + Fraction(acc))  # fma(x, x, acc), one rounding
+
+
+def lane_sum(values: Sequence[float], square: bool, exact_square: bool = True) -> float:
+    """Element k into partial sum k mod 8, combined ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7))."""
+    s = [0.0] * 8
+    for k, x in enumerate(values):
+        s[k % 8] = _add_square(s[k % 8], x, exact_square) if square else s[k % 8] + float(x)
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+
+
+def total_sum_squares(x: np.ndarray) -> float:
+    """A whole tensor's sum of squares (||p||^2, ||U||^2) in fastoptim's order."""
+    exact = x.dtype == np.float32
+    if x.ndim < 2:
+        flat = x.reshape(-1)
+        total = 0.0
+        for b in range(0, flat.size, BLOCK):
+            total += lane_sum(flat[b:b + BLOCK], True, exact)
+        return total
+    rows, cols = x.shape[-2:]
+    tr, tc = tiling(rows, cols)
+    total = 0.0
+    for m in x.reshape(-1, rows, cols):
+        for i0 in range(0, rows, tr):
+            for j0 in range(0, cols, tc):
+                tile = 0.0
+                for i in range(i0, min(rows, i0 + tr)):
+                    tile += lane_sum(m[i, j0:j0 + tc], True, exact)
+                total += tile
+    return total
+
+
+def row_sums(x: np.ndarray) -> np.ndarray:
+    """Sum of squares over the last dimension: tiles of columns left to right, each with 8 lanes."""
+    rows, cols = x.shape[-2:]
+    tr, tc = tiling(rows, cols)
+    exact = x.dtype == np.float32
+    out = np.zeros(x.shape[:-1])
+    for idx in np.ndindex(*x.shape[:-1]):
+        out[idx] = sum_in_order(lane_sum(x[idx][j0:j0 + tc], True, exact) for j0 in range(0, cols, tc))
+    return out
+
+
+def col_sums(x: np.ndarray) -> np.ndarray:
+    """Sum of squares over the second last dimension: tiles of rows top to bottom, rows in order within."""
+    rows, cols = x.shape[-2:]
+    tr, tc = tiling(rows, cols)
+    exact = x.dtype == np.float32
+    out = np.zeros(x.shape[:-2] + (cols,))
+    for idx in np.ndindex(*x.shape[:-2]):
+        m = x[idx]
+        for j in range(cols):
+            parts = []
+            for i0 in range(0, rows, tr):
+                acc = 0.0
+                for i in range(i0, min(rows, i0 + tr)):
+                    acc = _add_square(acc, m[i, j], exact)
+                parts.append(acc)
+            out[idx + (j,)] = sum_in_order(parts)
+    return out
+
+
+def sum_in_order(parts) -> float:
+    total = 0.0
+    for p in parts:
+        total += p
+    return total
+
+
+@contextlib.contextmanager
+def fastoptim_reductions():
+    """Replaces the reductions torch's Adafactor makes by fastoptim's; yields the list of calls made."""
+    import torch
+
+    calls: List[str] = []
+    saved = torch.norm, torch.Tensor.norm, torch.Tensor.mean
+
+    # Each returns sqrt of the double sum rounded to the dtype, in the dtype, as the kernel does.
+    def norm(x, p="fro", dim=None, keepdim=False, **kw):
+        assert not kw and p in (2, "fro"), (p, kw)
+        a = x.detach().numpy()
+        if dim is None:
+            calls.append("total")
+            return torch.from_numpy(np.asarray(np.sqrt(np.asarray(total_sum_squares(a), dtype=a.dtype))))
+        assert keepdim and dim in (-1, -2) and a.ndim >= 2
+        calls.append("rows" if dim == -1 else "cols")
+        sums = row_sums(a) if dim == -1 else col_sums(a)
+        out = np.sqrt(sums.astype(a.dtype))
+        return torch.from_numpy(np.expand_dims(out, dim))
+
+    def mean(x, dim=None, keepdim=False, **kw):
+        assert not kw and dim == -2 and keepdim and x.shape[-1] == 1
+        calls.append("mean")
+        a = x.detach().numpy()[..., 0]  # (..., R)
+        rows = a.shape[-1]
+        sums = np.zeros(a.shape[:-1])
+        for idx in np.ndindex(*a.shape[:-1]):
+            sums[idx] = lane_sum(a[idx], square=False)
+        out = sums.astype(a.dtype) / a.dtype.type(rows)
+        return torch.from_numpy(out[..., None, None])
+
+    torch.norm, torch.Tensor.norm, torch.Tensor.mean = norm, norm, mean
+    try:
+        yield calls
+    finally:
+        torch.norm, torch.Tensor.norm, torch.Tensor.mean = saved
+
+
+@contextlib.contextmanager
+def correctly_rounded_sqrt():
+    """Replaces torch's elementwise sqrt by numpy's, which is correctly rounded; yields the call count list."""
+    import torch
+
+    calls: List[int] = []
+    saved = torch.Tensor.sqrt, torch.Tensor.sqrt_, torch.sqrt
+
+    def sqrt(x):
+        calls.append(1)
+        return torch.from_numpy(np.sqrt(x.detach().numpy()))
+
+    def sqrt_(x):
+        return x.copy_(sqrt(x))
+
+    torch.Tensor.sqrt, torch.Tensor.sqrt_, torch.sqrt = sqrt, sqrt_, sqrt
+    try:
+        yield calls
+    finally:
+        torch.Tensor.sqrt, torch.Tensor.sqrt_, torch.sqrt = saved
