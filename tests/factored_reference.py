@@ -161,3 +161,42 @@ def correctly_rounded_sqrt():
         yield calls
     finally:
         torch.Tensor.sqrt, torch.Tensor.sqrt_, torch.sqrt = saved
+
+
+
+@contextlib.contextmanager
+def reordered_reductions(seed: int):
+    """torch's Adafactor with its norms and means summed in other orders: squares and sums rounded in the
+    dtype as torch's accumulators do, the elements added one by one in a random order (a hash of ``seed``
+    and the call number). torch's own summation order is not fixed (it depends on its vector width and thread
+    count) and its foreach path shares the single-tensor reductions, so runs like these measure the spread
+    that a different order -- fastoptim's among them -- causes (tests/parity.py torch_spread)."""
+    import torch
+
+    saved = torch.norm, torch.Tensor.norm, torch.Tensor.mean
+    calls = [0]
+
+    def ordered_sum(a: np.ndarray, axis: int) -> np.ndarray:
+        calls[0] += 1
+        order = np.random.default_rng((seed, calls[0])).permutation(a.shape[axis])
+        return np.cumsum(np.take(a, order, axis=axis), axis=axis, dtype=a.dtype).take(-1, axis=axis)
+
+    def norm(x, p="fro", dim=None, keepdim=False, **kw):
+        assert not kw and p in (2, "fro"), (p, kw)
+        a = x.detach().numpy()
+        if dim is None:
+            return torch.from_numpy(np.asarray(np.sqrt(ordered_sum((a * a).reshape(-1), 0))))
+        out = np.sqrt(ordered_sum(a * a, dim))
+        return torch.from_numpy(np.expand_dims(out, dim) if keepdim else out)
+
+    def mean(x, dim=None, keepdim=False, **kw):
+        assert not kw and dim is not None
+        a = x.detach().numpy()
+        out = ordered_sum(a, dim) / a.dtype.type(a.shape[dim])
+        return torch.from_numpy(np.asarray(np.expand_dims(out, dim) if keepdim else out))
+
+    torch.norm, torch.Tensor.norm, torch.Tensor.mean = norm, norm, mean
+    try:
+        yield calls
+    finally:
+        torch.norm, torch.Tensor.norm, torch.Tensor.mean = saved

@@ -13,6 +13,7 @@ elements and steps.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 from typing import Any, Dict, List, Optional
@@ -129,7 +130,8 @@ def _adafactor_configs():
         if eps1_given == clipping and maximize != decay:
             continue  # 12 of the 16 combinations keep every pair of flags covered
         out.append(dict(
-            lr=float(rng.choice([1e-2, 3e-2, 0.1])),
+            # maximize grows the parameters geometrically (by up to lr * d per step): keep float32 finite
+            lr=float(rng.choice([1e-3, 3e-3] if maximize else [1e-2, 3e-2, 0.1])),
             beta2_decay=round(float(-rng.uniform(0.5, 1.0)), 3),
             eps=(round(float(10 ** rng.uniform(-5, -2)), 8) if eps1_given else None,
                  round(float(10 ** rng.uniform(-4, -2)), 6)),
@@ -145,11 +147,11 @@ def _sparse_adam_configs():
     return [dict(lr=float(rng.choice([1e-3, 1e-2, 3e-2])),
                  betas=(round(float(rng.uniform(0.5, 0.95)), 3), round(float(rng.uniform(0.9, 0.9999)), 5)),
                  eps=float(rng.choice([1e-8, 1e-6, 1e-3])), maximize=maximize)
-            for maximize in (False, True) for _ in range(4)]
+            for maximize in (False, True) for _ in range(3)]
 
 
 # name -> (configs, group-1 overrides, torch implementations to measure torch's own spread; sparse: the
-# gradients are (indices, values), see sparse_gradient)
+# gradients are (indices, values), see sparse_gradient; steps: when not STEPS)
 OPTIMIZERS: Dict[str, Dict[str, Any]] = {
     "SGD": dict(configs=_sgd_configs(), group1=dict(lr=0.02), alternatives=["foreach", "fused"]),
     "Adam": dict(configs=_adam_configs(), group1=dict(lr=3e-3, betas=(0.8, 0.99)), alternatives=["foreach", "fused"]),
@@ -157,11 +159,14 @@ OPTIMIZERS: Dict[str, Dict[str, Any]] = {
     "RMSprop": dict(configs=_rmsprop_configs(), group1=dict(lr=3e-4, alpha=0.9), alternatives=["foreach"]),
     "Adagrad": dict(configs=_adagrad_configs(), group1=dict(lr=0.02, lr_decay=1e-2, eps=1e-6),
                     alternatives=["foreach", "fused"]),
+    # Adafactor's foreach path shares torch's reductions; runs with its norms and means summed in other orders
+    # measure what a different summation order (ours) can change (factored_reference.reordered_reductions).
     "Adafactor": dict(configs=_adafactor_configs(), group1=dict(lr=0.02, beta2_decay=-0.6, eps=(None, 1e-2), d=2.0),
-                      alternatives=["foreach"]),
-    # torch has no other SparseAdam: its spread is the one-ulp perturbed runs (and the 4-ulp floor).
+                      alternatives=["foreach"], reordered_reductions=True),
+    # torch has no other SparseAdam: its spread is the one-ulp perturbed runs (and the 4-ulp floor). Its
+    # sparse ops cost torch ~15 ms a step, hence fewer steps.
     "SparseAdam": dict(configs=_sparse_adam_configs(), group1=dict(lr=3e-3, betas=(0.8, 0.99)), alternatives=[],
-                       sparse=True),
+                       sparse=True, steps=300),
 }
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -190,8 +195,14 @@ def _groups(params, name):
     return [{"params": [params[i] for i in GROUPS[0]]}, dict({"params": [params[i] for i in GROUPS[1]]}, **g1)]
 
 
-def run_fastoptim(name: str, config: Dict[str, Any], dtype, seed: int, steps: int = STEPS, opt_out=None) -> np.ndarray:
+def steps_of(name: str) -> int:
+    return OPTIMIZERS[name].get("steps", STEPS)
+
+
+def run_fastoptim(name: str, config: Dict[str, Any], dtype, seed: int, steps: Optional[int] = None,
+                  opt_out=None) -> np.ndarray:
     """Trajectory of shape (steps + 1, n_elements): the concatenated parameters after each step."""
+    steps = steps_of(name) if steps is None else steps
     params = initial_params(dtype, seed)
     opt = getattr(fastoptim, name)(_groups(params, name), **config)
     traj = [np.concatenate([p.ravel() for p in params])]
@@ -204,10 +215,15 @@ def run_fastoptim(name: str, config: Dict[str, Any], dtype, seed: int, steps: in
 
 
 def run_torch(name: str, config: Dict[str, Any], dtype, seed: int, impl: str = "single",
-              steps: int = STEPS, perturb: Optional[int] = None) -> np.ndarray:
+              steps: Optional[int] = None, perturb: Optional[int] = None, reorder: Optional[int] = None) -> np.ndarray:
     """torch.optim's trajectory. ``perturb=k`` moves every gradient element one ulp up or down (a hash
-    of k decides) before each step: the spread that one rounding per step causes in this problem."""
+    of k decides) before each step: the spread that one rounding per step causes in this problem.
+    ``reorder=k`` sums every norm and mean torch takes in another order (factored_reference)."""
     import torch
+
+    from factored_reference import reordered_reductions
+
+    steps = steps_of(name) if steps is None else steps
 
     params = [torch.from_numpy(p.copy()).requires_grad_(True) for p in initial_params(dtype, seed)]
     kwargs = dict(config)
@@ -227,7 +243,8 @@ def run_torch(name: str, config: Dict[str, Any], dtype, seed: int, impl: str = "
                 v = np.nextafter(v, np.where(up, np.inf, -np.inf).astype(v.dtype))
                 g = (g[0], v) if isinstance(g, tuple) else v
             p.grad = to_torch_grad(g, p.shape)
-        opt.step()
+        with reordered_reductions(seed + 7919 * reorder + 104729 * t) if reorder is not None else contextlib.nullcontext():
+            opt.step()
         traj.append(np.concatenate([p.detach().numpy().ravel() for p in params]).copy())
     return np.stack(traj)
 
@@ -266,9 +283,13 @@ def torch_spread(name: str, config: Dict[str, Any], dtype, seed: int, ref: np.nd
     implementations, and runs where one rounding per step goes the other way (one-ulp gradient
     perturbations). The latter matters where torch's implementations share every rounding, e.g.
     RMSprop, whose only alternative is foreach, built on the same MKL sqrt, which is not correctly rounded
-    (~17% of float32 results are 1 ulp off); a correctly rounded kernel then differs by one rounding."""
+    (~17% of float32 results are 1 ulp off); a correctly rounded kernel then differs by one rounding.
+    Optimizers with reductions (Adafactor's norms) add runs with the reductions summed in other orders:
+    torch's summation order is not fixed either (vector width, threads), and its alternatives share it."""
     alternatives = [run_torch(name, config, dtype, seed, impl) for impl in OPTIMIZERS[name]["alternatives"]]
     alternatives += [run_torch(name, config, dtype, seed, perturb=k) for k in PERTURBATIONS]
+    if OPTIMIZERS[name].get("reordered_reductions"):
+        alternatives += [run_torch(name, config, dtype, seed, reorder=k) for k in PERTURBATIONS]
     return max(ulp_deviation(a, ref) for a in alternatives)
 
 

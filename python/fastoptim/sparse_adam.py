@@ -7,6 +7,7 @@ from typing import Any, Dict, Iterable, Tuple
 import numpy as np
 
 from . import _core
+from ._common import check_unsupported
 from .optimizer import Optimizer, _flag, _real, _step_value, _typename
 
 __all__ = ["SparseAdam"]
@@ -74,6 +75,7 @@ class SparseAdam(Optimizer):
         if not 0.0 <= beta2 < 1.0:
             raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
         maximize = _flag(group.get("maximize", False), "maximize")
+        check_unsupported(group)  # torch's SparseAdam has none of these flags; a group that sets one is refused
         return (lr, beta1, beta2, eps, maximize)
 
     def _item(self, index, group_index, p, g, state, added, group):
