@@ -35,64 +35,31 @@ def _add_square(acc: float, x, exact_square: bool) -> float:
     return float(Fraction(float(x)) ** 2 + Fraction(acc))  # fma(x, x, acc), one rounding
 
 
-def lane_sum(values: Sequence[float], square: bool, exact_square: bool = True) -> float:
-    """Element k into partial sum k mod 8, combined ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7))."""
-    s = [0.0] * 8
-    for k, x in enumerate(values):
-        s[k % 8] = _add_square(s[k % 8], x, exact_square) if square else s[k % 8] + float(x)
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+def _combine(s):
+    return ((s[..., 0] + s[..., 1]) + (s[..., 2] + s[..., 3])) + ((s[..., 4] + s[..., 5]) + (s[..., 6] + s[..., 7]))
 
 
-def total_sum_squares(x: np.ndarray) -> float:
-    """A whole tensor's sum of squares (||p||^2, ||U||^2) in fastoptim's order."""
-    exact = x.dtype == np.float32
-    if x.ndim < 2:
-        flat = x.reshape(-1)
-        total = 0.0
-        for b in range(0, flat.size, BLOCK):
-            total += lane_sum(flat[b:b + BLOCK], True, exact)
-        return total
-    rows, cols = x.shape[-2:]
-    tr, tc = tiling(rows, cols)
-    total = 0.0
-    for m in x.reshape(-1, rows, cols):
-        for i0 in range(0, rows, tr):
-            for j0 in range(0, cols, tc):
-                tile = 0.0
-                for i in range(i0, min(rows, i0 + tr)):
-                    tile += lane_sum(m[i, j0:j0 + tc], True, exact)
-                total += tile
-    return total
-
-
-def row_sums(x: np.ndarray) -> np.ndarray:
-    """Sum of squares over the last dimension: tiles of columns left to right, each with 8 lanes."""
-    rows, cols = x.shape[-2:]
-    tr, tc = tiling(rows, cols)
-    exact = x.dtype == np.float32
-    out = np.zeros(x.shape[:-1])
-    for idx in np.ndindex(*x.shape[:-1]):
-        out[idx] = sum_in_order(lane_sum(x[idx][j0:j0 + tc], True, exact) for j0 in range(0, cols, tc))
-    return out
-
-
-def col_sums(x: np.ndarray) -> np.ndarray:
-    """Sum of squares over the second last dimension: tiles of rows top to bottom, rows in order within."""
-    rows, cols = x.shape[-2:]
-    tr, tc = tiling(rows, cols)
-    exact = x.dtype == np.float32
-    out = np.zeros(x.shape[:-2] + (cols,))
-    for idx in np.ndindex(*x.shape[:-2]):
-        m = x[idx]
-        for j in range(cols):
-            parts = []
-            for i0 in range(0, rows, tr):
-                acc = 0.0
-                for i in range(i0, min(rows, i0 + tr)):
-                    acc = _add_square(acc, m[i, j], exact)
-                parts.append(acc)
-            out[idx + (j,)] = sum_in_order(parts)
-    return out
+def lane_sums(x: np.ndarray, square: bool) -> np.ndarray:
+    """Sums over the last axis: element k into partial sum k mod 8, combined ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7)).
+    float32 values (and plain sums) vectorized: their terms are exact in double and np.add.accumulate adds in
+    order. float64 squares are fused into the sum (fma), one element at a time."""
+    if x.dtype == np.float64 and square:
+        out = np.zeros(x.shape[:-1])
+        for idx in np.ndindex(*x.shape[:-1]):
+            lanes = [0.0] * 8
+            for k, v in enumerate(x[idx]):
+                lanes[k % 8] = _add_square(lanes[k % 8], v, False)
+            out[idx] = _combine(np.array(lanes))
+        return out
+    terms = x.astype(np.float64)
+    if square:
+        terms = terms * terms
+    n = terms.shape[-1]
+    padded = np.zeros(terms.shape[:-1] + (-(-n // 8) * 8,))  # adding zeros changes no partial sum
+    padded[..., :n] = terms
+    lanes = padded.reshape(terms.shape[:-1] + (-1, 8))
+    partial = np.add.accumulate(lanes, axis=-2)[..., -1, :] if n else np.zeros(terms.shape[:-1] + (8,))
+    return _combine(partial)
 
 
 def sum_in_order(parts) -> float:
@@ -100,6 +67,51 @@ def sum_in_order(parts) -> float:
     for p in parts:
         total += p
     return total
+
+
+def total_sum_squares(x: np.ndarray) -> float:
+    """A whole tensor's sum of squares (||p||^2, ||U||^2) in fastoptim's order."""
+    if x.ndim < 2:
+        flat = x.reshape(-1)
+        return sum_in_order(lane_sums(flat[b:b + BLOCK], True) for b in range(0, flat.size, BLOCK))
+    rows, cols = x.shape[-2:]
+    tr, tc = tiling(rows, cols)
+    total = 0.0
+    for m in x.reshape(-1, rows, cols):
+        for i0 in range(0, rows, tr):
+            for j0 in range(0, cols, tc):
+                total += sum_in_order(lane_sums(m[i0:i0 + tr, j0:j0 + tc], True))  # its row segments in order
+    return total
+
+
+def row_sums(x: np.ndarray) -> np.ndarray:
+    """Sum of squares over the last dimension: tiles of columns left to right, each with 8 lanes."""
+    cols = x.shape[-1]
+    tc = tiling(x.shape[-2], cols)[1]
+    out = np.zeros(x.shape[:-1])
+    for j0 in range(0, cols, tc):
+        out = out + lane_sums(x[..., j0:j0 + tc], True)
+    return out
+
+
+def col_sums(x: np.ndarray) -> np.ndarray:
+    """Sum of squares over the second last dimension: tiles of rows top to bottom, rows in order within."""
+    rows = x.shape[-2]
+    tr = tiling(rows, x.shape[-1])[0]
+    out = np.zeros(x.shape[:-2] + (x.shape[-1],))
+    for i0 in range(0, rows, tr):
+        tile = x[..., i0:i0 + tr, :]
+        if x.dtype == np.float32:
+            part = np.add.accumulate(tile.astype(np.float64) ** 2, axis=-2)[..., -1, :]
+        else:
+            part = np.zeros(out.shape)
+            for idx in np.ndindex(*out.shape):
+                acc = 0.0
+                for v in tile[idx[:-1] + (slice(None), idx[-1])]:
+                    acc = _add_square(acc, v, False)
+                part[idx] = acc
+        out = out + part
+    return out
 
 
 @contextlib.contextmanager
@@ -127,11 +139,7 @@ def fastoptim_reductions():
         assert not kw and dim == -2 and keepdim and x.shape[-1] == 1
         calls.append("mean")
         a = x.detach().numpy()[..., 0]  # (..., R)
-        rows = a.shape[-1]
-        sums = np.zeros(a.shape[:-1])
-        for idx in np.ndindex(*a.shape[:-1]):
-            sums[idx] = lane_sum(a[idx], square=False)
-        out = sums.astype(a.dtype) / a.dtype.type(rows)
+        out = lane_sums(a, square=False).astype(a.dtype) / a.dtype.type(a.shape[-1])
         return torch.from_numpy(out[..., None, None])
 
     torch.norm, torch.Tensor.norm, torch.Tensor.mean = norm, norm, mean

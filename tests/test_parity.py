@@ -1,8 +1,7 @@
 """Step-by-step parity with torch.optim for every optimizer, flag combination and dtype (tests/parity.py).
 
 Golden tests replay torch's stored reference trajectories (tests/data, made by make_golden.py) and run
-without torch; live tests rerun torch when it is installed and compare at every step (500; 300 for
-SparseAdam, whose torch steps are slow).
+without torch; live tests rerun torch when it is installed and compare at every one of the 500 steps.
 Both require our deviation from torch's single-tensor (foreach=False) implementation to stay within the
 spread of torch's own implementations (foreach, fused, one-ulp perturbed runs), with a 4-ulp floor.
 """

@@ -65,6 +65,7 @@ class Adafactor(Optimizer):
             maximize=maximize,
         )
         self._hyper(defaults)
+        defaults["eps"] = tuple(defaults["eps"])
         super().__init__(params, defaults)
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:

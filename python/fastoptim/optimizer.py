@@ -293,8 +293,9 @@ class Optimizer:
             for k, v in self.defaults.items():
                 new.setdefault(k, v)
             new.update(self._forced)
-            if "betas" in new and isinstance(new["betas"], list):
-                new["betas"] = tuple(new["betas"])
+            for key, default in self.defaults.items():  # JSON turns tuples (betas, Adafactor's eps) into lists
+                if isinstance(default, tuple) and isinstance(new.get(key), list):
+                    new[key] = tuple(new[key])
             new["params"] = group["params"]
             self._hyper(new)
             new_groups.append(new)

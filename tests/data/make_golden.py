@@ -35,7 +35,7 @@ def main() -> None:
         if only and name not in only:
             continue
         arrays = {}
-        meta = {"torch": torch.__version__, "steps": parity.steps_of(name), "checkpoint": CHECKPOINT, "cases": {}}
+        meta = {"torch": torch.__version__, "steps": parity.STEPS, "checkpoint": CHECKPOINT, "cases": {}}
         for k, config in enumerate(entry["configs"]):
             for dt, dtype in parity.DTYPES.items():
                 seed = parity.case_seed(name, k, dt)
