@@ -119,7 +119,7 @@ struct AdafactorScalars {
       : weight(static_cast<T>(std::pow(step, h.beta2_decay))),
         eps1(static_cast<T>(eps1_value)),
         eps1_sq(static_cast<T>(eps1_value * eps1_value)),
-        decay(static_cast<T>(1.0 - h.lr * h.weight_decay)),
+        decay(static_cast<T>(1.0 - mul_rounded(h.lr, h.weight_decay))),  // Python rounds the product first
         small_weight(lerp_weight_is_small(weight)),
         maximize(h.maximize),
         use_decay(h.weight_decay != 0.0),
