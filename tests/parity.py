@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import itertools
 import json
 import math
@@ -59,6 +60,37 @@ def gradient(p: np.ndarray, seed: int, step: int, i: int) -> Optional[np.ndarray
         return None
     noise = uniform(seed, step * 16 + i, p.size).reshape(p.shape).astype(p.dtype)
     return noise * p.dtype.type(GRAD_SCALES[i]) + p.dtype.type(0.1) * p
+
+
+def sparse_gradient(p: np.ndarray, seed: int, step: int, i: int):
+    """SparseAdam's gradient: (indices, values) for 0 to 2 * rows - 1 rows of the leading dimension, drawn
+    with repetition (repeated rows are summed), noise plus 0.1 * the row; None as ``gradient``."""
+    if i == 3 and step % 5 == 2:
+        return None
+    rows, row_shape = p.shape[0], p.shape[1:]
+    draw = uniform(seed, 1_000_003 * (step + 1) + i, 2 * rows + 1)
+    nnz = int((draw[0] + 1.0) * rows)
+    indices = np.minimum(((draw[1:nnz + 1] + 1.0) * 0.5 * rows).astype(np.int64), rows - 1)
+    noise = uniform(seed, step * 16 + i, nnz * int(np.prod(row_shape))).reshape((nnz,) + row_shape).astype(p.dtype)
+    return indices, noise * p.dtype.type(GRAD_SCALES[i]) + p.dtype.type(0.1) * p[indices]
+
+
+def make_gradient(name: str, p: np.ndarray, seed: int, step: int, i: int):
+    """The gradient optimizer ``name`` takes: dense, or (indices, values) for sparse ones."""
+    return (sparse_gradient if OPTIMIZERS[name].get("sparse") else gradient)(p, seed, step, i)
+
+
+def to_torch_grad(g, shape):
+    """A gradient from make_gradient as torch's p.grad (a sparse COO tensor for (indices, values))."""
+    import torch
+
+    if g is None:
+        return None
+    if isinstance(g, tuple):
+        # Indices are in range by construction; torch's invariant checks would cost it 20x its step time.
+        return torch.sparse_coo_tensor(torch.from_numpy(g[0])[None], torch.from_numpy(g[1]), shape,
+                                       check_invariants=False)
+    return torch.from_numpy(g)
 
 
 # ------------------------------------------------------------------------------------- registry
@@ -185,6 +217,37 @@ def _radam_configs():
     return _drawn_configs("RAdam", variants)
 
 # name -> (configs, group-1 overrides, torch implementations to measure torch's own spread)
+def _adafactor_configs():
+    """Every flag combination (maximize, weight decay, eps1 given or None, update clipping active or not),
+    other values drawn at random with a fixed seed."""
+    rng = np.random.default_rng(20260613)
+    out = []
+    for maximize, decay, eps1_given, clipping in itertools.product([False, True], repeat=4):
+        if eps1_given == clipping and maximize != decay:
+            continue  # 12 of the 16 combinations keep every pair of flags covered
+        out.append(dict(
+            # maximize grows the parameters geometrically (by up to lr * d per step): keep float32 finite
+            lr=float(rng.choice([1e-3, 3e-3] if maximize else [1e-2, 3e-2, 0.1])),
+            beta2_decay=round(float(-rng.uniform(0.5, 1.0)), 3),
+            eps=(round(float(10 ** rng.uniform(-5, -2)), 8) if eps1_given else None,
+                 round(float(10 ** rng.uniform(-4, -2)), 6)),
+            d=1.0 if clipping else round(float(rng.uniform(1.5, 4.0)), 3),
+            weight_decay=round(float(10 ** rng.uniform(-3, -1)), 5) if decay else 0.0,
+            maximize=maximize,
+        ))
+    return out
+
+
+def _sparse_adam_configs():
+    rng = np.random.default_rng(20260614)
+    return [dict(lr=float(rng.choice([1e-3, 1e-2, 3e-2])),
+                 betas=(round(float(rng.uniform(0.5, 0.95)), 3), round(float(rng.uniform(0.9, 0.9999)), 5)),
+                 eps=float(rng.choice([1e-8, 1e-6, 1e-3])), maximize=maximize)
+            for maximize in (False, True) for _ in range(4)]
+
+
+# name -> (configs, group-1 overrides, torch implementations to measure torch's own spread; sparse: the
+# gradients are (indices, values), see sparse_gradient)
 OPTIMIZERS: Dict[str, Dict[str, Any]] = {
     "SGD": dict(configs=_sgd_configs(), group1=dict(lr=0.02), alternatives=["foreach", "fused"]),
     "Adam": dict(configs=_adam_configs(), group1=dict(lr=3e-3, betas=(0.8, 0.99)), alternatives=["foreach", "fused"]),
@@ -203,6 +266,13 @@ OPTIMIZERS: Dict[str, Dict[str, Any]] = {
     "NAdam": dict(configs=_nadam_configs(), group1=dict(lr=4e-3, betas=(0.8, 0.99), momentum_decay=1e-2),
                   alternatives=["foreach"]),
     "RAdam": dict(configs=_radam_configs(), group1=dict(lr=4e-3, betas=(0.8, 0.99)), alternatives=["foreach"]),
+    # Adafactor's foreach path shares torch's reductions; runs with its norms and means summed in other orders
+    # measure what a different summation order (ours) can change (factored_reference.reordered_reductions).
+    "Adafactor": dict(configs=_adafactor_configs(), group1=dict(lr=0.02, beta2_decay=-0.6, eps=(None, 1e-2), d=2.0),
+                      alternatives=["foreach"], reordered_reductions=True),
+    # torch has no other SparseAdam: its spread is the one-ulp perturbed runs (and the 4-ulp floor).
+    "SparseAdam": dict(configs=_sparse_adam_configs(), group1=dict(lr=3e-3, betas=(0.8, 0.99)), alternatives=[],
+                       sparse=True),
 }
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -237,7 +307,7 @@ def run_fastoptim(name: str, config: Dict[str, Any], dtype, seed: int, steps: in
     opt = getattr(fastoptim, name)(_groups(params, name), **config)
     traj = [np.concatenate([p.ravel() for p in params])]
     for t in range(1, steps + 1):
-        opt.step([gradient(p, seed, t, i) for i, p in enumerate(params)])
+        opt.step([make_gradient(name, p, seed, t, i) for i, p in enumerate(params)])
         traj.append(np.concatenate([p.ravel() for p in params]))
     if opt_out is not None:
         opt_out.append(opt)
@@ -245,13 +315,16 @@ def run_fastoptim(name: str, config: Dict[str, Any], dtype, seed: int, steps: in
 
 
 def run_torch(name: str, config: Dict[str, Any], dtype, seed: int, impl: str = "single",
-              steps: int = STEPS, perturb: Optional[int] = None) -> np.ndarray:
+              steps: int = STEPS, perturb: Optional[int] = None, reorder: Optional[int] = None) -> np.ndarray:
     """torch.optim's trajectory. ``perturb=k`` moves every gradient element one ulp up or down (a hash
     of k decides) before each step: the spread that one rounding per step causes in this problem.
     ``impl``: "single" (foreach=False), "foreach", "fused", "exact_sqrt" (the single-tensor path with a
     correctly rounded sqrt, as torch computes it where its sqrt does not go through MKL's VML; see
-    ``torch_spread``), or "fastoptim" (fastoptim.torch's class of that name)."""
+    ``torch_spread``), or "fastoptim" (fastoptim.torch's class of that name).
+    ``reorder=k`` sums every norm and mean torch takes in another order (factored_reference)."""
     import torch
+
+    from factored_reference import reordered_reductions
 
     params = [torch.from_numpy(p.copy()).requires_grad_(True) for p in initial_params(dtype, seed)]
     kwargs = dict(config)
@@ -260,21 +333,26 @@ def run_torch(name: str, config: Dict[str, Any], dtype, seed: int, impl: str = "
 
         opt = getattr(fastoptim.torch, name)(_groups(params, name), **kwargs)
     else:
-        kwargs["foreach"] = impl == "foreach"
+        if "foreach" in inspect.signature(getattr(torch.optim, name)).parameters:
+            kwargs["foreach"] = impl == "foreach"
         if impl == "fused":
             kwargs["fused"] = True
-            kwargs.pop("foreach")
+            kwargs.pop("foreach", None)
         opt = getattr(torch.optim, name)(_groups(params, name), **kwargs)
     traj = [np.concatenate([p.detach().numpy().ravel() for p in params])]
     with correctly_rounded_sqrt() if impl == "exact_sqrt" else contextlib.nullcontext():
         for t in range(1, steps + 1):
             for i, p in enumerate(params):
-                g = gradient(p.detach().numpy(), seed, t, i)
+                g = make_gradient(name, p.detach().numpy(), seed, t, i)
                 if g is not None and perturb is not None:
-                    up = uniform(seed + 7919 * perturb, t * 16 + i, g.size).reshape(g.shape) > 0
-                    g = np.nextafter(g, np.where(up, np.inf, -np.inf).astype(g.dtype))
-                p.grad = None if g is None else torch.from_numpy(g)
-            opt.step()
+                    v = g[1] if isinstance(g, tuple) else g
+                    up = uniform(seed + 7919 * perturb, t * 16 + i, v.size).reshape(v.shape) > 0
+                    v = np.nextafter(v, np.where(up, np.inf, -np.inf).astype(v.dtype))
+                    g = (g[0], v) if isinstance(g, tuple) else v
+                p.grad = to_torch_grad(g, p.shape)
+            with (reordered_reductions(seed + 7919 * reorder + 104729 * t) if reorder is not None
+                  else contextlib.nullcontext()):
+                opt.step()
             traj.append(np.concatenate([p.detach().numpy().ravel() for p in params]).copy())
     return np.stack(traj)
 
@@ -342,9 +420,13 @@ def torch_spread(name: str, config: Dict[str, Any], dtype, seed: int, ref: np.nd
     than a one-ulp gradient perturbation does (Adadelta with lr=1, maximize=True, float32: 66 ulps against
     28); its registry entry lists "exact_sqrt", torch's single-tensor algorithm with a correctly rounded
     sqrt (as torch builds without MKL's VML compute it, e.g. on aarch64).
+    Optimizers with reductions (Adafactor's norms) add runs with the reductions summed in other orders:
+    torch's summation order is not fixed either (vector width, threads), and its alternatives share it.
     Stops early, returning a lower bound, once the spread reaches ``enough``."""
     runs = [dict(impl=impl) for impl in OPTIMIZERS[name]["alternatives"]]
     runs += [dict(perturb=k) for k in PERTURBATIONS]
+    if OPTIMIZERS[name].get("reordered_reductions"):
+        runs += [dict(reorder=k) for k in PERTURBATIONS]
     spread = 0.0
     for run in runs:
         spread = max(spread, ulp_deviation(run_torch(name, config, dtype, seed, **run), ref))

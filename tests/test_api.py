@@ -12,7 +12,10 @@ import fastoptim
 import parity
 from conftest import requires_torch
 
-NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "ASGD", "Rprop", "Adamax", "NAdam", "RAdam"]
+NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "ASGD", "Rprop", "Adamax", "NAdam", "RAdam",
+         "Adafactor", "SparseAdam"]
+# Optimizers whose gradients are (indices, values) of rows of the leading dimension, not arrays.
+SPARSE = {"SparseAdam"}
 
 DEFAULTS = {
     "SGD": dict(lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False),
@@ -29,7 +32,16 @@ DEFAULTS = {
     "NAdam": dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
                   decoupled_weight_decay=False, maximize=False),
     "RAdam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False, maximize=False),
+    "Adafactor": dict(lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, maximize=False),
+    "SparseAdam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, maximize=False),
 }
+
+
+def grad_for(name, g):
+    """A dense gradient as optimizer ``name`` takes it: for sparse ones, every row listed once."""
+    if name in SPARSE and g is not None:
+        return np.arange(g.shape[0], dtype=np.int64), g
+    return g
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -69,7 +81,7 @@ def test_updates_the_given_arrays_in_place(name):
     b = np.ones(4, np.float64)
     opt = getattr(fastoptim, name)([w, b], lr=0.1)
     w_id, b_id = id(w), id(b)
-    opt.step([np.full((3, 4), 0.5, np.float32), np.full(4, 0.5, np.float64)])
+    opt.step([grad_for(name, np.full((3, 4), 0.5, np.float32)), grad_for(name, np.full(4, 0.5, np.float64))])
     assert opt.param_groups[0]["params"][0] is w and id(w) == w_id and id(b) == b_id
     assert np.all(w < 1) and np.all(b < 1)
 
@@ -78,12 +90,13 @@ def test_updates_the_given_arrays_in_place(name):
 def test_none_gradient_leaves_param_and_state_untouched(name):
     a, b = np.ones(5, np.float32), np.ones(5, np.float32)
     opt = getattr(fastoptim, name)([a, b], lr=0.1, **({"momentum": 0.9} if name == "SGD" else {}))
-    opt.step([np.ones(5, np.float32), None])
+    one = grad_for(name, np.ones(5, np.float32))
+    opt.step([one, None])
     assert np.all(b == 1) and 1 not in opt.state
-    opt.step([None, np.ones(5, np.float32)])
+    opt.step([None, one])
     before_a = a.copy()
     state_a = {k: np.array(v, copy=True) for k, v in opt.state[0].items()}
-    opt.step([None, np.ones(5, np.float32)])
+    opt.step([None, one])
     assert np.array_equal(a, before_a)
     for key, value in state_a.items():
         assert np.array_equal(opt.state[0][key], value)
@@ -99,10 +112,11 @@ def test_zero_size_and_scalar_params():
 
 
 def _drive(opt, params, seed, steps, edit=None):
+    name = type(opt).__name__
     for t in steps:
         if edit:
             edit(t, opt)
-        opt.step([parity.gradient(p, seed, t, i) for i, p in enumerate(params)])
+        opt.step([parity.make_gradient(name, p, seed, t, i) for i, p in enumerate(params)])
 
 
 @requires_torch
@@ -118,7 +132,9 @@ def test_hyperparameter_edits_take_effect_next_step_as_torch(name):
     extra = {"SGD": ("momentum", 0.5), "Adam": ("betas", (0.5, 0.9)), "AdamW": ("weight_decay", 0.3),
              "RMSprop": ("alpha", 0.5), "Adagrad": ("lr_decay", 0.1), "Adadelta": ("rho", 0.5),
              "ASGD": ("lambd", 0.05), "Rprop": ("etas", (0.3, 1.5)),
-             "Adamax": ("betas", (0.5, 0.9)), "NAdam": ("momentum_decay", 0.1), "RAdam": ("betas", (0.5, 0.7))}[name]
+             "Adamax": ("betas", (0.5, 0.9)), "NAdam": ("momentum_decay", 0.1), "RAdam": ("betas", (0.5, 0.7)),
+             "Adafactor": ("beta2_decay", -0.5),
+             "SparseAdam": ("betas", (0.5, 0.9))}[name]
 
     def edit(t, opt):
         if t == 20:
@@ -128,13 +144,13 @@ def test_hyperparameter_edits_take_effect_next_step_as_torch(name):
             opt.param_groups[1][extra[0]] = extra[1]
 
     ours = getattr(fastoptim, name)(parity._groups(params, name), **config)
-    theirs = getattr(torch.optim, name)(parity._groups(t_params, name), foreach=False, **config)
+    foreach = {} if name in SPARSE else {"foreach": False}  # SparseAdam has one implementation
+    theirs = getattr(torch.optim, name)(parity._groups(t_params, name), **foreach, **config)
     _drive(ours, params, seed, range(1, 61), edit)
     for t in range(1, 61):
         edit(t, theirs)
         for i, p in enumerate(t_params):
-            g = parity.gradient(p.detach().numpy(), seed, t, i)
-            p.grad = None if g is None else torch.from_numpy(g)
+            p.grad = parity.to_torch_grad(parity.make_gradient(name, p.detach().numpy(), seed, t, i), p.shape)
         theirs.step()
     for p, q in zip(params, t_params):
         np.testing.assert_allclose(p, q.detach().numpy(), rtol=1e-12, atol=1e-14)
@@ -162,7 +178,8 @@ def test_add_param_group_mid_run_as_torch():
     assert ours.state_dict()["param_groups"][1]["params"] == [1]
 
 
-@pytest.mark.parametrize("name", NAMES)
+# Adafactor's update depends on whole-tensor norms, so a split array is not the same problem.
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "Adafactor"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_large_arrays_split_across_threads_give_identical_results(name, dtype):
     """One big array (split across threads) must equal the same elements as many small arrays (serial)."""
@@ -176,13 +193,14 @@ def test_large_arrays_split_across_threads_give_identical_results(name, dtype):
           "Adadelta": dict(weight_decay=1e-2, maximize=True), "ASGD": dict(t0=2, lambd=1e-2, weight_decay=1e-2),
           "Rprop": dict(step_sizes=(1e-3, 2e-2)),
           "Adamax": dict(weight_decay=0.1, maximize=True), "NAdam": dict(weight_decay=0.1, decoupled_weight_decay=True),
-          "RAdam": dict(weight_decay=0.1)}[name]
+          "RAdam": dict(weight_decay=0.1),
+          "SparseAdam": dict(betas=(0.5, 0.9), maximize=True)}[name]
     opt_big = getattr(fastoptim, name)([big], lr=1e-2, **kw)
     opt_small = getattr(fastoptim, name)(small, lr=1e-2, **kw)
     for t in range(5):
         g = rng.standard_normal(n).astype(dtype)
-        opt_big.step([g])
-        opt_small.step([x.copy() for x in np.array_split(g, pieces)])
+        opt_big.step([grad_for(name, g)])
+        opt_small.step([grad_for(name, x.copy()) for x in np.array_split(g, pieces)])
     assert np.array_equal(big, np.concatenate(small))
 
 

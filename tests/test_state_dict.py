@@ -25,6 +25,8 @@ FULL_STATE = {
     "Adamax": [3, 5],        # weight decay + maximize, small and large eps
     "NAdam": [3, 4, 7],      # coupled + maximize, decoupled weight decay, fast momentum_decay
     "RAdam": [3, 4, 7],      # coupled + maximize, decoupled, late rectification
+    "Adafactor": [5, 11],    # every config has row_var/col_var and variance; weight decay, eps1 given, maximize
+    "SparseAdam": [1, 4],    # step kept as an int, as torch
 }
 CASES = [(name, k, dt) for name, ks in FULL_STATE.items() for k in ks for dt in parity.DTYPES]
 IDS = [parity.case_id(*c) for c in CASES]
@@ -36,8 +38,9 @@ def _ours(name, k, params):
 
 
 def _run(opt, params, seed, steps):
+    name = type(opt).__name__
     for t in steps:
-        opt.step([parity.gradient(p, seed, t, i) for i, p in enumerate(params)])
+        opt.step([parity.make_gradient(name, p, seed, t, i) for i, p in enumerate(params)])
 
 
 @pytest.mark.parametrize("name,k,dtype", CASES, ids=IDS)
@@ -91,23 +94,24 @@ def _to_numpy(sd):
 def _to_torch(sd):
     import torch
 
-    state = {i: {k: torch.from_numpy(np.array(v)) for k, v in entry.items()} for i, entry in sd["state"].items()}
+    # Arrays become tensors; other values (SparseAdam's int step) stay as they are, as torch keeps them.
+    state = {i: {k: torch.from_numpy(np.array(v)) if isinstance(v, np.ndarray) else v for k, v in entry.items()}
+             for i, entry in sd["state"].items()}
     return {"state": state, "param_groups": copy.deepcopy(sd["param_groups"])}
 
 
 def _torch_opt(name, k, params):
     import torch
 
-    return getattr(torch.optim, name)(parity._groups(params, name), foreach=False, **parity.OPTIMIZERS[name]["configs"][k])
+    foreach = {} if parity.OPTIMIZERS[name].get("sparse") else {"foreach": False}  # SparseAdam has one implementation
+    return getattr(torch.optim, name)(parity._groups(params, name), **foreach, **parity.OPTIMIZERS[name]["configs"][k])
 
 
 def _torch_run(opt, params, seed, steps):
-    import torch
-
+    name = type(opt).__name__
     for t in steps:
         for i, p in enumerate(params):
-            g = parity.gradient(p.detach().numpy(), seed, t, i)
-            p.grad = None if g is None else torch.from_numpy(g)
+            p.grad = parity.to_torch_grad(parity.make_gradient(name, p.detach().numpy(), seed, t, i), p.shape)
         opt.step()
 
 

@@ -54,6 +54,27 @@ for dtype in (np.float32, np.float64):
         for i in sorted(opt.state):
             for k in sorted(opt.state[i]):
                 h.update(np.asarray(opt.state[i][k]).tobytes())
+# Adafactor's reductions (blocks and tiles: several of each) and SparseAdam's rows (repeated, unsorted)
+for dtype in (np.float32, np.float64):
+    rng = np.random.default_rng(1)
+    shapes = [(1,), (15,), (17, 1023), (300, 1000), (3, 70001), (4, 65, 257), (100003,)]
+    params = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    opts = [fastoptim.Adafactor(params, lr=0.05, weight_decay=0.01, maximize=True)]
+    tables = [rng.standard_normal(s).astype(dtype) for s in [(20000, 16), (100003,), (7, 3)]]
+    opts.append(fastoptim.SparseAdam(tables, lr=1e-2))
+    for _ in range(3):
+        opts[0].step([rng.standard_normal(p.shape).astype(dtype) for p in params])
+        grads = []
+        for t in tables:
+            rows = rng.integers(0, t.shape[0], 3 * t.shape[0] // 2)
+            grads.append((rows, rng.standard_normal((rows.size,) + t.shape[1:]).astype(dtype)))
+        opts[1].step(grads)
+    for opt in opts:
+        for p in (q for g in opt.param_groups for q in g["params"]):
+            h.update(p.tobytes())
+        for i in sorted(opt.state):
+            for k in sorted(opt.state[i]):
+                h.update(np.asarray(opt.state[i][k]).tobytes())
 print(fastoptim.cpu_capability(), h.hexdigest())
 """
 

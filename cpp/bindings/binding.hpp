@@ -55,7 +55,7 @@ struct Who {
   std::string str() const {
     const std::string i = std::to_string(index);
     if (std::string(what) == "parameter") return "parameter " + i;
-    if (std::string(what) == "gradient") return "gradient of parameter " + i;
+    if (std::string(what).rfind("gradient", 0) == 0) return std::string(what) + " of parameter " + i;  // "gradient values"
     return "state '" + std::string(what) + "' of parameter " + i;
   }
 };
@@ -100,6 +100,30 @@ class Validator {
 
   // Includes an array checked elsewhere (e.g. a 0-d state scalar) in the overlap check, as written.
   void track_written(const py::array& a, std::size_t index) { record(a, /*written=*/true, index); }
+  // An array not shaped like the parameter (Adafactor's factored moments, SparseAdam's gradient rows and
+  // indices): dtype `want` (named `want_name`), shape `shape` (-1: any length), C-contiguous and aligned
+  // (and writeable if written). Returned for the caller's further checks.
+  py::array other(py::handle obj, const char* what, std::size_t index, const py::dtype& want, const char* want_name,
+                  const std::vector<py::ssize_t>& shape, bool writeable) {
+    const Who who{what, index};
+    py::array a = as_array(obj, who);
+    if (!a.dtype().is(want) && !a.dtype().equal(want))
+      throw py::type_error(who.str() + " has dtype " + py::str(a.dtype()).cast<std::string>() + ", expected " +
+                           want_name + " (no implicit conversion)");
+    bool same = a.ndim() == static_cast<py::ssize_t>(shape.size());
+    for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = shape[d] < 0 || a.shape(d) == shape[d];
+    if (!same) {
+      std::string s = "(";
+      for (std::size_t d = 0; d < shape.size(); ++d)
+        s += (d ? ", " : "") + (shape[d] < 0 ? std::string("*") : std::to_string(shape[d]));
+      throw py::value_error(who.str() + " has shape " + shape_str(a) + ", expected " + s + (shape.size() == 1 ? ",)" : ")"));
+    }
+    check_layout(a, who, writeable);
+    record(a, writeable, index);
+    return a;
+  }
+
+  const py::dtype& dtype_of(DType d) const { return d == DType::f32 ? f32_ : f64_; }
 
   // Rejects any written array that shares a byte with any other array of the call.
   void check_overlaps() {

@@ -9,6 +9,7 @@
 from . import _core
 from .adabelief import AdaBelief
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
@@ -26,6 +27,7 @@ from .rmsprop import RMSprop
 from .rprop import Rprop
 from .schedulefree import ScheduleFreeAdamW
 from .sgd import SGD
+from .sparse_adam import SparseAdam
 
 __version__ = _core.__version__
 
@@ -48,6 +50,6 @@ def set_num_threads(n: int) -> None:
 from . import functional, lr_scheduler  # noqa: E402
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "ASGD", "Rprop", "Adamax", "NAdam",
-           "RAdam", "Lion", "LAMB", "Adan", "AdaBelief", "ScheduleFreeAdamW", "LBFGS", "Muon", "functional",
-           "lr_scheduler", "save", "load", "cpu_capability",
+           "RAdam", "Adafactor", "SparseAdam", "LBFGS", "Muon", "Lion", "LAMB", "Adan", "AdaBelief", "ScheduleFreeAdamW",
+           "functional", "lr_scheduler", "save", "load", "cpu_capability",
            "get_num_threads", "set_num_threads", "__version__"]

@@ -378,8 +378,10 @@ def _prepare(path: str, optimizer: Any, scheduler: Any) -> Tuple[Dict[str, Any],
                 want = _NP_TO_ST.get(p.dtype)
                 if dtype != want:
                     raise _Bad(f"tensor {name!r} has dtype {dtype}, the parameter is {want}")
-                if shape != p.shape:
-                    raise _Bad(f"tensor {name!r} has shape {list(shape)}, the parameter has {list(p.shape)}")
+                want = optimizer._state_shape(k, p)  # the parameter's, or e.g. Adafactor's factored shapes
+                if want is None or shape != tuple(want):
+                    raise _Bad(f"tensor {name!r} has shape {list(shape)}, the parameter has {list(p.shape)}"
+                               + ("" if want is None or tuple(want) == p.shape else f" (expected {list(want)})"))
                 entry[k] = _array(data, tensors[name])
         state[index] = entry
     extra = sorted(set(tensors) - expected)

@@ -174,6 +174,11 @@ class Optimizer:
     # done in C++ as well (cpp/bindings/driver.hpp); it must behave exactly as _item + _kernel.
     _drive: Optional[Callable[..., None]] = None
 
+    @staticmethod
+    def _state_shape(key: str, p: np.ndarray) -> Optional[tuple]:
+        """The shape of state buffer ``key`` of parameter ``p`` (None: ``p`` has no such buffer)."""
+        return p.shape
+
     # ---------------------------------------------------------------------------------------- step
 
     def step(self, grads: Sequence[Optional[np.ndarray]]) -> None:
@@ -297,9 +302,9 @@ class Optimizer:
             for k, v in self.defaults.items():
                 new.setdefault(k, v)
             new.update(self._forced)
-            for k in ("betas", "etas", "step_sizes"):  # tuples, as constructed (a checkpoint's JSON has lists)
-                if k in new and isinstance(new[k], list):
-                    new[k] = tuple(new[k])
+            for key, default in self.defaults.items():  # JSON turns tuples (betas, Adafactor's eps) into lists
+                if isinstance(default, tuple) and isinstance(new.get(key), list):
+                    new[key] = tuple(new[key])
             new["params"] = group["params"]
             self._hyper(new)
             new_groups.append(new)
@@ -326,9 +331,13 @@ class Optimizer:
                 arr = np.asarray(value)
                 if arr.dtype.kind not in "fiu":
                     raise TypeError(f"state '{key}' of parameter {index} has dtype {arr.dtype}, expected a real array")
-                if arr.shape != p.shape:
+                want = self._state_shape(key, p)
+                if want is None:
+                    raise ValueError(f"state '{key}' of parameter {index} does not apply to a parameter of shape {p.shape}")
+                if arr.shape != want:
+                    expected = "but" if want == p.shape else f"expected {want}:"
                     raise ValueError(
-                        f"state '{key}' of parameter {index} has shape {arr.shape}, but the parameter has shape {p.shape}"
+                        f"state '{key}' of parameter {index} has shape {arr.shape}, {expected} the parameter has shape {p.shape}"
                     )
                 out[key] = np.array(arr, dtype=p.dtype, order="C", copy=True)
             else:

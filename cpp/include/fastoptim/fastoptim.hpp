@@ -22,6 +22,8 @@
 #include "adabelief/adabelief.hpp"
 #include "schedulefree/schedulefree.hpp"
 #include "lbfgs/lbfgs.hpp"
+#include "adafactor/adafactor.hpp"
+#include "sparse_adam/sparse_adam.hpp"
 #include "lr_scheduler/lr_scheduler.hpp"
 #include "lr_scheduler/step_lr.hpp"
 #include "lr_scheduler/multistep_lr.hpp"
