@@ -8,6 +8,8 @@ spread of torch's own implementations (foreach, fused, one-ulp perturbed runs), 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -40,7 +42,7 @@ def test_matches_torch_live(name, k, dtype):
         return  # no need to measure torch's spread
     # torch's spread for this very case is stored with the golden trajectories (the config is checked
     # against the registry by the golden test); measure it only for cases not stored yet.
-    stored = golden(name)[0]["cases"].get(parity.case_id(name, k, dtype)) if (DATA / f"golden_{name}.npz").exists() else None
+    stored = golden(name)[0]["cases"].get(parity.case_id(name, k, dtype)) if (parity.DATA / f"golden_{name}.npz").exists() else None
     if stored is not None and stored["config"] == json.loads(json.dumps(config)):
         spread = stored["spread_ulps"]
     else:

@@ -43,6 +43,18 @@ class Adafactor(Optimizer):
 
     A parameter with no elements cannot be stepped (torch divides by its element count and raises
     ZeroDivisionError; so do we, before anything is modified). torch's ``foreach`` is accepted and ignored.
+
+    Example (a 2-D parameter keeps a row and a column second moment instead of a full one)::
+
+        >>> import numpy as np, fastoptim
+        >>> w = np.ones((2, 3))
+        >>> opt = fastoptim.Adafactor([w], lr=0.1)
+        >>> opt.step([np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])])
+        >>> w.round(4)
+        array([[0.9382, 0.9053, 0.886 ],
+               [0.8945, 0.8991, 0.9028]])
+        >>> opt.state[0]["row_var"].shape, opt.state[0]["col_var"].shape
+        ((2, 1), (1, 3))
     """
 
     _state_keys = ("row_var", "col_var", "variance")
@@ -60,7 +72,7 @@ class Adafactor(Optimizer):
         foreach: Optional[bool] = None,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
+        defaults: Dict[str, Any] = dict(
             lr=lr, beta2_decay=beta2_decay, eps=eps, d=d, weight_decay=weight_decay, foreach=foreach,
             maximize=maximize,
         )

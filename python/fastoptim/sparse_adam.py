@@ -40,7 +40,21 @@ class SparseAdam(Optimizer):
     Python int, as torch), ``exp_avg``, ``exp_avg_sq``. A dense array as gradient raises torch's
     RuntimeError; every other bad input (index out of range, wrong dtypes or shapes, overlapping memory)
     raises TypeError or ValueError before anything is modified.
+
+    Example (only the rows the gradient lists move)::
+
+        >>> import numpy as np, fastoptim
+        >>> E = np.zeros((4, 2))
+        >>> opt = fastoptim.SparseAdam([E], lr=0.1)
+        >>> opt.step([(np.array([1, 3]), np.array([[1.0, -1.0], [2.0, 2.0]]))])
+        >>> E.round(4)
+        array([[ 0. ,  0. ],
+               [-0.1,  0.1],
+               [ 0. ,  0. ],
+               [-0.1, -0.1]])
     """
+
+    _sparse_gradients = True  # step() takes (indices, values) per parameter, not arrays
 
     _state_keys = ("exp_avg", "exp_avg_sq")
     _kernel = staticmethod(_core.sparse_adam_step)
@@ -53,7 +67,7 @@ class SparseAdam(Optimizer):
         eps: float = 1e-8,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, maximize=maximize)
+        defaults: Dict[str, Any] = dict(lr=lr, betas=betas, eps=eps, maximize=maximize)
         self._hyper(defaults)
         defaults["betas"] = tuple(defaults["betas"])
         super().__init__(params, defaults)

@@ -234,6 +234,7 @@ def _adaptable(obj: Any) -> bool:
         and issubclass(obj, _NumpyOptimizer)
         and obj is not _NumpyOptimizer
         and list(inspect.signature(obj.step).parameters) == ["self", "grads"]
+        and not getattr(obj, "_sparse_gradients", False)
     )
 
 
