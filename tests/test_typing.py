@@ -3,6 +3,7 @@ module) passes mypy, and the stub matches the runtime module (mypy's stubtest). 
 test extra installs it)."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -21,8 +22,12 @@ def test_package_is_marked_typed():
 
 
 def test_mypy_passes_on_the_installed_package(tmp_path):
+    # Checked from a copy of its sources: mypy handed a directory inside site-packages treats all of
+    # site-packages as our sources (and then trips over other packages' files).
+    src = tmp_path / "src" / "fastoptim"
+    shutil.copytree(PACKAGE_DIR, src, ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
     # Optional dependencies (torch, scikit-learn, tqdm) may be untyped or absent: not ours to check.
-    out, err, status = mypy_api.run([PACKAGE_DIR, "--cache-dir", str(tmp_path), "--no-error-summary",
+    out, err, status = mypy_api.run([str(src), "--cache-dir", str(tmp_path / "cache"), "--no-error-summary",
                                      "--ignore-missing-imports"])
     assert status == 0, out + err
 
