@@ -75,9 +75,13 @@ void drive(const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&), co
            const py::dict& state, const py::sequence& grads, const std::vector<py::tuple>& hyper_tuples,
            const py::function& step_value) {
   using driver_detail::get;
+  // Interned once per optimizer (one spec per Hyper type), not on every step.
   static PyObject* const step_key = driver_detail::interned("step");
-  std::vector<PyObject*> slot_keys;
-  for (const auto& s : spec.slots) slot_keys.push_back(driver_detail::interned(s.key));
+  static const std::vector<PyObject*> slot_keys = [&] {
+    std::vector<PyObject*> keys;
+    for (const auto& s : spec.slots) keys.push_back(driver_detail::interned(s.key));
+    return keys;
+  }();
 
   const auto hypers = hypers_of(hyper_tuples, convert);
   if (hypers.size() != static_cast<std::size_t>(py::len(param_lists)))
