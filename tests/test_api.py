@@ -52,6 +52,9 @@ def test_defaults(name):
         assert opt.defaults[key] == value, key
 
 
+LOW_PRECISION_ARGS = ["state_dtype", "master_weights", "stochastic_rounding", "rounding_seed"]
+
+
 @requires_torch
 @pytest.mark.parametrize("name", NAMES)
 def test_signature_matches_torch(name):
@@ -59,7 +62,11 @@ def test_signature_matches_torch(name):
 
     ours = inspect.signature(getattr(fastoptim, name)).parameters
     theirs = inspect.signature(getattr(torch.optim, name)).parameters
-    assert list(ours) == list(theirs)
+    # torch's arguments in torch's order, then (keyword-only) our low-precision storage options
+    extra = [k for k in LOW_PRECISION_ARGS if k in ours]
+    assert extra in ([], LOW_PRECISION_ARGS)
+    assert list(ours) == list(theirs) + extra
+    assert all(ours[k].kind == inspect.Parameter.KEYWORD_ONLY for k in extra)
     for key in theirs:
         assert ours[key].kind == theirs[key].kind, key
         assert ours[key].default == theirs[key].default, key

@@ -75,6 +75,29 @@ for dtype in (np.float32, np.float64):
         for i in sorted(opt.state):
             for k in sorted(opt.state[i]):
                 h.update(np.asarray(opt.state[i][k]).tobytes())
+# Low-precision storage (lowp_run.hpp tiles): bfloat16 state with stochastic rounding, float16 parameters
+# with float32 master weights, bfloat16 parameters.
+try:
+    import ml_dtypes
+except ImportError:
+    ml_dtypes = None
+if ml_dtypes is not None:
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    for pdtype, kw in [(np.float32, dict(state_dtype="bfloat16", stochastic_rounding=True)),
+                       (np.float16, dict(master_weights=True, state_dtype="float16")),
+                       (bf16, dict(stochastic_rounding=True, rounding_seed=5))]:
+        for name, base in [("Adam", dict(lr=1e-2, amsgrad=True)), ("SGD", dict(lr=0.1, momentum=0.9)),
+                           ("RMSprop", dict(lr=1e-3, centered=True))]:
+            rng = np.random.default_rng(2)
+            params = [rng.standard_normal(n).astype(pdtype) for n in (1, 17, 1023, 100003, 70001)]
+            opt = getattr(fastoptim, name)(params, **base, **kw)
+            for _ in range(3):
+                opt.step([rng.standard_normal(p.shape).astype(pdtype) for p in params])
+            for p in params:
+                h.update(p.tobytes())
+            for i in sorted(opt.state):
+                for k in sorted(opt.state[i]):
+                    h.update(np.asarray(opt.state[i][k]).tobytes())
 print(fastoptim.cpu_capability(), h.hexdigest())
 """
 

@@ -3,6 +3,7 @@
 // param group is validated while holding the GIL, and only then is the GIL released and the kernels run,
 // so a call that raises has modified nothing); its kernels live in isa/<name>.cpp, compiled once per ISA.
 
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -20,11 +21,46 @@
 #include <omp.h>
 #endif
 #include "item.hpp"
+#include "fastoptim/core/lowp.hpp"
 #include "registry.hpp"
 
 namespace py = pybind11;
 
 namespace {
+
+// float32 -> float16/bfloat16 (stochastic when key != 0, elements numbered from `first`) or back.
+void lowp_convert(const py::array& src, py::array dst, unsigned long long key, std::size_t first) {
+  const auto kind = [](const py::dtype& d) -> int {
+    if (d.equal(py::dtype::of<float>())) return 0;
+    if (d.equal(py::dtype("float16"))) return 1;
+    if (d.itemsize() == 2 && d.kind() == 'V' && py::str(d.attr("name")).cast<std::string>() == "bfloat16") return 2;
+    throw py::type_error("float32, float16 or bfloat16 arrays expected");
+  };
+  const int s = kind(src.dtype()), d = kind(dst.dtype());
+  if ((s == 0) == (d == 0)) throw py::type_error("one array must be float32, the other float16 or bfloat16");
+  if (src.ndim() != 1 || dst.ndim() != 1 || src.size() != dst.size()) throw py::value_error("1-d arrays of one size expected");
+  if (!(src.flags() & py::array::c_style) || !(dst.flags() & py::array::c_style) || !dst.writeable())
+    throw py::value_error("contiguous arrays expected, dst writeable");
+  const auto n = static_cast<std::size_t>(src.size());
+  if (s == 0) {
+    const auto* in = static_cast<const float*>(src.data());
+    auto* out = static_cast<std::uint16_t*>(dst.mutable_data());
+    if (d == 1)
+      fastoptim::f32_to_f16(in, out, n);
+    else if (key == 0)
+      fastoptim::f32_to_bf16(in, out, n);
+    else
+      fastoptim::f32_to_bf16_stochastic(in, out, n, key, first);
+  } else {
+    const auto* in = static_cast<const std::uint16_t*>(src.data());
+    auto* out = static_cast<float*>(dst.mutable_data());
+    if (s == 1)
+      fastoptim::f16_to_f32(in, out, n);
+    else
+      fastoptim::bf16_to_f32(in, out, n);
+  }
+}
+
 
 // ------------------------------------------------------------------------------------- dispatch
 
@@ -111,6 +147,16 @@ PYBIND11_MODULE(_core, m) {
   m.def("cpu_capability", [] { return kTierNames[pick_tier()]; },
         "The kernel tier in use: baseline, avx2 or avx512 (FASTOPTIM_CPU_CAPABILITY can lower it).");
   m.def("supported_cpu_capabilities", &supported_capabilities, "Kernel tiers this CPU can run.");
+
+  m.def(
+      "rounding_key",
+      [](unsigned long long seed, unsigned long long counter, unsigned long long index) {
+        return static_cast<unsigned long long>(fastoptim::rounding_key(seed, counter, index, 0));
+      },
+      py::arg("seed"), py::arg("counter"), py::arg("index"),
+      "The stochastic-rounding key of parameter `index` at step `counter` (never 0).");
+  m.def("_lowp_convert", &lowp_convert, py::arg("src"), py::arg("dst"), py::arg("key") = 0, py::arg("first") = 0,
+        "Test hook: float32 <-> float16/bfloat16 conversion of whole 1-d arrays as the kernels do it.");
 
   auto binders = fastoptim_py::binders();
   std::stable_sort(binders.begin(), binders.end(), [](const auto& a, const auto& b) { return a.first < b.first; });

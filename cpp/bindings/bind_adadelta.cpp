@@ -25,7 +25,7 @@ fastoptim::AdadeltaHyper hyper_of(const py::tuple& t) {
 // items: (index, group, param, grad, square_avg, acc_delta)
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
-  Validator v;
+  Validator v(/*low_precision=*/true);
   std::vector<Item> work;
   work.reserve(items.size());
   for (py::handle h : items) {
@@ -41,7 +41,7 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
     w.ptr[3] = v.like_param(t[5], "acc_delta", index, w.dtype, true).data;
     work.push_back(w);
   }
-  v.check_overlaps();
+  v.finish(work);
   const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::AdadeltaHyper>&)>("adadelta");
   py::gil_scoped_release release;
   run(work, hypers);

@@ -29,7 +29,7 @@ fastoptim::AdamHyper hyper_of(const py::tuple& t) {
 // items: (index, group, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq | None, step after increment)
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
-  Validator v;
+  Validator v(/*low_precision=*/true);
   std::vector<Item> work;
   work.reserve(items.size());
   for (py::handle h : items) {
@@ -47,7 +47,7 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
     w.step = t[7].cast<double>();
     work.push_back(w);
   }
-  v.check_overlaps();
+  v.finish(work);
   const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::AdamHyper>&)>("adam");
   py::gil_scoped_release release;
   run(work, hypers);

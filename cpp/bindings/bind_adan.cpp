@@ -29,7 +29,7 @@ fastoptim::AdanHyper hyper_of(const py::tuple& t) {
 // increment, first step)
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
-  Validator v;
+  Validator v(/*low_precision=*/true);
   std::vector<Item> work;
   work.reserve(items.size());
   for (py::handle h : items) {
@@ -49,7 +49,7 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
     w.flag = t[9].cast<bool>();
     work.push_back(w);
   }
-  v.check_overlaps();
+  v.finish(work);
   const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::AdanHyper>&)>("adan");
   py::gil_scoped_release release;
   run(work, hypers);

@@ -27,7 +27,7 @@ fastoptim::ASGDHyper hyper_of(const py::tuple& t) {
 // floats (the Python class keeps them, as torch, and moves them on once the step has run).
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
-  Validator v;
+  Validator v(/*low_precision=*/true);
   std::vector<Item> work;
   std::vector<double> eta, mu;
   work.reserve(items.size());
@@ -47,7 +47,7 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
     mu.push_back(t[6].cast<double>());
     work.push_back(w);
   }
-  v.check_overlaps();
+  v.finish(work);
   const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::ASGDHyper>&,
                                    const std::vector<double>&, const std::vector<double>&)>("asgd");
   py::gil_scoped_release release;

@@ -63,7 +63,7 @@ MuProduct mu_product_of(py::handle obj, std::size_t index, Validator& v) {
 // items: (index, group, param, grad, exp_avg, exp_avg_sq, mu_product, step after increment)
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
-  Validator v;
+  Validator v(/*low_precision=*/true);
   std::vector<Item> work;
   std::vector<MuProduct> mus;
   std::vector<std::size_t> indices;
@@ -95,7 +95,7 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
       throw py::value_error("state 'mu_product' of parameter " + std::to_string(std::max(seen[i].second, seen[i - 1].second)) +
                             " is the same array as that of parameter " +
                             std::to_string(std::min(seen[i].second, seen[i - 1].second)));
-  v.check_overlaps();
+  v.finish(work);
 
   // Everything is valid: from here on nothing throws. torch's `mu_product *= mu` happens before the update.
   std::vector<double> mu_products(work.size());

@@ -27,7 +27,7 @@ fastoptim::RAdamHyper hyper_of(const py::tuple& t) {
 // items: (index, group, param, grad, exp_avg, exp_avg_sq, step after increment)
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
-  Validator v;
+  Validator v(/*low_precision=*/true);
   std::vector<Item> work;
   work.reserve(items.size());
   for (py::handle h : items) {
@@ -44,7 +44,7 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
     w.step = t[6].cast<double>();
     work.push_back(w);
   }
-  v.check_overlaps();
+  v.finish(work);
   const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::RAdamHyper>&)>("radam");
   py::gil_scoped_release release;
   run(work, hypers);

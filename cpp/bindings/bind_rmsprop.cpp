@@ -28,7 +28,7 @@ fastoptim::RMSpropHyper hyper_of(const py::tuple& t) {
 // items: (index, group, param, grad, square_avg, grad_avg | None, momentum_buffer | None)
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
-  Validator v;
+  Validator v(/*low_precision=*/true);
   std::vector<Item> work;
   work.reserve(items.size());
   for (py::handle h : items) {
@@ -46,7 +46,7 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
       w.ptr[4] = v.like_param(t[6], "momentum_buffer", index, w.dtype, true).data;
     work.push_back(w);
   }
-  v.check_overlaps();
+  v.finish(work);
   const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::RMSpropHyper>&)>("rmsprop");
   py::gil_scoped_release release;
   run(work, hypers);

@@ -8,7 +8,9 @@
 
 namespace fastoptim_py {
 
-enum class DType { f32, f64 };
+// f32/f64: the arithmetic (and, unless Item::lowp, the storage) type. f16/bf16: 16-bit storage only,
+// computed in float32 (core/lowp.hpp).
+enum class DType { f32, f64, f16, bf16 };
 
 // One parameter's work: its dtype, group, element count, and pointers in an order each optimizer fixes
 // (param, grad, then its state buffers; null when a buffer is unused). step and flag are per-parameter
@@ -19,6 +21,15 @@ struct Item {
   void* ptr[8];
   double step;
   bool flag;
+  // Low-precision storage (set by Validator::finish): when lowp, storage[k] is the dtype ptr[k] holds
+  // (f32, f16 or bf16; the arithmetic is float32); mirror, when not null, is a 16-bit copy of the
+  // parameter that receives the rounded float32 master weights ptr[0] after the update; a nonzero
+  // rounding_key selects stochastic rounding for bfloat16 writes, with that key.
+  bool lowp;
+  DType storage[8];
+  void* mirror;
+  DType mirror_dtype;
+  unsigned long long rounding_key;
 };
 
 // Tiers in increasing order. The registry functions are defined in _core.cpp (baseline code).

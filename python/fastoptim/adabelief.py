@@ -52,6 +52,7 @@ class AdaBelief(Optimizer):
         array([ 0.88888889, -1.88888889])
     """
 
+    _low_precision = True
     _state_keys = ("exp_avg", "exp_avg_var", "max_exp_avg_var")
     _kernel = staticmethod(_core.adabelief_step)
 
@@ -69,6 +70,10 @@ class AdaBelief(Optimizer):
         degenerated_to_sgd: bool = True,
         *,
         maximize: bool = False,
+        state_dtype: Any = None,
+        master_weights: bool = False,
+        stochastic_rounding: bool = False,
+        rounding_seed: int = 0,
     ) -> None:
         defaults: Dict[str, Any] = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
@@ -77,7 +82,10 @@ class AdaBelief(Optimizer):
         )
         self._hyper(defaults)
         defaults["betas"] = tuple(defaults["betas"])
-        super().__init__(params, defaults)
+        super().__init__(
+            params, defaults, state_dtype=state_dtype, master_weights=master_weights,
+            stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
+        )
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)

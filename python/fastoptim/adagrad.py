@@ -37,6 +37,7 @@ class Adagrad(Optimizer):
         array([ 0.25, 16.  ])
     """
 
+    _low_precision = True
     _state_keys = ("sum",)
     _kernel = staticmethod(_core.adagrad_step)
 
@@ -53,6 +54,10 @@ class Adagrad(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
         fused: Optional[bool] = None,
+        state_dtype: Any = None,
+        master_weights: bool = False,
+        stochastic_rounding: bool = False,
+        rounding_seed: int = 0,
     ) -> None:
         defaults = dict(
             lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
@@ -60,7 +65,10 @@ class Adagrad(Optimizer):
             differentiable=differentiable, fused=fused,
         )
         self._hyper(defaults)
-        super().__init__(params, defaults)
+        super().__init__(
+            params, defaults, state_dtype=state_dtype, master_weights=master_weights,
+            stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
+        )
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)
@@ -76,5 +84,5 @@ class Adagrad(Optimizer):
         step = self._next_step(state, index)
         acc = state.get("sum")
         if acc is None:
-            acc = added["sum"] = np.full(p.shape, self.defaults["initial_accumulator_value"], dtype=p.dtype)
+            acc = added["sum"] = np.full(p.shape, self.defaults["initial_accumulator_value"], dtype=self._state_dtype_of(p))
         return (index, group_index, p, g, acc, step), step

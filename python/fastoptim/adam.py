@@ -36,6 +36,7 @@ class Adam(Optimizer):
         ['exp_avg', 'exp_avg_sq', 'step']
     """
 
+    _low_precision = True
     _state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     _kernel = staticmethod(_core.adam_step)
     _drive = staticmethod(_core.adam_drive)
@@ -55,6 +56,10 @@ class Adam(Optimizer):
         differentiable: bool = False,
         fused: Optional[bool] = None,
         decoupled_weight_decay: bool = False,
+        state_dtype: Any = None,
+        master_weights: bool = False,
+        stochastic_rounding: bool = False,
+        rounding_seed: int = 0,
     ) -> None:
         defaults: Dict[str, Any] = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
@@ -63,7 +68,10 @@ class Adam(Optimizer):
         )
         self._hyper(defaults)
         defaults["betas"] = tuple(defaults["betas"])
-        super().__init__(params, defaults)
+        super().__init__(
+            params, defaults, state_dtype=state_dtype, master_weights=master_weights,
+            stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
+        )
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)
@@ -122,8 +130,14 @@ class AdamW(Adam):
         capturable: bool = False,
         differentiable: bool = False,
         fused: Optional[bool] = None,
+        state_dtype: Any = None,
+        master_weights: bool = False,
+        stochastic_rounding: bool = False,
+        rounding_seed: int = 0,
     ) -> None:
         super().__init__(
             params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
             capturable=capturable, differentiable=differentiable, fused=fused, decoupled_weight_decay=True,
+            state_dtype=state_dtype, master_weights=master_weights, stochastic_rounding=stochastic_rounding,
+            rounding_seed=rounding_seed,
         )

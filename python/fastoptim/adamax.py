@@ -49,6 +49,7 @@ class Adamax(Optimizer):
         ['exp_avg', 'exp_inf', 'step']
     """
 
+    _low_precision = True
     _state_keys = ("exp_avg", "exp_inf")
     _kernel = staticmethod(_core.adamax_step)
 
@@ -64,6 +65,10 @@ class Adamax(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
         capturable: bool = False,
+        state_dtype: Any = None,
+        master_weights: bool = False,
+        stochastic_rounding: bool = False,
+        rounding_seed: int = 0,
     ) -> None:
         defaults: Dict[str, Any] = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach, maximize=maximize,
@@ -71,7 +76,10 @@ class Adamax(Optimizer):
         )
         self._hyper(defaults)
         defaults["betas"] = tuple(defaults["betas"])
-        super().__init__(params, defaults)
+        super().__init__(
+            params, defaults, state_dtype=state_dtype, master_weights=master_weights,
+            stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
+        )
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)

@@ -62,6 +62,7 @@ class Adan(Optimizer):
         array([ 0.8       , -1.82805027])
     """
 
+    _low_precision = True
     _state_keys = ("exp_avg", "exp_avg_sq", "exp_avg_diff", "neg_pre_grad")
     _kernel = staticmethod(_core.adan_step)
 
@@ -76,13 +77,20 @@ class Adan(Optimizer):
         foreach: Optional[bool] = None,
         *,
         maximize: bool = False,
+        state_dtype: Any = None,
+        master_weights: bool = False,
+        stochastic_rounding: bool = False,
+        rounding_seed: int = 0,
     ) -> None:
         defaults: Dict[str, Any] = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, no_prox=no_prox,
                                         foreach=foreach, maximize=maximize)
         self._next_steps: Dict[int, int] = {}
         self._hyper(defaults)
         defaults["betas"] = tuple(defaults["betas"])
-        super().__init__(params, defaults)
+        super().__init__(
+            params, defaults, state_dtype=state_dtype, master_weights=master_weights,
+            stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
+        )
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)

@@ -47,6 +47,7 @@ class ASGD(Optimizer):
         ['ax', 'eta', 'mu', 'step']
     """
 
+    _low_precision = True
     _state_keys = ("ax",)
     _scalar_state_keys = _SCALAR_KEYS  # 0-d state besides "step" (checkpoints store them as scalars)
     _kernel = staticmethod(_core.asgd_step)
@@ -63,6 +64,11 @@ class ASGD(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
         capturable: bool = False,
+            *,
+        state_dtype: Any = None,
+        master_weights: bool = False,
+        stochastic_rounding: bool = False,
+        rounding_seed: int = 0,
     ) -> None:
         defaults = dict(
             lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, foreach=foreach,
@@ -70,7 +76,10 @@ class ASGD(Optimizer):
         )
         self._hyper(defaults)
         self._pending: List[Tuple[Dict[str, Any], str, float]] = []
-        super().__init__(params, defaults)
+        super().__init__(
+            params, defaults, state_dtype=state_dtype, master_weights=master_weights,
+            stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
+        )
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)

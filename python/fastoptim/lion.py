@@ -41,6 +41,7 @@ class Lion(Optimizer):
         array([ 0.005, -0.04 ])
     """
 
+    _low_precision = True
     _state_keys = ("exp_avg",)
     _kernel = staticmethod(_core.lion_step)
 
@@ -52,11 +53,18 @@ class Lion(Optimizer):
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,
+        state_dtype: Any = None,
+        master_weights: bool = False,
+        stochastic_rounding: bool = False,
+        rounding_seed: int = 0,
     ) -> None:
         defaults: Dict[str, Any] = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
         self._hyper(defaults)
         defaults["betas"] = tuple(defaults["betas"])
-        super().__init__(params, defaults)
+        super().__init__(
+            params, defaults, state_dtype=state_dtype, master_weights=master_weights,
+            stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
+        )
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)

@@ -47,6 +47,7 @@ class NAdam(Optimizer):
         ['exp_avg', 'exp_avg_sq', 'mu_product', 'step']
     """
 
+    _low_precision = True
     _state_keys = ("exp_avg", "exp_avg_sq")
     _scalar_state_keys = ("mu_product",)  # 0-d, with its own dtype (fastoptim.save/load need to know)
     _kernel = staticmethod(_core.nadam_step)
@@ -65,6 +66,10 @@ class NAdam(Optimizer):
         maximize: bool = False,
         capturable: bool = False,
         differentiable: bool = False,
+        state_dtype: Any = None,
+        master_weights: bool = False,
+        stochastic_rounding: bool = False,
+        rounding_seed: int = 0,
     ) -> None:
         defaults: Dict[str, Any] = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
@@ -73,7 +78,10 @@ class NAdam(Optimizer):
         )
         self._hyper(defaults)
         defaults["betas"] = tuple(defaults["betas"])
-        super().__init__(params, defaults)
+        super().__init__(
+            params, defaults, state_dtype=state_dtype, master_weights=master_weights,
+            stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
+        )
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)

@@ -26,6 +26,38 @@ class _Required:
 required = _Required()
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_F16 = np.dtype(np.float16)
+
+
+def _bfloat16() -> Optional[np.dtype]:
+    """ml_dtypes' bfloat16, when ml_dtypes is installed (numpy has no bfloat16 of its own)."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        return None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def _is_16bit(dtype: np.dtype) -> bool:
+    return dtype == _F16 or (dtype.kind == "V" and dtype.itemsize == 2 and dtype.name == "bfloat16")
+
+
+def _state_dtype(value: Any) -> Optional[np.dtype]:
+    """The ``state_dtype`` argument: None (the parameter's dtype, as torch), or float32/float16/bfloat16."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value == "bfloat16":
+        bf16 = _bfloat16()
+        if bf16 is None:
+            raise ValueError("state_dtype='bfloat16' needs the ml_dtypes package (pip install ml_dtypes)")
+        return bf16
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"state_dtype must be None or a dtype such as 'bfloat16', got {_typename(value)}") from None
+    if dtype == np.float32 or _is_16bit(dtype):
+        return dtype
+    raise ValueError(f"state_dtype must be None, 'float32', 'float16' or 'bfloat16', got {dtype}")
 
 
 def _typename(obj: Any) -> str:
@@ -33,12 +65,15 @@ def _typename(obj: Any) -> str:
     return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
-def _check_param_array(p: Any, where: str) -> None:
+def _check_param_array(p: Any, where: str, low_precision: bool = False) -> None:
     """Checks an array can be updated in place, with torch-like messages."""
     if not isinstance(p, np.ndarray):
         raise TypeError(f"optimizer can only optimize numpy arrays, but {where} is {_typename(p)}")
-    if p.dtype not in _FLOAT_DTYPES or not p.dtype.isnative:
-        raise TypeError(f"{where} has dtype {p.dtype}; fastoptim updates float32 or float64 arrays (native byte order)")
+    if low_precision and _is_16bit(p.dtype) and p.dtype.isnative:
+        pass
+    elif p.dtype not in _FLOAT_DTYPES or not p.dtype.isnative:
+        kinds = "float32, float64, float16 or bfloat16" if low_precision else "float32 or float64"
+        raise TypeError(f"{where} has dtype {p.dtype}; this optimizer updates {kinds} arrays (native byte order)")
     if not p.flags.c_contiguous:
         raise ValueError(f"{where} is not C-contiguous (a strided view?); in-place updates need a contiguous array")
     if not p.flags.writeable:
@@ -78,8 +113,22 @@ class Optimizer:
     _state_keys: tuple = ()
     # Group keys a subclass forces whatever is loaded (AdamW: decoupled_weight_decay=True).
     _forced: Dict[str, Any] = {}
+    # Whether the kernels take float16/bfloat16 storage (elementwise rules: cpp/bindings/lowp_run.hpp).
+    _low_precision: bool = False
 
-    def __init__(self, params: Iterable, defaults: Dict[str, Any]) -> None:
+    def __init__(self, params: Iterable, defaults: Dict[str, Any], *, state_dtype: Any = None,
+                 master_weights: bool = False, stochastic_rounding: bool = False, rounding_seed: int = 0) -> None:
+        if not self._low_precision and (state_dtype is not None or master_weights or stochastic_rounding):
+            raise ValueError(f"{type(self).__name__} does not support low-precision storage")
+        self._state_dtype_arg = _state_dtype(state_dtype)
+        self.master_weights = _flag(master_weights, "master_weights")
+        self.stochastic_rounding = _flag(stochastic_rounding, "stochastic_rounding")
+        if isinstance(rounding_seed, (bool, np.bool_)) or not isinstance(rounding_seed, (int, np.integer)) \
+                or not 0 <= int(rounding_seed) < 2**64:
+            raise ValueError(f"rounding_seed must be an integer in [0, 2**64), got {rounding_seed!r}")
+        self.rounding_seed = int(rounding_seed)
+        self._rounding_step = 0  # stochastic rounding draws fresh bits at every step
+        self._has_16bit = False  # any float16/bfloat16 parameter (they take the Python bookkeeping path)
         self.defaults = dict(defaults)
         self.state: Dict[int, Dict[str, Any]] = {}
         self.param_groups: List[Dict[str, Any]] = []
@@ -117,7 +166,11 @@ class Optimizer:
             params = list(params)
         first = self._num_params()
         for k, p in enumerate(params):
-            _check_param_array(p, f"parameter {first + k}")
+            _check_param_array(p, f"parameter {first + k}", self._low_precision)
+            self._has_16bit = self._has_16bit or _is_16bit(p.dtype)
+            if self._state_dtype_arg is not None and p.dtype == np.float64:
+                raise ValueError(f"parameter {first + k} is float64: state_dtype applies to float32, float16 and "
+                                 "bfloat16 parameters")
         for name, default in self.defaults.items():
             if default is required and name not in group:
                 raise ValueError(
@@ -198,7 +251,8 @@ class Optimizer:
                 f"expected {n} gradients (one per parameter, in param-group order), got {len(grads)}"
             )
         drive = type(self)._drive
-        if drive is not None and type(self.state) is dict and all(type(g["params"]) is list for g in self.param_groups):
+        wrap = self._uses_low_precision()
+        if drive is not None and not wrap and type(self.state) is dict and all(type(g["params"]) is list for g in self.param_groups):
             hypers = [self._hyper(group, stepping=True) for group in self.param_groups]
             drive([g["params"] for g in self.param_groups], self.state, grads, hypers, _step_value)
             self._opt_called = True
@@ -221,11 +275,15 @@ class Optimizer:
                         state = {}
                     added: Dict[str, np.ndarray] = {}
                     item, step = self._item(index, gi, p, g, state, added, group)
+                    if wrap:
+                        item = self._wrap_param(item, index, p, state, added)
                     items.append(item)
                     updates.append((index, state, added, step))
                 index += 1
         if items:
             type(self)._kernel(items, hypers)
+        if self.stochastic_rounding:
+            self._rounding_step += 1  # only once the step has happened
         self._opt_called = True  # lets schedulers warn when stepped before the optimizer, as torch
         for index, state, added, step in updates:
             state.update(added)
@@ -234,14 +292,38 @@ class Optimizer:
             if state:  # SGD without momentum keeps no state, as torch
                 self.state[index] = state
 
-    @staticmethod
-    def _buffer(state: Dict[str, Any], added: Dict[str, np.ndarray], key: str, p: np.ndarray) -> np.ndarray:
-        """The state buffer ``key``; when missing, zeros like ``p`` go into ``added`` (lazy init, as torch),
-        which joins the state only if the step succeeds."""
+    def _buffer(self, state: Dict[str, Any], added: Dict[str, np.ndarray], key: str, p: np.ndarray) -> np.ndarray:
+        """The state buffer ``key``; when missing, zeros like ``p`` (in the state dtype) go into ``added``
+        (lazy init, as torch), which joins the state only if the step succeeds."""
         buf = state.get(key)
         if buf is None:
-            buf = added[key] = np.zeros(p.shape, dtype=p.dtype)
+            buf = added[key] = np.zeros(p.shape, dtype=self._state_dtype_of(p))
         return buf
+
+    # ------------------------------------------------------------------------- low precision
+
+    def _state_dtype_of(self, p: np.ndarray) -> np.dtype:
+        """The dtype of p's state buffers: ``state_dtype`` when given, else p's (torch's rule)."""
+        return p.dtype if self._state_dtype_arg is None or p.dtype == np.float64 else self._state_dtype_arg
+
+    def _uses_low_precision(self) -> bool:
+        return (self._state_dtype_arg is not None or self.master_weights or self.stochastic_rounding
+                or self._has_16bit)
+
+    def _wrap_param(self, item: tuple, index: int, p: np.ndarray, state: Dict[str, Any],
+                    added: Dict[str, np.ndarray]) -> tuple:
+        """Puts (param, master | None, rounding key, state dtype) in the item's parameter slot (binding.hpp's
+        Validator)."""
+        from . import _core
+
+        master = None
+        if self.master_weights and isinstance(p, np.ndarray) and _is_16bit(p.dtype):
+            master = state.get("master_param")
+            if master is None:  # the float32 copy starts from the parameter's value
+                master = added["master_param"] = p.astype(np.float32)
+        key = _core.rounding_key(self.rounding_seed, self._rounding_step + 1, index) if self.stochastic_rounding else 0
+        state_dtype = self._state_dtype_of(p).name if isinstance(p, np.ndarray) else None
+        return item[:2] + ((item[2], master, key, state_dtype),) + item[3:]
 
     @staticmethod
     def _next_step(state: Dict[str, Any], index: int) -> float:
@@ -266,7 +348,10 @@ class Optimizer:
             index: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in entry.items()}
             for index, entry in sorted(self.state.items())
         }
-        return {"state": state, "param_groups": groups}
+        out: Dict[str, Any] = {"state": state, "param_groups": groups}
+        if self.stochastic_rounding:  # where the random bits resume (torch ignores extra keys)
+            out["rounding"] = {"seed": self.rounding_seed, "step": self._rounding_step}
+        return out
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Loads a state dict from ``state_dict()`` or from torch (tensors converted with ``.numpy()``).
@@ -315,8 +400,16 @@ class Optimizer:
                 continue  # as torch: state of parameters not in the groups is dropped
             index = id_map[saved_id]
             new_state[index] = self._load_entry(entry, params[index], index)
+        rounding_step = self._rounding_step
+        rounding = state_dict.get("rounding")
+        if self.stochastic_rounding and rounding is not None:
+            if not isinstance(rounding, dict) or not isinstance(rounding.get("step"), (int, np.integer)) \
+                    or isinstance(rounding.get("step"), (bool, np.bool_)) or int(rounding["step"]) < 0:
+                raise ValueError("state_dict['rounding'] must be a dict with an integer 'step' >= 0")
+            rounding_step = int(rounding["step"])
         self.param_groups = new_groups
         self.state = new_state
+        self._rounding_step = rounding_step
 
     def _load_entry(self, entry: Any, p: np.ndarray, index: int) -> Dict[str, Any]:
         if not isinstance(entry, dict):
@@ -325,11 +418,11 @@ class Optimizer:
         for key, value in entry.items():
             if key == "step":
                 out["step"] = np.array(_step_value(value, index), dtype=np.float32)
-            elif key in self._state_keys:
+            elif key in self._state_keys or (key == "master_param" and self.master_weights and _is_16bit(p.dtype)):
                 if value is None:
                     continue  # e.g. an SGD momentum_buffer not yet created
                 arr = np.asarray(value)
-                if arr.dtype.kind not in "fiu":
+                if arr.dtype.kind not in "fiu" and not _is_16bit(arr.dtype):
                     raise TypeError(f"state '{key}' of parameter {index} has dtype {arr.dtype}, expected a real array")
                 want = self._state_shape(key, p)
                 if want is None:
@@ -339,7 +432,8 @@ class Optimizer:
                     raise ValueError(
                         f"state '{key}' of parameter {index} has shape {arr.shape}, {expected} the parameter has shape {p.shape}"
                     )
-                out[key] = np.array(arr, dtype=p.dtype, order="C", copy=True)
+                dtype = np.float32 if key == "master_param" else self._state_dtype_of(p)
+                out[key] = np.array(arr, dtype=dtype, order="C", copy=True)
             else:
                 raise ValueError(f"unknown state '{key}' for parameter {index} of {type(self).__name__}")
         return out

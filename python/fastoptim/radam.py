@@ -42,6 +42,7 @@ class RAdam(Optimizer):
         ['exp_avg', 'exp_avg_sq', 'step']
     """
 
+    _low_precision = True
     _state_keys = ("exp_avg", "exp_avg_sq")
     _kernel = staticmethod(_core.radam_step)
 
@@ -58,6 +59,10 @@ class RAdam(Optimizer):
         maximize: bool = False,
         capturable: bool = False,
         differentiable: bool = False,
+        state_dtype: Any = None,
+        master_weights: bool = False,
+        stochastic_rounding: bool = False,
+        rounding_seed: int = 0,
     ) -> None:
         defaults: Dict[str, Any] = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize, foreach=foreach,
@@ -65,7 +70,10 @@ class RAdam(Optimizer):
         )
         self._hyper(defaults)
         defaults["betas"] = tuple(defaults["betas"])
-        super().__init__(params, defaults)
+        super().__init__(
+            params, defaults, state_dtype=state_dtype, master_weights=master_weights,
+            stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
+        )
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)

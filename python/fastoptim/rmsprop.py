@@ -35,6 +35,7 @@ class RMSprop(Optimizer):
         array([ 0.9..., -1.9...])
     """
 
+    _low_precision = True
     _state_keys = ("square_avg", "momentum_buffer", "grad_avg")
     _kernel = staticmethod(_core.rmsprop_step)
     _drive = staticmethod(_core.rmsprop_drive)
@@ -52,13 +53,21 @@ class RMSprop(Optimizer):
         foreach: Optional[bool] = None,
         maximize: bool = False,
         differentiable: bool = False,
+            *,
+        state_dtype: Any = None,
+        master_weights: bool = False,
+        stochastic_rounding: bool = False,
+        rounding_seed: int = 0,
     ) -> None:
         defaults = dict(
             lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered, weight_decay=weight_decay,
             capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable,
         )
         self._hyper(defaults)
-        super().__init__(params, defaults)
+        super().__init__(
+            params, defaults, state_dtype=state_dtype, master_weights=master_weights,
+            stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
+        )
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)

@@ -47,6 +47,7 @@ class Rprop(Optimizer):
         ['prev', 'step', 'step_size']
     """
 
+    _low_precision = True
     _state_keys = ("prev", "step_size")
     _kernel = staticmethod(_core.rprop_step)
 
@@ -61,13 +62,20 @@ class Rprop(Optimizer):
         foreach: Optional[bool] = None,
         maximize: bool = False,
         differentiable: bool = False,
+        state_dtype: Any = None,
+        master_weights: bool = False,
+        stochastic_rounding: bool = False,
+        rounding_seed: int = 0,
     ) -> None:
         defaults = dict(
             lr=lr, etas=etas, step_sizes=step_sizes, foreach=foreach, maximize=maximize,
             differentiable=differentiable, capturable=capturable,
         )
         self._hyper(defaults)
-        super().__init__(params, defaults)
+        super().__init__(
+            params, defaults, state_dtype=state_dtype, master_weights=master_weights,
+            stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
+        )
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)
@@ -84,5 +92,5 @@ class Rprop(Optimizer):
         prev = self._buffer(state, added, "prev", p)
         step_size = state.get("step_size")
         if step_size is None:  # torch's full_like(grad, lr): the group's lr when the state is created
-            step_size = added["step_size"] = np.full(p.shape, _real(group["lr"], "lr"), dtype=p.dtype)
+            step_size = added["step_size"] = np.full(p.shape, _real(group["lr"], "lr"), dtype=self._state_dtype_of(p))
         return (index, group_index, p, g, prev, step_size), step

@@ -39,6 +39,7 @@ class SGD(Optimizer):
         array([0.95, 0.95])
     """
 
+    _low_precision = True
     _state_keys = ("momentum_buffer",)
     _kernel = staticmethod(_core.sgd_step)
     _drive = staticmethod(_core.sgd_drive)
@@ -56,13 +57,20 @@ class SGD(Optimizer):
         foreach: Optional[bool] = None,
         differentiable: bool = False,
         fused: Optional[bool] = None,
+        state_dtype: Any = None,
+        master_weights: bool = False,
+        stochastic_rounding: bool = False,
+        rounding_seed: int = 0,
     ) -> None:
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
             maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused,
         )
         self._hyper(defaults)
-        super().__init__(params, defaults)
+        super().__init__(
+            params, defaults, state_dtype=state_dtype, master_weights=master_weights,
+            stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
+        )
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)
@@ -82,6 +90,6 @@ class SGD(Optimizer):
         if group["momentum"] != 0:
             buf = state.get("momentum_buffer")
             if buf is None:  # torch clones the first gradient into the buffer
-                buf = added["momentum_buffer"] = np.empty(p.shape, dtype=p.dtype)
+                buf = added["momentum_buffer"] = np.empty(p.shape, dtype=self._state_dtype_of(p))
                 init = True
         return (index, group_index, p, g, buf, init), None

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../item.hpp"
+#include "../lowp_run.hpp"
 #include "fastoptim/core/parallel.hpp"
 #include "fastoptim/asgd/asgd_kernel.hpp"
 
@@ -22,7 +23,9 @@ void run(const std::vector<Item>& items, const std::vector<fastoptim::ASGDHyper>
       items.size(), [&](std::size_t i) { return items[i].n; }, fastoptim::kDefaultGrain,
       [&](std::size_t i, std::size_t b, std::size_t e) {
         const Item& w = items[i];
-        (w.dtype == DType::f32 ? range<float> : range<double>)(w, hypers[w.group], eta[i], mu[i], b, e);
+        run_range(w, b, e, [&](const Item& x, std::size_t xb, std::size_t xe, auto t) {
+          range<decltype(t)>(x, hypers[w.group], eta[i], mu[i], xb, xe);
+        });
       });
 }
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../item.hpp"
+#include "../lowp_run.hpp"
 #include "fastoptim/core/parallel.hpp"
 #include "fastoptim/sgd/sgd_kernel.hpp"
 
@@ -20,7 +21,9 @@ void run(const std::vector<Item>& items, const std::vector<fastoptim::SGDHyper>&
       items.size(), [&](std::size_t i) { return items[i].n; }, fastoptim::kDefaultGrain,
       [&](std::size_t i, std::size_t b, std::size_t e) {
         const Item& w = items[i];
-        (w.dtype == DType::f32 ? range<float> : range<double>)(w, hypers[w.group], b, e);
+        run_range(w, b, e, [&](const Item& x, std::size_t xb, std::size_t xe, auto t) {
+          range<decltype(t)>(x, hypers[w.group], xb, xe);
+        });
       });
 }
 
