@@ -45,16 +45,36 @@ constexpr std::uint64_t rounding_key(std::uint64_t seed, std::uint64_t counter, 
 
 FASTOPTIM_ISA_BEGIN
 
+// Bit casts; __builtin_bit_cast (GCC 11+, Clang, MSVC) keeps the loops vectorizable where memcpy may not.
 inline std::uint32_t float_bits(float f) noexcept {
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_bit_cast)
+  return __builtin_bit_cast(std::uint32_t, f);
+#define FASTOPTIM_HAS_BIT_CAST 1
+#endif
+#endif
+#ifndef FASTOPTIM_HAS_BIT_CAST
   std::uint32_t u;
   std::memcpy(&u, &f, sizeof u);
   return u;
+#endif
 }
 
 inline float bits_float(std::uint32_t u) noexcept {
+#ifdef FASTOPTIM_HAS_BIT_CAST
+  return __builtin_bit_cast(float, u);
+#else
   float f;
   std::memcpy(&f, &u, sizeof f);
   return f;
+#endif
+}
+
+// Branch-free selection with all-ones/all-zero masks: compilers vectorize these loops fully, which they
+// do not with ?: on mixed-width values.
+inline std::uint32_t mask_of(bool b) noexcept { return 0U - static_cast<std::uint32_t>(b); }
+inline std::uint32_t select(std::uint32_t mask, std::uint32_t if_set, std::uint32_t otherwise) noexcept {
+  return otherwise ^ ((otherwise ^ if_set) & mask);
 }
 
 // ------------------------------------------------------------------------------------------ bfloat16
@@ -63,30 +83,31 @@ inline float bf16_to_f32(std::uint16_t h) noexcept { return bits_float(static_ca
 
 inline std::uint16_t f32_to_bf16(float f) noexcept {
   const std::uint32_t u = float_bits(f);
-  const bool nan = (u & 0x7fffffffU) > 0x7f800000U;
+  const std::uint32_t nan = mask_of((u & 0x7fffffffU) > 0x7f800000U);
   const std::uint32_t rounded = (u + 0x7fffU + ((u >> 16) & 1U)) >> 16;
-  return static_cast<std::uint16_t>(nan ? ((u >> 16) | 0x40U) : rounded);
+  return static_cast<std::uint16_t>(select(nan, (u >> 16) | 0x40U, rounded));
 }
 
 // Rounds up (away from zero) with probability (low 16 bits) / 2^16, using the low 16 bits of `random`.
 inline std::uint16_t f32_to_bf16_stochastic(float f, std::uint32_t random) noexcept {
   const std::uint32_t u = float_bits(f);
-  const bool nan = (u & 0x7fffffffU) > 0x7f800000U;
+  const std::uint32_t nan = mask_of((u & 0x7fffffffU) > 0x7f800000U);
   const std::uint32_t rounded = (u + (random & 0xffffU)) >> 16;  // no overflow: |u| <= inf's bits here
-  return static_cast<std::uint16_t>(nan ? ((u >> 16) | 0x40U) : rounded);
+  return static_cast<std::uint16_t>(select(nan, (u >> 16) | 0x40U, rounded));
 }
 
 // ------------------------------------------------------------------------------------------- float16
 
 inline float f16_to_f32(std::uint16_t h) noexcept {
-  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000U) << 16;
-  const std::uint32_t exp = (h >> 10) & 0x1fU;
-  const std::uint32_t mant = h & 0x3ffU;
+  const std::uint32_t x = h;
+  const std::uint32_t sign = (x & 0x8000U) << 16;
+  const std::uint32_t exp = (x >> 10) & 0x1fU;
+  const std::uint32_t mant = x & 0x3ffU;
   const std::uint32_t normal = sign | ((exp + 112U) << 23) | (mant << 13);
   const std::uint32_t special = sign | 0x7f800000U | (mant << 13);  // inf, NaN (payload kept)
   // Subnormals (and zero): mant * 2^-24 exactly, as a float32 (normal there).
-  const std::uint32_t sub = sign | float_bits(static_cast<float>(mant) * 5.9604644775390625e-8f);
-  return bits_float(exp == 0x1fU ? special : exp == 0 ? sub : normal);
+  const std::uint32_t sub = sign | float_bits(static_cast<float>(static_cast<std::int32_t>(mant)) * 5.9604644775390625e-8f);
+  return bits_float(select(mask_of(exp == 0x1fU), special, select(mask_of(exp == 0), sub, normal)));
 }
 
 inline std::uint16_t f32_to_f16(float f) noexcept {
@@ -95,20 +116,22 @@ inline std::uint16_t f32_to_f16(float f) noexcept {
   const std::uint32_t a = u & 0x7fffffffU;
   // Normal results: rebias and round the 13 dropped bits to nearest even (a carry may reach infinity).
   const std::uint32_t normal = (a - (112U << 23) + 0xfffU + ((a >> 13) & 1U)) >> 13;
-  // Subnormal results (|f| < 2^-14): shift the full significand right and round to nearest even.
+  // Subnormal results (|f| < 2^-14): shift the full significand right (by 14 to 24, or more for results
+  // that round to zero; clamped to [1, 31] for the lanes that do not use it) and round to nearest even.
   const std::uint32_t e = a >> 23;
-  const std::uint32_t shift_raw = 126U - (e < 126U ? e : 126U);      // >= 14 for these inputs
-  const std::uint32_t shift = shift_raw < 31U ? shift_raw : 31U;
+  const std::uint32_t shift_raw = 126U - select(mask_of(e < 126U), e, 126U);
+  const std::uint32_t shift = select(mask_of(shift_raw > 31U), 31U, select(mask_of(shift_raw < 1U), 1U, shift_raw));
   const std::uint32_t m = (a & 0x7fffffU) | 0x800000U;
   const std::uint32_t q = m >> shift;
   const std::uint32_t rem = m & ((1U << shift) - 1U);
   const std::uint32_t half = 1U << (shift - 1U);
-  const std::uint32_t sub = q + ((rem > half) | ((rem == half) & (q & 1U)));
+  const std::uint32_t above = (half - rem) >> 31;              // rem > half (both < 2^31)
+  const std::uint32_t tie = ((rem ^ half) - 1U) >> 31;         // rem == half
+  const std::uint32_t sub = q + (above | (tie & q & 1U));
   const std::uint32_t nan = 0x7e00U | ((a >> 13) & 0x3ffU);
-  const std::uint32_t out = a > 0x7f800000U    ? nan
-                            : a >= 0x47800000U ? 0x7c00U  // >= 65536 (and inf): infinity
-                            : a < 0x38800000U  ? sub
-                                               : normal;
+  std::uint32_t out = select(mask_of(a < 0x38800000U), sub, normal);
+  out = select(mask_of(a >= 0x47800000U), 0x7c00U, out);  // >= 65536 (and inf): infinity
+  out = select(mask_of(a > 0x7f800000U), nan, out);
   return static_cast<std::uint16_t>(sign | out);
 }
 
