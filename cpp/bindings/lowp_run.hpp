@@ -1,6 +1,6 @@
 #pragma once
 // Runs an optimizer's float32 kernel over items whose arrays are stored in float16 or bfloat16: each
-// range is processed in tiles of kTile elements that are widened into float32 buffers on the stack,
+// range is processed in tiles of kTile elements that are widened into float32 buffers on the stack (L1-sized),
 // updated by the unchanged float32 kernel, and narrowed back (stochastically rounded for bfloat16 when the
 // item has a rounding key). Still one pass over memory; the tile stays in L1. Only for isa/<name>.cpp files
 // (internal linkage, like item.hpp's helpers).
@@ -17,7 +17,7 @@
 namespace fastoptim_py {
 namespace {
 
-constexpr std::size_t kTile = 512;
+constexpr std::size_t kTile = 2048;  // amortizes each call's per-call scalars (pow for bias corrections); 8 KiB per buffer
 
 inline void widen(const void* src, DType d, float* dst, std::size_t n) {
   const auto* s = static_cast<const std::uint16_t*>(src);
