@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -461,7 +462,7 @@ CROSS_OPTIMIZERS = {
     "Adafactor": (np.float32, {"lr": 0.01, "eps": (None, 1e-3), "weight_decay": 0.01}, {"beta2_decay": -0.5}),
     "SparseAdam": (np.float64, {"lr": 0.01, "betas": (0.8, 0.99)}, {"lr": 0.02}),
     "Muon": (np.float32, {"lr": 0.02, "momentum": 0.9, "weight_decay": 0.01}, {"nesterov": False}),
-    "LBFGS": (np.float64, {"lr": 1, "max_iter": 4, "history_size": 3, "line_search_fn": "strong_wolfe"}, None),
+    "LBFGS": (np.float64, {"lr": 0.5, "max_iter": 4, "history_size": 3}, None),  # see also test_lbfgs_strong_wolfe
 }
 # The parameters' shapes where not (5,) and (3,): Adafactor factors its 2-D parameter, Muon takes matrices,
 # SparseAdam's gradients hold rows of the first dimension.
@@ -520,7 +521,8 @@ def _sched_args(opt_name, sched_name):
 
 def _make_sched(opt, name, args):
     if name in _LAMBDAS:
-        return getattr(L, name)(opt, _LAMBDAS[name])
+        fn = _LAMBDAS[name]
+        return getattr(L, name)(opt, fn[:len(opt.param_groups)] if isinstance(fn, list) else fn)
     args = dict(args)
     if "schedulers" in args:
         args["schedulers"] = [_make_sched(opt, c["class"], {k: v for k, v in c.items() if k != "class"})
@@ -664,6 +666,15 @@ def test_python_to_cpp_and_back(tmp_path, opt_name, sched_name):
     assert [g["lr"] for g in opt2.param_groups] == ref_lrs
 
 
+@pytest.mark.parametrize("sched_name", ["StepLR", "ReduceLROnPlateau", "OneCycleLR"])
+def test_lbfgs_strong_wolfe_crosses(tmp_path, monkeypatch, sched_name):
+    # The line search keeps t and H_diag as 0-d tensors or Python numbers by turns; float32 this time. (lr
+    # must stay > 0: torch's line search divides by it, so not every scheduler of the table fits.)
+    monkeypatch.setitem(CROSS_OPTIMIZERS, "LBFGS", (np.float32, {"lr": 1, "max_iter": 4, "history_size": 3,
+                                                                 "line_search_fn": "strong_wolfe"}, None))
+    test_python_to_cpp_and_back(tmp_path, "LBFGS", sched_name)
+
+
 def test_every_optimizer_and_scheduler_crosses():
     optimizers = {n for n in fastoptim.__all__
                   if isinstance(getattr(fastoptim, n), type) and issubclass(getattr(fastoptim, n), fastoptim.Optimizer)
@@ -720,3 +731,103 @@ def test_float64_mu_product_resumes_in_cpp(tmp_path):
         str(tmp_path / "py.safetensors"), str(tmp_path / "py.params"), str(tmp_path / "c.params"), "3", "6"],
         check=True, capture_output=True)
     assert (tmp_path / "c.params").read_bytes() == b"".join(x.tobytes() for x in p)
+
+
+# ------------------------------------------------------------------------------- LBFGS's list-valued state
+# Version 2 of the format: state_values (Python numbers) and state_lists ("state.0.old_dirs.<j>" tensors,
+# None elements listed). Each hostile file must be refused by both loaders, changing nothing.
+
+_LBFGS_HOSTILE = (np.float64, {"lr": 0.5, "max_iter": 3, "history_size": 6}, None)  # al keeps None slots
+
+
+def _lists(meta):
+    return meta["optimizer"]["state_lists"]["0"]
+
+
+def _rename_tensor(old, new):
+    def fn(header):
+        header[new] = header.pop(old)
+    return fn
+
+
+def _drop_list_item(key):  # a well-formed file whose list `key` has one element fewer (tensor and bytes gone)
+    def fn(blob):
+        header, data = _split(blob)
+        meta = json.loads(header["__metadata__"]["fastoptim"])
+        _lists(meta)[key]["length"] -= 1
+        header["__metadata__"]["fastoptim"] = json.dumps(meta)
+        b, e = header.pop(f"state.0.{key}.{_lists(meta)[key]['length']}")["data_offsets"]
+        for name, entry in header.items():
+            if name != "__metadata__" and entry["data_offsets"][0] >= e:
+                entry["data_offsets"] = [entry["data_offsets"][0] - (e - b), entry["data_offsets"][1] - (e - b)]
+        return _join(header, data[:b] + data[e:])
+    return fn
+
+
+@pytest.mark.parametrize("edit, kind, match", [
+    (lambda m: _lists(m)["old_dirs"].update(length=_lists(m)["old_dirs"]["length"] + 1), "meta", "is missing"),
+    (lambda m: _lists(m)["old_dirs"].update(length=_lists(m)["old_dirs"]["length"] - 1), "meta", "unexpected tensor"),
+    (lambda m: _lists(m)["al"].update(none=[1, 2, 3, 4, 5, 6]), "meta", "none"),
+    (lambda m: _lists(m)["al"].update(none=[2, 1, 3, 4, 5]), "meta", "none"),
+    (lambda m: _lists(m)["al"].update(none=[1, 1, 3, 4, 5]), "meta", "none"),
+    (lambda m: _lists(m)["al"].update(length=1 << 40), "meta", "length"),
+    (lambda m: _lists(m)["al"].update(extra=1), "meta", "length"),
+    (lambda m: _lists(m).update(d={"length": 0, "none": []}), "meta", "twice"),
+    (lambda m: m["optimizer"]["state_values"]["0"].update(func_evals="x"), "meta", "number|integer"),
+    (lambda m: m["optimizer"]["state_values"]["0"].update(func_evals=-1), "meta", "integer >= 0|does not fit"),
+    (lambda m: m["optimizer"]["state_values"]["0"].update(n_iter=1.5), "meta", "integer|does not fit"),
+    (lambda m: m["optimizer"]["state_values"]["0"].pop("prev_loss"), "meta", "prev_loss"),
+    (lambda m: m["optimizer"]["state_values"]["0"].update(H_diag=1.0), "meta", "twice"),
+    (lambda m: m["optimizer"]["state_values"].update({"1": {"x": 1}}), "meta", "state_keys"),
+    (lambda m: m["optimizer"]["state_lists"].update({"0": []}), "meta", "not an object"),
+    (lambda m: m.update(version=1), "meta", "version 2"),
+    (lambda m: m.update(version=3), "meta", "version"),
+    (lambda h: h["state.0.old_dirs.1"].update(shape=[1, h["state.0.old_dirs.1"]["shape"][0]]), "header", "shape"),
+    (lambda h: h["state.0.ro.0"].update(dtype="I64"), "header", "dtype|F64"),
+    (lambda h: h["state.0.al.0"].update(shape=[1]), "header", "shape|0-d"),
+    (_rename_tensor("state.0.al.0", "state.0.al.5"), "header", "is missing|unexpected"),
+    (_drop_list_item("old_stps"), "raw", "same length"),
+    (_drop_list_item("ro"), "raw", "same length"),
+])
+def test_lbfgs_hostile_lists(tmp_path, monkeypatch, edit, kind, match):
+    monkeypatch.setitem(CROSS_OPTIMIZERS, "LBFGS", _LBFGS_HOSTILE)
+    p = _cross_params("LBFGS")
+    opt, sched = _cross_build("LBFGS", "StepLR", p)
+    _cross_run(opt, sched, p, 0, 3)
+    assert len(opt.state[0]["old_dirs"]) >= 2 and opt.state[0]["al"][-1] is None
+    good = tmp_path / "good.safetensors"
+    fastoptim.save(good, opt, sched)
+    blob = good.read_bytes()
+    bad = tmp_path / "bad.safetensors"
+    _write(bad, _edit_meta(blob, edit) if kind == "meta" else _edit_header(blob, edit) if kind == "header"
+           else edit(blob))
+
+    def target():  # a stepped LBFGS: a refused load must leave its state as it was
+        q = [x.copy() for x in p]
+        o, s = _cross_build("LBFGS", "StepLR", q)
+        _cross_run(o, s, q, 0, 1)
+        return o, s
+
+    o, s = target()
+    before = json.dumps(o.state_dict(), sort_keys=True, default=lambda a: np.asarray(a).tolist()), _sched_json(s)
+    with pytest.raises(ValueError, match="^checkpoint .*: .*(" + match + ")"):
+        fastoptim.load(bad, o, s)
+    assert (json.dumps(o.state_dict(), sort_keys=True, default=lambda a: np.asarray(a).tolist()),
+            _sched_json(s)) == before
+    fastoptim.load(good, o, s)  # the intact file loads
+
+    if os.environ.get("FASTOPTIM_CPP_BUILD"):
+        (tmp_path / "p.params").write_bytes(b"".join(x.tobytes() for x in p))
+        out = subprocess.run(_cross_cmd(_cross_binary(), "resume", "LBFGS", "StepLR") + [
+            str(bad), str(tmp_path / "p.params"), str(tmp_path / "o.params"), "3", "1"], capture_output=True, text=True)
+        assert out.returncode != 0 and "FASTOPTIM_ERROR_CHECKPOINT" in out.stderr, out.stderr
+        assert re.search(match, out.stderr), out.stderr
+        assert not (tmp_path / "o.params").exists()
+        subprocess.run(_cross_cmd(_cross_binary(), "resume", "LBFGS", "StepLR") + [
+            str(good), str(tmp_path / "p.params"), str(tmp_path / "o.params"), "3", "1"], check=True, capture_output=True)
+
+
+def test_lbfgs_none_slots_cross(tmp_path, monkeypatch):
+    # al's None slots survive both ways (the cross table's history is always full).
+    monkeypatch.setitem(CROSS_OPTIMIZERS, "LBFGS", _LBFGS_HOSTILE)
+    test_python_to_cpp_and_back(tmp_path, "LBFGS", "StepLR")
