@@ -365,7 +365,7 @@ def _meta_set(path, value):
 
 
 @pytest.mark.parametrize("fn, match", [
-    (_meta_set(["version"], 2), "unsupported version"),
+    (_meta_set(["version"], 3), "unsupported version"),
     (_meta_set(["version"], "1"), "unsupported version"),
     (_meta_set(["format"], "other"), "format"),
     (_meta_set(["optimizer", "class"], "SGD"), "'SGD' optimizer"),

@@ -290,7 +290,7 @@ void robustness() {
       {"\"shape\":[5]", "\"shape\":[6]", "bytes"},
       {"\"shape\":[5]", "\"shape\":[5,1,1]", ""},  // loads: C++ params are flat (count 5 matches)
       {"\\\"class\\\":\\\"Adam\\\"", "\\\"class\\\":\\\"SGD\\\"", "optimizer, not Adam"},
-      {"\\\"version\\\":1", "\\\"version\\\":2", "unsupported version"},
+      {"\\\"version\\\":1", "\\\"version\\\":3", "unsupported version"},
       {"\\\"format\\\":\\\"fastoptim-checkpoint\\\"", "\\\"format\\\":\\\"other\\\"", "format"},
       {"\\\"exp_avg\\\",", "\\\"exp_avg\\\",\\\"bogus\\\",", "missing"},
       {"{\"__metadata__\"", "[{\"__metadata__\"", "not valid JSON"},
