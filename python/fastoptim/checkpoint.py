@@ -24,6 +24,18 @@ language bit-identically. Tensors are named ``state.<param index>.<key>`` (e.g.
 keeps it, and other per-parameter scalars (ASGD's ``eta`` and ``mu``, NAdam's ``mu_product``) are F32 or F64
 scalars.
 
+Version 2 (written only for a state that needs it: LBFGS, whose torch state holds lists and Python numbers)
+adds two entries to ``"optimizer"``::
+
+    "state_values": {"0": {"func_evals": 12, "n_iter": 10, "t": 0.5, "prev_loss": 0.25}},
+    "state_lists": {"0": {"old_dirs": {"length": 3, "none": []}, "al": {"length": 100, "none": [3, ...]}}}
+
+``state_values`` holds the Python numbers of a state (not tensors: a Python float and a 0-d tensor round
+differently); element ``j`` of list ``key`` is the tensor ``state.<i>.<key>.<j>`` unless ``j`` is listed in
+``none``. A key appears once per parameter across ``state_keys``, ``state_values`` and ``state_lists``; every
+list element is checked (dtype, shape) like a state tensor, and a list's ``none`` must be increasing indices
+below its ``length``. Readers of version 1 refuse version-2 files.
+
 Saving is atomic (temporary file in the same directory, fsync, ``os.replace``, fsync of the directory), so
 a crash leaves the previous checkpoint intact. Loading reads and checks everything -- sizes, offsets, dtypes,
 shapes against the parameters, class names, the format version -- before anything is installed, and never

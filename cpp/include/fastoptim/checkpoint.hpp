@@ -26,10 +26,17 @@
 // Values torch's schedulers keep in the param groups (initial_lr, OneCycleLR's max_lr / min_lr /
 // max_momentum / base_momentum, CyclicLR's momenta, SWALR's swa_lr) are group keys, as in Python.
 //
-// Every optimizer of registry.hpp and every scheduler of checkpoint/schedulers.hpp is supported. C++
-// parameters are flat, so loading accepts a state tensor of any shape with the parameter's element count
-// and saving writes shape [n]; Python checks shapes exactly, so files meant for both should use 1-D
-// parameters.
+// Version 2 (written only for LBFGS, whose torch state holds lists and Python numbers) adds to "optimizer"
+//   "state_values": {"0": {"func_evals": 12, "prev_loss": 0.25, ...}}   Python numbers of the state
+//   "state_lists": {"0": {"old_dirs": {"length": 3, "none": []}, ...}}   element j: tensor
+//                  "state.0.old_dirs.<j>", or None when j is in "none" (increasing indices below length)
+// A key appears once per parameter across state_keys, state_values and state_lists.
+//
+// Every optimizer of registry.hpp (Muon: include registry_muon.hpp too), LBFGS and every scheduler of
+// checkpoint/schedulers.hpp is supported. Adafactor, Muon and SparseAdam write their state with torch's
+// shapes; the other optimizers' parameters are flat, so they write shape [n], and loading accepts a state
+// tensor of any shape with the expected element count. Python checks shapes exactly, so files of those
+// meant for both languages should use 1-D parameters.
 
 #include <algorithm>
 #include <cmath>
