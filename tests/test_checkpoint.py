@@ -434,9 +434,9 @@ def test_fuzz(small):
 # ------------------------------------------------------------------------------------ Python <-> C++
 # cpp/tests/ckpt_cross.c runs the same problem through the C API (see its header): group 0 holds 5 values,
 # group 1 holds 3 (or the shapes of CROSS_SHAPES), gradients exact in binary; ReduceLROnPlateau steps on
-# 1 / (1 + k // 4). SparseAdam gets the same sparse gradients in both languages, LBFGS the same closure. Every optimizer and
-# every scheduler must appear in these two tables (test_every_optimizer_and_scheduler_crosses checks it):
-# one line each.
+# 1 / (1 + k // 4). SparseAdam gets the same sparse gradients in both languages, LBFGS the same closure.
+# Every optimizer and every scheduler must appear in these two tables (test_every_optimizer_and_scheduler_crosses
+# checks it): one line each.
 
 N0, N1 = 5, 3
 
@@ -577,7 +577,8 @@ def _cross_run(opt, sched, params, k0, n):
             grads = []
             for p, g in zip(params, _cross_grads(params, k)):
                 rows = np.array([k % p.shape[0], (2 * k + 1) % p.shape[0], k % p.shape[0]], np.int64)
-                grads.append((rows, g[rows] + (np.arange(3) / 16.0).astype(p.dtype).reshape((3,) + (1,) * (p.ndim - 1))))
+                extra = (np.arange(3) / 16.0).astype(p.dtype).reshape((3,) + (1,) * (p.ndim - 1))
+                grads.append((rows, g[rows] + extra))
             opt.step(grads)
         else:
             opt.step(_cross_grads(params, k))
@@ -771,6 +772,7 @@ def _drop_list_item(key):  # a well-formed file whose list `key` has one element
     (lambda m: _lists(m)["al"].update(none=[2, 1, 3, 4, 5]), "meta", "none"),
     (lambda m: _lists(m)["al"].update(none=[1, 1, 3, 4, 5]), "meta", "none"),
     (lambda m: _lists(m)["al"].update(length=1 << 40), "meta", "length"),
+    (lambda m: _lists(m)["al"].update(length=1 << 32), "meta", "more elements than the file has tensors"),
     (lambda m: _lists(m)["al"].update(extra=1), "meta", "length"),
     (lambda m: _lists(m).update(d={"length": 0, "none": []}), "meta", "twice"),
     (lambda m: m["optimizer"]["state_values"]["0"].update(func_evals="x"), "meta", "number|integer"),

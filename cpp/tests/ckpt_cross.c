@@ -9,16 +9,16 @@
  *       builds the same objects over PARAMS_IN, loads CKPT, runs steps K0 .. K0+NSTEPS-1, writes PARAMS_OUT
  *
  * OPT: an optimizer name; DTYPE: float32 or float64; SHAPES: the two parameters' shapes, "2x3,4" (at most
- * 64 elements each); OPTIONS: its JSON options; GROUP1: the JSON options of
- * the second param group, or "-": both parameters in one group (LBFGS); SCHED: a scheduler name or "-"; ARGS: its JSON arguments. Both commands print
- * the final learning rates as "lr <hex float> ..." (one per group).
+ * 64 elements each); OPTIONS: its JSON options; GROUP1: the JSON options of the second param group, or "-":
+ * both parameters in one group (LBFGS); SCHED: a scheduler name or "-"; ARGS: its JSON arguments. Both
+ * commands print the final learning rates as "lr <hex float> ..." (one per group).
  *
  * The problem (the Python test runs the same): group 0 holds p0 (values (i - 2) / 4), group 1 holds p1
  * (values 1/2 - i/4), i the flat index; at step k the gradient of p_j is p_j / 2 + c(i, k, j) with
  * c = ((7i + 3k + 5j) mod 11 - 5) / 8, exact in binary. LBFGS's closure computes it with the loss
  * sum(p^2 / 4 + c p), summed in double in flat order, p0 then p1; SparseAdam's gradient holds rows
- * k mod R, (2k + 1) mod R and k mod R again, row m of the values being the dense gradient's row + m / 16. ReduceLROnPlateau steps with the metric
- * 1 / (1 + floor(k / 4)); LambdaLR uses 1/2 + (1/2 or 1/4 for group 1) / (1 + epoch), MultiplicativeLR
+ * k mod R, (2k + 1) mod R and k mod R again, row m of the values being the dense gradient's row + m / 16.
+ * ReduceLROnPlateau steps with the metric 1 / (1 + floor(k / 4)); LambdaLR uses 1/2 + (1/2 or 1/4 for group 1) / (1 + epoch), MultiplicativeLR
  * 0.8 at every third epoch and 0.9 otherwise. Parameters are files of raw native-endian values, p0 then p1. */
 
 #include <fastoptim/c_api.h>
@@ -279,7 +279,8 @@ int main(int argc, char** argv) {
     run(&r, atol(argv[12]), atol(argv[13]));
     write_params(&r, argv[11]);
   } else {
-    fprintf(stderr, "usage: ckpt_cross names | write OPT DTYPE SHAPES OPTIONS GROUP1 SCHED ARGS CKPT PARAMS_OUT NSTEPS |\n"
+    fprintf(stderr, "usage: ckpt_cross names |\n"
+                    "       write OPT DTYPE SHAPES OPTIONS GROUP1 SCHED ARGS CKPT PARAMS_OUT NSTEPS |\n"
                     "       resume OPT DTYPE SHAPES OPTIONS GROUP1 SCHED ARGS CKPT PARAMS_IN PARAMS_OUT K0 NSTEPS\n");
     return 2;
   }

@@ -661,6 +661,7 @@ void lbfgs_lists() {
        "is missing"},
       {"\\\"old_stps\\\":{\\\"length\\\":" + dirs, "\\\"old_stps\\\":{\\\"length\\\":0", "unexpected tensor"},
       {"\\\"al\\\":{\\\"length\\\":6", "\\\"al\\\":{\\\"length\\\":4294967297", "length"},
+      {"\\\"al\\\":{\\\"length\\\":6", "\\\"al\\\":{\\\"length\\\":4294967296", "more elements than the file has"},
       {"\\\"al\\\":{\\\"length\\\":6,\\\"none\\\":[", "\\\"al\\\":{\\\"length\\\":6,\\\"none\\\":[5,", "increasing"},
       {"\\\"ro\\\":{\\\"length\\\":" + dirs + ",\\\"none\\\":[", "\\\"ro\\\":{\\\"length\\\":" + dirs + ",\\\"none\\\":[0",
        "cannot hold None"},

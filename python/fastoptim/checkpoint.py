@@ -470,6 +470,8 @@ def _prepare(path: str, optimizer: Any, scheduler: Any) -> Tuple[Dict[str, Any],
                         or any(type(j) is not int for j in none)
                         or any(not 0 <= j < length for j in none) or none != sorted(set(none))):
                     raise _Bad(f"{where}: 'none' must list increasing indices below its length {length}")
+                if length - len(none) > len(tensors):  # each other element is a tensor: allocate nothing first
+                    raise _Bad(f"{where} has length {length}, more elements than the file has tensors")
                 items: List[Any] = [None] * length
                 absent = set(none)
                 want_dtype = _NP_TO_ST.get(p.dtype)

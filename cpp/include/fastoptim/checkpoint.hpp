@@ -764,6 +764,9 @@ inline Loaded read_checkpoint(const File& file, const LoadTarget& target, Schedu
         const Json& none = *desc.get("none");
         if (none.type != Json::Array || none.items.size() > length)
           throw Bad(where + " 'none' must be a list of at most length indices");
+        // Every other element is a tensor of the file: a length no file can back allocates nothing.
+        if (length - none.items.size() > file.tensors.size())
+          throw Bad(where + " has length " + std::to_string(length) + ", more elements than the file has tensors");
         std::vector<std::optional<TensorView>> items(length);
         std::vector<bool> is_none(length, false);
         std::uint64_t previous = 0;
