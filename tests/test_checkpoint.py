@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -364,7 +365,7 @@ def _meta_set(path, value):
 
 
 @pytest.mark.parametrize("fn, match", [
-    (_meta_set(["version"], 2), "unsupported version"),
+    (_meta_set(["version"], 3), "unsupported version"),
     (_meta_set(["version"], "1"), "unsupported version"),
     (_meta_set(["format"], "other"), "format"),
     (_meta_set(["optimizer", "class"], "SGD"), "'SGD' optimizer"),
@@ -432,13 +433,14 @@ def test_fuzz(small):
 
 # ------------------------------------------------------------------------------------ Python <-> C++
 # cpp/tests/ckpt_cross.c runs the same problem through the C API (see its header): group 0 holds 5 values,
-# group 1 holds 3, gradients exact in binary; ReduceLROnPlateau steps on 1 / (1 + k // 4). Every optimizer and
-# every scheduler must appear in these two tables (test_every_optimizer_and_scheduler_crosses checks it):
-# one line each.
+# group 1 holds 3 (or the shapes of CROSS_SHAPES), gradients exact in binary; ReduceLROnPlateau steps on
+# 1 / (1 + k // 4). SparseAdam gets the same sparse gradients in both languages, LBFGS the same closure.
+# Every optimizer and every scheduler must appear in these two tables (test_every_optimizer_and_scheduler_crosses
+# checks it): one line each.
 
 N0, N1 = 5, 3
 
-# name: (dtype, options (JSON for C, keyword arguments for Python), options of group 1)
+# name: (dtype, options (JSON for C, keyword arguments for Python), options of group 1; None: one group)
 CROSS_OPTIMIZERS = {
     "SGD": (np.float32, {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}, {"lr": 0.02}),
     "Adam": (np.float64, {"lr": 0.01, "betas": (0.9, 0.99), "weight_decay": 0.1, "amsgrad": True}, {"lr": 0.02}),
@@ -457,7 +459,14 @@ CROSS_OPTIMIZERS = {
     "Adan": (np.float32, {"lr": 0.01, "weight_decay": 0.02}, {"no_prox": True}),
     "AdaBelief": (np.float64, {"lr": 0.01, "amsgrad": True, "weight_decay": 0.01}, {"rectify": False}),
     "ScheduleFreeAdamW": (np.float32, {"lr": 0.01, "warmup_steps": 3, "weight_decay": 0.01}, {"lr": 0.005}),
+    "Adafactor": (np.float32, {"lr": 0.01, "eps": (None, 1e-3), "weight_decay": 0.01}, {"beta2_decay": -0.5}),
+    "SparseAdam": (np.float64, {"lr": 0.01, "betas": (0.8, 0.99)}, {"lr": 0.02}),
+    "Muon": (np.float32, {"lr": 0.02, "momentum": 0.9, "weight_decay": 0.01}, {"nesterov": False}),
+    "LBFGS": (np.float64, {"lr": 0.5, "max_iter": 4, "history_size": 3}, None),  # see also test_lbfgs_strong_wolfe
 }
+# The parameters' shapes where not (5,) and (3,): Adafactor factors its 2-D parameter, Muon takes matrices,
+# SparseAdam's gradients hold rows of the first dimension.
+CROSS_SHAPES = {"Adafactor": ((2, 3), (4,)), "Muon": ((2, 3), (4, 2)), "SparseAdam": ((3, 2), (4, 2))}
 
 # name: arguments; composites hold {"class": ..., arguments} per child. LambdaLR and MultiplicativeLR take
 # the functions of _LAMBDAS (the C helper has the same ones).
@@ -502,6 +511,9 @@ def _cross_binary():
 
 def _sched_args(opt_name, sched_name):
     args = dict(CROSS_SCHEDULERS[sched_name])
+    if CROSS_OPTIMIZERS[opt_name][2] is None:  # one group: one value of each per-group argument
+        args = {k: v[0] if isinstance(v, list) and k != "milestones" and k != "schedulers" else v
+                for k, v in args.items()}
     if sched_name in _CYCLING:
         args["cycle_momentum"] = "momentum" in CROSS_OPTIMIZERS[opt_name][1] or "betas" in CROSS_OPTIMIZERS[opt_name][1]
     return args
@@ -509,7 +521,8 @@ def _sched_args(opt_name, sched_name):
 
 def _make_sched(opt, name, args):
     if name in _LAMBDAS:
-        return getattr(L, name)(opt, _LAMBDAS[name])
+        fn = _LAMBDAS[name]
+        return getattr(L, name)(opt, fn[:len(opt.param_groups)] if isinstance(fn, list) else fn)
     args = dict(args)
     if "schedulers" in args:
         args["schedulers"] = [_make_sched(opt, c["class"], {k: v for k, v in c.items() if k != "class"})
@@ -521,23 +534,54 @@ def _make_sched(opt, name, args):
 
 def _cross_build(opt_name, sched_name, params):
     _, options, group1 = CROSS_OPTIMIZERS[opt_name]
-    opt = getattr(fastoptim, opt_name)([{"params": params[:1]}, {"params": params[1:], **group1}], **options)
+    if group1 is None:
+        opt = getattr(fastoptim, opt_name)(params, **options)
+    else:
+        opt = getattr(fastoptim, opt_name)([{"params": params[:1]}, {"params": params[1:], **group1}], **options)
     if opt_name == "ScheduleFreeAdamW":
         opt.train()  # steps only in train mode (the C helper does the same)
     return opt, _make_sched(opt, sched_name, _sched_args(opt_name, sched_name))
 
 
-def _cross_params(dtype):
-    return [((np.arange(N0) - 2.0) * 0.25).astype(dtype), (0.5 - 0.25 * np.arange(N1)).astype(dtype)]
+def _cross_shapes(opt_name):
+    return CROSS_SHAPES.get(opt_name, ((N0,), (N1,)))
+
+
+def _cross_params(opt_name):
+    dtype = CROSS_OPTIMIZERS[opt_name][0]
+    s0, s1 = _cross_shapes(opt_name)
+    return [((np.arange(np.prod(s0)) - 2.0) * 0.25).astype(dtype).reshape(s0),
+            (0.5 - 0.25 * np.arange(np.prod(s1))).astype(dtype).reshape(s1)]
+
+
+def _cross_c(p, k, j):
+    return (((np.arange(p.size) * 7 + k * 3 + j * 5) % 11 - 5) * 0.125).reshape(p.shape)
+
+
+def _cross_grads(params, k):
+    return [p * p.dtype.type(0.5) + _cross_c(p, k, j).astype(p.dtype) for j, p in enumerate(params)]
 
 
 def _cross_run(opt, sched, params, k0, n):
     for k in range(k0, k0 + n):
-        grads = []
-        for j, p in enumerate(params):
-            c = (((np.arange(p.size) * 7 + k * 3 + j * 5) % 11 - 5) * 0.125).astype(p.dtype)
-            grads.append(p * p.dtype.type(0.5) + c)
-        opt.step(grads)
+        if isinstance(opt, fastoptim.LBFGS):
+            def closure(k=k):
+                loss = 0.0
+                for j, p in enumerate(params):  # in double, in flat order, as the C helper
+                    for x, c in zip(p.ravel().tolist(), _cross_c(p, k, j).ravel().tolist()):
+                        loss += 0.25 * x * x + c * x
+                return loss, _cross_grads(params, k)
+
+            opt.step(closure)
+        elif isinstance(opt, fastoptim.SparseAdam):
+            grads = []
+            for p, g in zip(params, _cross_grads(params, k)):
+                rows = np.array([k % p.shape[0], (2 * k + 1) % p.shape[0], k % p.shape[0]], np.int64)
+                extra = (np.arange(3) / 16.0).astype(p.dtype).reshape((3,) + (1,) * (p.ndim - 1))
+                grads.append((rows, g[rows] + extra))
+            opt.step(grads)
+        else:
+            opt.step(_cross_grads(params, k))
         if isinstance(sched, L.ReduceLROnPlateau):
             sched.step(1.0 / (1 + k // 4))
         else:
@@ -546,8 +590,9 @@ def _cross_run(opt, sched, params, k0, n):
 
 def _cross_cmd(exe, verb, opt_name, sched_name):
     dtype, options, group1 = CROSS_OPTIMIZERS[opt_name]
-    return [exe, verb, opt_name, np.dtype(dtype).name, json.dumps(options), json.dumps(group1), sched_name,
-            json.dumps(_sched_args(opt_name, sched_name))]
+    shapes = ",".join("x".join(map(str, s)) for s in _cross_shapes(opt_name))
+    return [exe, verb, opt_name, np.dtype(dtype).name, shapes, json.dumps(options),
+            "-" if group1 is None else json.dumps(group1), sched_name, json.dumps(_sched_args(opt_name, sched_name))]
 
 
 def _lrs_printed(out):
@@ -556,14 +601,26 @@ def _lrs_printed(out):
     return [float.fromhex(w) for w in words[1:]]
 
 
+def _same_values(x, y, where):
+    if isinstance(x, list) or isinstance(y, list):  # LBFGS's history
+        assert isinstance(x, list) and isinstance(y, list) and len(x) == len(y), where
+        for j, (a, b) in enumerate(zip(x, y)):
+            _same_values(a, b, where + (j,))
+    elif x is None or y is None:
+        assert x is None and y is None, where
+    else:
+        assert type(x) is type(y), where  # a Python number stays one, a 0-d array one too
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), where
+
+
 def _same_state_dicts(sa, sb):
     assert sa["param_groups"] == sb["param_groups"]
     assert sa["state"].keys() == sb["state"].keys()
     for i in sa["state"]:
         assert sa["state"][i].keys() == sb["state"][i].keys()
         for k in sa["state"][i]:
-            x, y = np.asarray(sa["state"][i][k]), np.asarray(sb["state"][i][k])
-            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), (i, k)
+            _same_values(sa["state"][i][k], sb["state"][i][k], (i, k))
 
 
 def _sched_json(sched):
@@ -574,9 +631,8 @@ def _sched_json(sched):
 @pytest.mark.parametrize("opt_name", sorted(CROSS_OPTIMIZERS))
 def test_python_to_cpp_and_back(tmp_path, opt_name, sched_name):
     exe = _cross_binary()
-    dtype = CROSS_OPTIMIZERS[opt_name][0]
     # Python, uninterrupted: saves after 7 steps, then runs 10 more (the reference).
-    p = _cross_params(dtype)
+    p = _cross_params(opt_name)
     opt, sched = _cross_build(opt_name, sched_name, p)
     _cross_run(opt, sched, p, 0, 7)
     fastoptim.save(tmp_path / "py.safetensors", opt, sched)
@@ -598,7 +654,10 @@ def test_python_to_cpp_and_back(tmp_path, opt_name, sched_name):
         str(tmp_path / "c.safetensors"), str(tmp_path / "c.params"), "7"], check=True, capture_output=True)
     raw = (tmp_path / "c.params").read_bytes()
     assert raw == b"".join(x.tobytes() for x in at7)  # 7 steps in C++ == 7 steps in Python
-    q = [np.frombuffer(raw, dtype, N0).copy(), np.frombuffer(raw, dtype, N1, N0 * np.dtype(dtype).itemsize).copy()]
+    s0, s1 = _cross_shapes(opt_name)
+    n0 = int(np.prod(s0))
+    q = [np.frombuffer(raw, p[0].dtype, n0).copy().reshape(s0),
+         np.frombuffer(raw, p[0].dtype, int(np.prod(s1)), n0 * p[0].itemsize).copy().reshape(s1)]
     opt2, sched2 = _cross_build(opt_name, sched_name, q)
     fastoptim.load(tmp_path / "c.safetensors", opt2, sched2)
     _same_state_dicts(state7, opt2.state_dict())
@@ -608,20 +667,20 @@ def test_python_to_cpp_and_back(tmp_path, opt_name, sched_name):
     assert [g["lr"] for g in opt2.param_groups] == ref_lrs
 
 
-# Optimizers whose checkpoints do not cross languages yet (open work, stated here rather than hidden).
-NOT_CROSSING = {
-    "LBFGS": "its list-valued history state is not in the format: fastoptim.save rejects it",
-    "Muon": "Python checkpoints work; the C++ registry (registry.hpp) has no entry yet",
-    "Adafactor": "Python checkpoints work; the C++ registry has no entry for its factored state yet",
-    "SparseAdam": "Python checkpoints work; the C++ registry has no entry yet",
-}
+@pytest.mark.parametrize("sched_name", ["StepLR", "ReduceLROnPlateau", "OneCycleLR"])
+def test_lbfgs_strong_wolfe_crosses(tmp_path, monkeypatch, sched_name):
+    # The line search keeps t and H_diag as 0-d tensors or Python numbers by turns; float32 this time. (lr
+    # must stay > 0: torch's line search divides by it, so not every scheduler of the table fits.)
+    monkeypatch.setitem(CROSS_OPTIMIZERS, "LBFGS", (np.float32, {"lr": 1, "max_iter": 4, "history_size": 3,
+                                                                 "line_search_fn": "strong_wolfe"}, None))
+    test_python_to_cpp_and_back(tmp_path, "LBFGS", sched_name)
 
 
 def test_every_optimizer_and_scheduler_crosses():
     optimizers = {n for n in fastoptim.__all__
                   if isinstance(getattr(fastoptim, n), type) and issubclass(getattr(fastoptim, n), fastoptim.Optimizer)
                   and getattr(fastoptim, n) is not fastoptim.Optimizer}
-    assert optimizers == set(CROSS_OPTIMIZERS) | set(NOT_CROSSING), \
+    assert optimizers == set(CROSS_OPTIMIZERS), \
         "add a line to CROSS_OPTIMIZERS (and the optimizer to registry.hpp)"
     schedulers = {n for n in L.__all__ if n not in ("LRScheduler", "PlateauEvent", "preview", "SchedulePreview")}
     assert schedulers == set(CROSS_SCHEDULERS)
@@ -639,7 +698,7 @@ def test_every_optimizer_and_scheduler_crosses():
 ])
 def test_cpp_checks_scalar_state(tmp_path, opt_name, key, dtype, match):
     exe = _cross_binary()
-    p = _cross_params(CROSS_OPTIMIZERS[opt_name][0])
+    p = _cross_params(opt_name)
     opt, sched = _cross_build(opt_name, "StepLR", p)
     _cross_run(opt, sched, p, 0, 2)
     state = opt.state[0]
@@ -660,7 +719,7 @@ def test_float64_mu_product_resumes_in_cpp(tmp_path):
     # torch's load_state_dict leaves NAdam's mu_product in the parameter's dtype: a float64 one must resume as
     # float64 in C++ too (NAdamState::mu_product_float32 = false), not be rounded to float32.
     exe = _cross_binary()
-    p = _cross_params(np.float64)
+    p = _cross_params("NAdam")
     opt, sched = _cross_build("NAdam", "StepLR", p)
     _cross_run(opt, sched, p, 0, 3)
     for state in opt.state.values():
@@ -673,3 +732,104 @@ def test_float64_mu_product_resumes_in_cpp(tmp_path):
         str(tmp_path / "py.safetensors"), str(tmp_path / "py.params"), str(tmp_path / "c.params"), "3", "6"],
         check=True, capture_output=True)
     assert (tmp_path / "c.params").read_bytes() == b"".join(x.tobytes() for x in p)
+
+
+# ------------------------------------------------------------------------------- LBFGS's list-valued state
+# Version 2 of the format: state_values (Python numbers) and state_lists ("state.0.old_dirs.<j>" tensors,
+# None elements listed). Each hostile file must be refused by both loaders, changing nothing.
+
+_LBFGS_HOSTILE = (np.float64, {"lr": 0.5, "max_iter": 3, "history_size": 6}, None)  # al keeps None slots
+
+
+def _lists(meta):
+    return meta["optimizer"]["state_lists"]["0"]
+
+
+def _rename_tensor(old, new):
+    def fn(header):
+        header[new] = header.pop(old)
+    return fn
+
+
+def _drop_list_item(key):  # a well-formed file whose list `key` has one element fewer (tensor and bytes gone)
+    def fn(blob):
+        header, data = _split(blob)
+        meta = json.loads(header["__metadata__"]["fastoptim"])
+        _lists(meta)[key]["length"] -= 1
+        header["__metadata__"]["fastoptim"] = json.dumps(meta)
+        b, e = header.pop(f"state.0.{key}.{_lists(meta)[key]['length']}")["data_offsets"]
+        for name, entry in header.items():
+            if name != "__metadata__" and entry["data_offsets"][0] >= e:
+                entry["data_offsets"] = [entry["data_offsets"][0] - (e - b), entry["data_offsets"][1] - (e - b)]
+        return _join(header, data[:b] + data[e:])
+    return fn
+
+
+@pytest.mark.parametrize("edit, kind, match", [
+    (lambda m: _lists(m)["old_dirs"].update(length=_lists(m)["old_dirs"]["length"] + 1), "meta", "is missing"),
+    (lambda m: _lists(m)["old_dirs"].update(length=_lists(m)["old_dirs"]["length"] - 1), "meta", "unexpected tensor"),
+    (lambda m: _lists(m)["al"].update(none=[1, 2, 3, 4, 5, 6]), "meta", "none"),
+    (lambda m: _lists(m)["al"].update(none=[2, 1, 3, 4, 5]), "meta", "none"),
+    (lambda m: _lists(m)["al"].update(none=[1, 1, 3, 4, 5]), "meta", "none"),
+    (lambda m: _lists(m)["al"].update(length=1 << 40), "meta", "length"),
+    (lambda m: _lists(m)["al"].update(length=1 << 32), "meta", "more elements than the file has tensors"),
+    (lambda m: _lists(m)["al"].update(extra=1), "meta", "length"),
+    (lambda m: _lists(m).update(d={"length": 0, "none": []}), "meta", "twice"),
+    (lambda m: m["optimizer"]["state_values"]["0"].update(func_evals="x"), "meta", "number|integer"),
+    (lambda m: m["optimizer"]["state_values"]["0"].update(func_evals=-1), "meta", "integer >= 0|does not fit"),
+    (lambda m: m["optimizer"]["state_values"]["0"].update(n_iter=1.5), "meta", "integer|does not fit"),
+    (lambda m: m["optimizer"]["state_values"]["0"].pop("prev_loss"), "meta", "prev_loss"),
+    (lambda m: m["optimizer"]["state_values"]["0"].update(H_diag=1.0), "meta", "twice"),
+    (lambda m: m["optimizer"]["state_values"].update({"1": {"x": 1}}), "meta", "state_keys"),
+    (lambda m: m["optimizer"]["state_lists"].update({"0": []}), "meta", "not an object"),
+    (lambda m: m.update(version=1), "meta", "version 2"),
+    (lambda m: m.update(version=3), "meta", "version"),
+    (lambda h: h["state.0.old_dirs.1"].update(shape=[1, h["state.0.old_dirs.1"]["shape"][0]]), "header", "shape"),
+    (lambda h: h["state.0.ro.0"].update(dtype="I64"), "header", "dtype|F64"),
+    (lambda h: h["state.0.al.0"].update(shape=[1]), "header", "shape|0-d"),
+    (_rename_tensor("state.0.al.0", "state.0.al.5"), "header", "is missing|unexpected"),
+    (_drop_list_item("old_stps"), "raw", "same length"),
+    (_drop_list_item("ro"), "raw", "same length"),
+])
+def test_lbfgs_hostile_lists(tmp_path, monkeypatch, edit, kind, match):
+    monkeypatch.setitem(CROSS_OPTIMIZERS, "LBFGS", _LBFGS_HOSTILE)
+    p = _cross_params("LBFGS")
+    opt, sched = _cross_build("LBFGS", "StepLR", p)
+    _cross_run(opt, sched, p, 0, 3)
+    assert len(opt.state[0]["old_dirs"]) >= 2 and opt.state[0]["al"][-1] is None
+    good = tmp_path / "good.safetensors"
+    fastoptim.save(good, opt, sched)
+    blob = good.read_bytes()
+    bad = tmp_path / "bad.safetensors"
+    _write(bad, _edit_meta(blob, edit) if kind == "meta" else _edit_header(blob, edit) if kind == "header"
+           else edit(blob))
+
+    def target():  # a stepped LBFGS: a refused load must leave its state as it was
+        q = [x.copy() for x in p]
+        o, s = _cross_build("LBFGS", "StepLR", q)
+        _cross_run(o, s, q, 0, 1)
+        return o, s
+
+    o, s = target()
+    before = json.dumps(o.state_dict(), sort_keys=True, default=lambda a: np.asarray(a).tolist()), _sched_json(s)
+    with pytest.raises(ValueError, match="^checkpoint .*: .*(" + match + ")"):
+        fastoptim.load(bad, o, s)
+    assert (json.dumps(o.state_dict(), sort_keys=True, default=lambda a: np.asarray(a).tolist()),
+            _sched_json(s)) == before
+    fastoptim.load(good, o, s)  # the intact file loads
+
+    if os.environ.get("FASTOPTIM_CPP_BUILD"):
+        (tmp_path / "p.params").write_bytes(b"".join(x.tobytes() for x in p))
+        out = subprocess.run(_cross_cmd(_cross_binary(), "resume", "LBFGS", "StepLR") + [
+            str(bad), str(tmp_path / "p.params"), str(tmp_path / "o.params"), "3", "1"], capture_output=True, text=True)
+        assert out.returncode != 0 and "FASTOPTIM_ERROR_CHECKPOINT" in out.stderr, out.stderr
+        assert re.search(match, out.stderr), out.stderr
+        assert not (tmp_path / "o.params").exists()
+        subprocess.run(_cross_cmd(_cross_binary(), "resume", "LBFGS", "StepLR") + [
+            str(good), str(tmp_path / "p.params"), str(tmp_path / "o.params"), "3", "1"], check=True, capture_output=True)
+
+
+def test_lbfgs_none_slots_cross(tmp_path, monkeypatch):
+    # al's None slots survive both ways (the cross table's history is always full).
+    monkeypatch.setitem(CROSS_OPTIMIZERS, "LBFGS", _LBFGS_HOSTILE)
+    test_python_to_cpp_and_back(tmp_path, "LBFGS", "StepLR")

@@ -141,6 +141,7 @@ const char* fastoptim_status_name(fastoptim_status status) {
     case FASTOPTIM_ERROR_BUFFER_TOO_SMALL: return "FASTOPTIM_ERROR_BUFFER_TOO_SMALL";
     case FASTOPTIM_ERROR_OUT_OF_MEMORY: return "FASTOPTIM_ERROR_OUT_OF_MEMORY";
     case FASTOPTIM_ERROR_INTERNAL: return "FASTOPTIM_ERROR_INTERNAL";
+    case FASTOPTIM_ERROR_CALLBACK: return "FASTOPTIM_ERROR_CALLBACK";
     default: break;
   }
   return "unknown fastoptim_status";
@@ -165,12 +166,47 @@ fastoptim_status fastoptim_optimizer_add_param_group(fastoptim_optimizer* opt, v
                                                      const size_t* sizes, size_t count, const char* options_json) {
   return guard([&] {
     AnyOptimizer& o = opt_of(opt);
-    o.add_group(params, sizes, count, parse_object(options_json, "options_json"));
+    if (count > 0) need(sizes, "sizes");
+    std::vector<std::vector<std::size_t>> shapes;
+    for (std::size_t i = 0; i < count; ++i) shapes.push_back({sizes[i]});
+    o.add_group(params, shapes, parse_object(options_json, "options_json"));
+  });
+}
+
+fastoptim_status fastoptim_optimizer_add_param_group_shaped(fastoptim_optimizer* opt, void* const* params,
+                                                            const size_t* const* shapes, const size_t* ndims,
+                                                            size_t count, const char* options_json) {
+  return guard([&] {
+    AnyOptimizer& o = opt_of(opt);
+    if (count > 0) {
+      need(shapes, "shapes");
+      need(ndims, "ndims");
+    }
+    std::vector<std::vector<std::size_t>> dims;
+    for (std::size_t i = 0; i < count; ++i) {
+      if (ndims[i] > 64) throw invalid("parameter shapes have at most 64 dimensions");
+      if (ndims[i] > 0 && shapes[i] == nullptr) throw invalid("shapes[" + std::to_string(i) + "] is NULL");
+      dims.emplace_back(shapes[i], shapes[i] + ndims[i]);
+    }
+    o.add_group(params, dims, parse_object(options_json, "options_json"));
   });
 }
 
 fastoptim_status fastoptim_optimizer_step(fastoptim_optimizer* opt, const void* const* grads, size_t count) {
   return guard([&] { opt_of(opt).step(grads, count); });
+}
+
+fastoptim_status fastoptim_optimizer_step_sparse(fastoptim_optimizer* opt, const int64_t* const* indices,
+                                                 const size_t* nnz, const void* const* values, size_t count) {
+  return guard([&] { opt_of(opt).step_sparse(indices, nnz, values, count); });
+}
+
+fastoptim_status fastoptim_optimizer_step_closure(fastoptim_optimizer* opt, fastoptim_closure closure,
+                                                  void* user_data, double* loss) {
+  return guard([&] {
+    const double first = opt_of(opt).step_closure(closure, user_data);
+    if (loss) *loss = first;
+  });
 }
 
 fastoptim_status fastoptim_optimizer_num_groups(const fastoptim_optimizer* opt, size_t* out) {

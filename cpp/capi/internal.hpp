@@ -8,6 +8,7 @@
 #include <fastoptim/fastoptim.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -49,8 +50,14 @@ class AnyOptimizer {
  public:
   virtual ~AnyOptimizer() = default;
   virtual const char* name() const = 0;
-  virtual void add_group(void* const* params, const std::size_t* sizes, std::size_t count, const Json& options) = 0;
+  // shapes[i]: parameter i's dimensions (its element count is their product).
+  virtual void add_group(void* const* params, const std::vector<std::vector<std::size_t>>& shapes,
+                         const Json& options) = 0;
   virtual void step(const void* const* grads, std::size_t count) = 0;
+  virtual void step_sparse(const std::int64_t* const* indices, const std::size_t* nnz, const void* const* values,
+                           std::size_t count) = 0;
+  // Returns the first closure call's loss.
+  virtual double step_closure(fastoptim_closure closure, void* user_data) = 0;
   virtual std::size_t num_groups() const = 0;
   virtual std::size_t num_params() const = 0;
   virtual double lr(std::size_t group) const = 0;
@@ -70,6 +77,9 @@ class AnyOptimizer {
 };
 
 std::unique_ptr<AnyOptimizer> make_optimizer(const std::string& name, fastoptim_dtype dtype, const Json& defaults);
+#ifdef FASTOPTIM_C_HAS_MUON
+std::unique_ptr<AnyOptimizer> make_muon(fastoptim_dtype dtype, const Json& defaults);  // muon/muon.cpp
+#endif
 const char* optimizer_name_at(std::size_t i);  // NULL past the last
 
 }  // namespace fastoptim_capi

@@ -517,8 +517,131 @@ static void train_modes(void) {
   fastoptim_optimizer_destroy(sf.opt);
 }
 
+/* LBFGS's closure: the loss sum((x - 3)^2) over one parameter of 3 doubles; user_data counts the calls and,
+ * when it starts negative, makes the call fail with that code. */
+static int quadratic(void* user_data, const void* const* params, void* const* grads, size_t count, double* loss) {
+  int* calls = (int*)user_data;
+  const double* x = (const double*)params[0];
+  double* g = (double*)grads[0];
+  size_t i;
+  if (*calls < 0) return -*calls;
+  ++*calls;
+  if (count != 1) return 99;
+  *loss = 0.0;
+  for (i = 0; i < 3; ++i) {
+    *loss += (x[i] - 3.0) * (x[i] - 3.0);
+    g[i] = 2.0 * (x[i] - 3.0);
+  }
+  return 0;
+}
+
+static void closures_sparse_and_shapes(void) {
+  fastoptim_optimizer *lb, *lb2, *sa, *adam, *af, *mu;
+  double x[3] = {1.5, -0.5, 2.0}, x2[3], before[3], loss = 0.0;
+  void* px[1];
+  void* px2[1];
+  size_t n3 = 3, i, shape23[2] = {2, 3}, shape42[2] = {4, 2}, ndim2 = 2, big = 65;
+  const size_t* s23[1];
+  const size_t* s42[1];
+  int calls = 0, fail = -7, has_muon = 0;
+  float table[8] = {0}, table0[8], vals[4] = {1, -1, 2, 2}, w[6] = {0.5f, -1, 2, 0.25f, 1, -0.5f}, gw[6] = {1, 1, 1, 1, 1, 1};
+  void* pt[1];
+  void* pw[1];
+  const void* gws[1];
+  int64_t rows[2] = {1, 3}, bad_rows[1] = {4};
+  const int64_t* idx[1];
+  const void* vp[1];
+  size_t nnz[1] = {2};
+  px[0] = x;
+  px2[0] = x2;
+  pt[0] = table;
+  pw[0] = w;
+  gws[0] = gw;
+  s23[0] = shape23;
+  s42[0] = shape42;
+
+  CHECK(strcmp(fastoptim_status_name(FASTOPTIM_ERROR_CALLBACK), "FASTOPTIM_ERROR_CALLBACK") == 0);
+  /* LBFGS: steps with a closure, one group */
+  OK(fastoptim_optimizer_create("LBFGS", FASTOPTIM_FLOAT64, "{\"line_search_fn\": \"strong_wolfe\"}", &lb));
+  OK(fastoptim_optimizer_add_param_group(lb, px, &n3, 1, NULL));
+  FAILS(fastoptim_optimizer_add_param_group(lb, px2, &n3, 1, NULL), FASTOPTIM_ERROR_INVALID_ARGUMENT,
+        "parameter groups");
+  FAILS(fastoptim_optimizer_step(lb, NULL, 1), FASTOPTIM_ERROR_INVALID_ARGUMENT, "fastoptim_optimizer_step_closure");
+  FAILS(fastoptim_optimizer_step_closure(lb, NULL, NULL, &loss), FASTOPTIM_ERROR_INVALID_ARGUMENT, "closure is NULL");
+  memcpy(before, x, sizeof x);
+  FAILS(fastoptim_optimizer_step_closure(lb, quadratic, &fail, &loss), FASTOPTIM_ERROR_CALLBACK, "returned 7");
+  CHECK(memcmp(before, x, sizeof x) == 0 && loss == 0.0);
+  OK(fastoptim_optimizer_step_closure(lb, quadratic, &calls, &loss));
+  CHECK(loss == 15.5 && calls > 1);
+  for (i = 0; i < 3; ++i) CHECK(fabs(x[i] - 3.0) < 1e-6);
+  /* a checkpoint with its history resumes bit-identically */
+  x[0] = 0.0;
+  OK(fastoptim_optimizer_step_closure(lb, quadratic, &calls, NULL));
+  OK(fastoptim_save(temp_path("lbfgs.safetensors"), lb, NULL));
+  memcpy(x2, x, sizeof x);
+  OK(fastoptim_optimizer_create("LBFGS", FASTOPTIM_FLOAT64, "{\"line_search_fn\": \"strong_wolfe\"}", &lb2));
+  OK(fastoptim_optimizer_add_param_group(lb2, px2, &n3, 1, NULL));
+  OK(fastoptim_load(temp_path("lbfgs.safetensors"), lb2, NULL));
+  x[1] = x2[1] = -4.0;
+  OK(fastoptim_optimizer_step_closure(lb, quadratic, &calls, NULL));
+  px[0] = x2; /* the closure reads params[0]: the second optimizer's parameter */
+  OK(fastoptim_optimizer_step_closure(lb2, quadratic, &calls, NULL));
+  CHECK(memcmp(x, x2, sizeof x) == 0);
+  fastoptim_optimizer_destroy(lb);
+  fastoptim_optimizer_destroy(lb2);
+
+  /* SparseAdam: sparse gradients over rows of the first dimension */
+  OK(fastoptim_optimizer_create("SparseAdam", FASTOPTIM_FLOAT32, "{\"lr\": 0.1}", &sa));
+  OK(fastoptim_optimizer_add_param_group_shaped(sa, pt, s42, &ndim2, 1, NULL));
+  FAILS(fastoptim_optimizer_step(sa, gws, 1), FASTOPTIM_ERROR_INVALID_ARGUMENT, "fastoptim_optimizer_step_sparse");
+  idx[0] = bad_rows;
+  vp[0] = vals;
+  nnz[0] = 1;
+  FAILS(fastoptim_optimizer_step_sparse(sa, idx, nnz, vp, 1), FASTOPTIM_ERROR_INVALID_ARGUMENT, "out of range");
+  FAILS(fastoptim_optimizer_step_sparse(sa, idx, nnz, vp, 2), FASTOPTIM_ERROR_INVALID_ARGUMENT, "expected 1");
+  idx[0] = rows;
+  nnz[0] = 2;
+  OK(fastoptim_optimizer_step_sparse(sa, idx, nnz, vp, 1));
+  CHECK(table[0] == 0 && table[1] == 0 && table[4] == 0 && table[5] == 0);  /* rows 0 and 2 untouched */
+  CHECK(fabsf(table[2] + 0.1f) < 1e-6f && fabsf(table[3] - 0.1f) < 1e-6f && fabsf(table[7] + 0.1f) < 1e-6f);
+  memcpy(table0, table, sizeof table);
+  idx[0] = NULL; /* no gradient this step */
+  OK(fastoptim_optimizer_step_sparse(sa, idx, nnz, vp, 1));
+  CHECK(memcmp(table0, table, sizeof table) == 0);
+  fastoptim_optimizer_destroy(sa);
+
+  OK(fastoptim_optimizer_create("Adam", FASTOPTIM_FLOAT32, NULL, &adam));
+  OK(fastoptim_optimizer_add_param_group_shaped(adam, pw, s23, &ndim2, 1, NULL));
+  FAILS(fastoptim_optimizer_step_sparse(adam, idx, nnz, vp, 1), FASTOPTIM_ERROR_INVALID_ARGUMENT,
+        "does not take sparse gradients");
+  FAILS(fastoptim_optimizer_step_closure(adam, quadratic, &calls, NULL), FASTOPTIM_ERROR_INVALID_ARGUMENT,
+        "does not step with a closure");
+  FAILS(fastoptim_optimizer_add_param_group_shaped(adam, pw, s23, &big, 1, NULL), FASTOPTIM_ERROR_INVALID_ARGUMENT,
+        "64 dimensions");
+  FAILS(fastoptim_optimizer_add_param_group_shaped(adam, pw, NULL, &ndim2, 1, NULL), FASTOPTIM_ERROR_INVALID_ARGUMENT,
+        "shapes is NULL");
+  fastoptim_optimizer_destroy(adam);
+
+  /* Adafactor factors a (2, 3) parameter; Muon (when built with Eigen) takes only matrices */
+  OK(fastoptim_optimizer_create("Adafactor", FASTOPTIM_FLOAT32, "{\"eps\": [null, 0.001]}", &af));
+  OK(fastoptim_optimizer_add_param_group_shaped(af, pw, s23, &ndim2, 1, NULL));
+  OK(fastoptim_optimizer_step(af, gws, 1));
+  OK(fastoptim_save(temp_path("adafactor.safetensors"), af, NULL));
+  OK(fastoptim_load(temp_path("adafactor.safetensors"), af, NULL));
+  fastoptim_optimizer_destroy(af);
+  for (i = 0; fastoptim_optimizer_name_at(i); ++i) has_muon |= strcmp(fastoptim_optimizer_name_at(i), "Muon") == 0;
+  if (has_muon) {
+    OK(fastoptim_optimizer_create("Muon", FASTOPTIM_FLOAT32, NULL, &mu));
+    FAILS(fastoptim_optimizer_add_param_group(mu, pw, &n3, 1, NULL), FASTOPTIM_ERROR_INVALID_ARGUMENT, "2-D");
+    OK(fastoptim_optimizer_add_param_group_shaped(mu, pw, s23, &ndim2, 1, NULL));
+    OK(fastoptim_optimizer_step(mu, gws, 1));
+    fastoptim_optimizer_destroy(mu);
+  }
+}
+
 int main(void) {
   library();
+  closures_sparse_and_shapes();
   train_modes();
   creation_errors();
   handle_errors();

@@ -290,7 +290,7 @@ void robustness() {
       {"\"shape\":[5]", "\"shape\":[6]", "bytes"},
       {"\"shape\":[5]", "\"shape\":[5,1,1]", ""},  // loads: C++ params are flat (count 5 matches)
       {"\\\"class\\\":\\\"Adam\\\"", "\\\"class\\\":\\\"SGD\\\"", "optimizer, not Adam"},
-      {"\\\"version\\\":1", "\\\"version\\\":2", "unsupported version"},
+      {"\\\"version\\\":1", "\\\"version\\\":3", "unsupported version"},
       {"\\\"format\\\":\\\"fastoptim-checkpoint\\\"", "\\\"format\\\":\\\"other\\\"", "format"},
       {"\\\"exp_avg\\\",", "\\\"exp_avg\\\",\\\"bogus\\\",", "missing"},
       {"{\"__metadata__\"", "[{\"__metadata__\"", "not valid JSON"},
@@ -585,7 +585,126 @@ void scheduler_mismatches() {
 
 }  // namespace
 
+// ----------------------------------------------------------------- LBFGS: version 2, lists and numbers
+
+std::string lbfgs_snapshot(const fastoptim::LBFGS<double>& opt) {
+  const auto& s = opt.state();
+  std::string out = fastoptim::ckpt::options_json(opt.param_groups()[0].options) + std::to_string(s.func_evals) +
+                    "/" + std::to_string(s.n_iter) + "/" + std::to_string(s.t.value) + std::to_string(s.t.tensor) +
+                    std::to_string(s.H_diag.value) + std::to_string(s.H_diag.tensor) + std::to_string(s.prev_loss);
+  const auto add = [&out](const std::vector<double>& v) {
+    out += "|" + std::to_string(v.size()) + ":";
+    out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(double));
+  };
+  add(s.d);
+  add(s.prev_flat_grad);
+  add(s.ro);
+  for (const auto& v : s.old_dirs) add(v);
+  for (const auto& v : s.old_stps) add(v);
+  for (const auto& a : s.al) out += a ? std::to_string(*a) : std::string("None");
+  return out;
+}
+
+void lbfgs_lists() {
+  using fastoptim::Span;
+  std::vector<double> x = {1.5, -0.5, 2.0, 0.25}, y = x;
+  fastoptim::LBFGSOptions o;
+  o.max_iter = 3;
+  o.history_size = 6;  // al keeps None slots
+  double target = 3.0;
+  const auto closure_for = [&target](std::vector<double>& p) {
+    return [&target, &p](const std::vector<Span<double>>& grads) {
+      double loss = 0.0;
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        loss += (p[i] - target) * (p[i] - target) * double(i + 1);
+        grads[0][i] = 2.0 * (p[i] - target) * double(i + 1);
+      }
+      return loss;
+    };
+  };
+  fastoptim::LBFGS<double> opt({Span<double>(x)}, o), other({Span<double>(y)}, o);
+  for (int k = 0; k < 3; ++k, target -= 0.5) opt.step(closure_for(x));
+  other.step(closure_for(y));  // a stepped target: refused loads must leave it as it was
+  CHECK(opt.state().old_dirs.size() >= 2 && !opt.state().al.back());
+  const std::string good = temp_dir() + "/fastoptim_ckpt_lbfgs.safetensors", bad = good + ".bad";
+  fastoptim::save_checkpoint(good, opt);
+  const std::string bytes = slurp(good);
+  const auto throws = [&](const std::string& expect) {
+    const std::string before = lbfgs_snapshot(other);
+    try {
+      fastoptim::load_checkpoint(bad, other);
+    } catch (const fastoptim::CheckpointError& e) {
+      const bool ok = std::string(e.what()).find(expect) != std::string::npos;
+      if (!ok) std::printf("  unexpected message: %s\n", e.what());
+      return ok && lbfgs_snapshot(other) == before;
+    }
+    return false;
+  };
+  std::uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  const std::string header = bytes.substr(8, static_cast<std::size_t>(n)), data = bytes.substr(8 + n);
+  const auto replaced = [&](const std::string& from, const std::string& to) {
+    std::string h = header;
+    const auto at = h.find(from);
+    CHECK_MSG(at != std::string::npos, from);
+    if (at != std::string::npos) h.replace(at, from.size(), to);
+    std::string out(8, '\0');
+    const std::uint64_t size = h.size();
+    std::memcpy(&out[0], &size, 8);
+    return out + h + data;
+  };
+  const std::string dirs = std::to_string(opt.state().old_dirs.size());
+  const struct {
+    std::string from, to, expect;
+  } cases[] = {
+      {"\\\"old_dirs\\\":{\\\"length\\\":" + dirs, "\\\"old_dirs\\\":{\\\"length\\\":" + std::to_string(opt.state().old_dirs.size() + 1),
+       "is missing"},
+      {"\\\"old_stps\\\":{\\\"length\\\":" + dirs, "\\\"old_stps\\\":{\\\"length\\\":0", "unexpected tensor"},
+      {"\\\"al\\\":{\\\"length\\\":6", "\\\"al\\\":{\\\"length\\\":4294967297", "length"},
+      {"\\\"al\\\":{\\\"length\\\":6", "\\\"al\\\":{\\\"length\\\":4294967296", "more elements than the file has"},
+      {"\\\"al\\\":{\\\"length\\\":6,\\\"none\\\":[", "\\\"al\\\":{\\\"length\\\":6,\\\"none\\\":[5,", "increasing"},
+      {"\\\"ro\\\":{\\\"length\\\":" + dirs + ",\\\"none\\\":[", "\\\"ro\\\":{\\\"length\\\":" + dirs + ",\\\"none\\\":[0",
+       "cannot hold None"},
+      {"\\\"func_evals\\\":", "\\\"func_evals\\\":-", "integer >= 0"},
+      {"\\\"state_values\\\"", "\\\"state_valuez\\\"", "no 'func_evals'"},
+      {"\\\"version\\\":2", "\\\"version\\\":1", "need version 2"},
+      {"\"state.0.old_dirs.1\":{\"dtype\":\"F64\",\"shape\":[4]", "\"state.0.old_dirs.1\":{\"dtype\":\"F64\",\"shape\":[2,2]",
+       "must have shape [4]"},
+      {"\"state.0.ro.0\":{\"dtype\":\"F64\"", "\"state.0.ro.0\":{\"dtype\":\"I64\"", "must be F64"},
+      {"\"state.0.d\":{\"dtype\":\"F64\",\"shape\":[4]", "\"state.0.d\":{\"dtype\":\"F64\",\"shape\":[2,2]", ""},  // flat: loads
+  };
+  for (const auto& c : cases) {
+    spit(bad, replaced(c.from, c.to));
+    if (c.expect.empty()) {
+      fastoptim::LBFGS<double> fresh({Span<double>(y)}, o);
+      bool ok = true;
+      try {
+        fastoptim::load_checkpoint(bad, fresh);
+      } catch (...) {
+        ok = false;
+      }
+      CHECK_MSG(ok, c.to);
+    } else {
+      CHECK_MSG(throws(c.expect), c.to);
+    }
+  }
+  // The intact file resumes bit-identically.
+  y = x;
+  fastoptim::load_checkpoint(good, other);
+  CHECK(lbfgs_snapshot(other) == lbfgs_snapshot(opt));
+  for (int k = 0; k < 3; ++k, target -= 0.5) {
+    const double t = target;
+    opt.step(closure_for(x));
+    target = t;
+    other.step(closure_for(y));
+  }
+  CHECK(bits_equal(x, y) && lbfgs_snapshot(other) == lbfgs_snapshot(opt));
+  std::remove(good.c_str());
+  std::remove(bad.c_str());
+}
+
 int main() {
+  lbfgs_lists();
   round_trip<fastoptim::Adam<double>>("adam_f64", adam_options());
   round_trip<fastoptim::SGD<float>>("sgd_f32", sgd_options());
   {

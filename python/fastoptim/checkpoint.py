@@ -24,6 +24,18 @@ language bit-identically. Tensors are named ``state.<param index>.<key>`` (e.g.
 keeps it, and other per-parameter scalars (ASGD's ``eta`` and ``mu``, NAdam's ``mu_product``) are F32 or F64
 scalars.
 
+Version 2 (written only for a state that needs it: LBFGS, whose torch state holds lists and Python numbers)
+adds two entries to ``"optimizer"``::
+
+    "state_values": {"0": {"func_evals": 12, "n_iter": 10, "t": 0.5, "prev_loss": 0.25}},
+    "state_lists": {"0": {"old_dirs": {"length": 3, "none": []}, "al": {"length": 100, "none": [3, ...]}}}
+
+``state_values`` holds the Python numbers of a state (not tensors: a Python float and a 0-d tensor round
+differently); element ``j`` of list ``key`` is the tensor ``state.<i>.<key>.<j>`` unless ``j`` is listed in
+``none``. A key appears once per parameter across ``state_keys``, ``state_values`` and ``state_lists``; every
+list element is checked (dtype, shape) like a state tensor, and a list's ``none`` must be increasing indices
+below its ``length``. Readers of version 1 refuse version-2 files.
+
 Saving is atomic (temporary file in the same directory, fsync, ``os.replace``, fsync of the directory), so
 a crash leaves the previous checkpoint intact. Loading reads and checks everything -- sizes, offsets, dtypes,
 shapes against the parameters, class names, the format version -- before anything is installed, and never
@@ -45,6 +57,8 @@ __all__ = ["save", "load"]
 
 FORMAT = "fastoptim-checkpoint"
 VERSION = 1
+VERSION_LISTS = 2  # adds "state_values" and "state_lists" (written only for a state that has them: LBFGS)
+MAX_LIST = 1 << 32
 MAX_HEADER = 100 * 1024 * 1024  # bytes
 MAX_DIMS = 64
 MAX_TENSOR_BYTES = 1 << 50  # far above any real tensor; keeps every size arithmetic small
@@ -104,30 +118,53 @@ def _build(optimizer: Any, scheduler: Any) -> bytes:
     groups = _jsonable(sd["param_groups"], "optimizer param_groups")
     tensors: List[Tuple[str, np.ndarray]] = []
     state_keys: Dict[str, List[str]] = {}
+    state_values: Dict[str, Dict[str, Any]] = {}
+    state_lists: Dict[str, Dict[str, Dict[str, Any]]] = {}
+
+    def tensor(name: str, value: Any, what: str) -> None:
+        arr = np.asarray(value)
+        if arr.dtype not in _NP_TO_ST:
+            raise ValueError(f"cannot save {what}: dtype {arr.dtype}")
+        tensors.append((name, arr.astype(arr.dtype.newbyteorder("<"), order="C", copy=True)))
+
     for index, entry in sorted(sd["state"].items()):
         keys = []
+        where = str(int(index))
         for key in sorted(entry):
             value = entry[key]
             if value is None:
                 continue
-            if key == "step":
-                arr = np.asarray(value, dtype=np.float32).reshape(())
-            else:
-                arr = np.asarray(value)
-                if arr.dtype not in _NP_TO_ST:
-                    raise ValueError(f"cannot save state '{key}' of parameter {index}: dtype {arr.dtype}")
             if "." in key:
                 raise ValueError(f"cannot save state key {key!r}: keys may not contain '.'")
-            keys.append(key)
-            tensors.append((f"state.{int(index)}.{key}", arr.astype(arr.dtype.newbyteorder("<"), order="C", copy=True)))
-        state_keys[str(int(index))] = keys
+            what = f"state '{key}' of parameter {index}"
+            if key == "step":
+                keys.append(key)
+                tensors.append((f"state.{where}.{key}", np.asarray(value, dtype=np.float32).reshape(())))
+            elif isinstance(value, (list, tuple)):  # LBFGS's history: tensors "state.<i>.<key>.<j>"
+                none = []
+                for j, item in enumerate(value):
+                    if item is None:
+                        none.append(j)
+                    else:
+                        tensor(f"state.{where}.{key}.{j}", item, f"{what}[{j}]")
+                state_lists.setdefault(where, {})[key] = {"length": len(value), "none": none}
+            elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+                state_values.setdefault(where, {})[key] = _jsonable(value, what)  # a Python number, not a tensor
+            else:
+                keys.append(key)
+                tensor(f"state.{where}.{key}", value, what)
+        state_keys[where] = keys
+    optimizer_entry: Dict[str, Any] = {"class": type(optimizer).__name__, "param_groups": groups,
+                                       "state_keys": state_keys}
+    if state_values or state_lists:
+        optimizer_entry.update(state_values=state_values, state_lists=state_lists)
     sched = None
     if scheduler is not None:
         sched = _sched_desc(scheduler)
         sched["state"] = _jsonable(scheduler.state_dict(), "scheduler state")
     meta = {
-        "format": FORMAT, "version": VERSION,
-        "optimizer": {"class": type(optimizer).__name__, "param_groups": groups, "state_keys": state_keys},
+        "format": FORMAT, "version": VERSION_LISTS if (state_values or state_lists) else VERSION,
+        "optimizer": optimizer_entry,
         "scheduler": sched,
     }
     header: Dict[str, Any] = {"__metadata__": {"fastoptim": json.dumps(meta, separators=(",", ":"))}}
@@ -298,8 +335,9 @@ def _meta(header: Dict[str, Any]) -> Dict[str, Any]:
         raise _Bad("metadata 'fastoptim' is not a JSON object")
     if meta.get("format") != FORMAT:
         raise _Bad(f"format is {meta.get('format')!r}, expected {FORMAT!r}")
-    if type(meta.get("version")) is not int or meta["version"] != VERSION:
-        raise _Bad(f"unsupported version {meta.get('version')!r} (this fastoptim reads version {VERSION})")
+    if type(meta.get("version")) is not int or meta["version"] not in (VERSION, VERSION_LISTS):
+        raise _Bad(f"unsupported version {meta.get('version')!r} "
+                   f"(this fastoptim reads versions {VERSION} and {VERSION_LISTS})")
     return meta
 
 
@@ -384,6 +422,75 @@ def _prepare(path: str, optimizer: Any, scheduler: Any) -> Tuple[Dict[str, Any],
                                + ("" if want is None or tuple(want) == p.shape else f" (expected {list(want)})"))
                 entry[k] = _array(data, tensors[name])
         state[index] = entry
+    # Version 2: Python numbers and lists of the state.
+    values, lists = opt.get("state_values"), opt.get("state_lists")
+    if (values is not None or lists is not None) and meta["version"] < VERSION_LISTS:
+        raise _Bad(f"state_values and state_lists need version {VERSION_LISTS}")
+
+    def entry_of(key: Any, what: str) -> Tuple[int, Dict[str, Any], Any]:
+        if not (isinstance(key, str) and key.isdigit() and key.isascii() and len(key) < 20):
+            raise _Bad(f"{what} has a non-index key {key!r}")
+        if int(key) not in state:
+            raise _Bad(f"{what} of parameter {key} is not in state_keys")
+        return int(key), state[int(key)], id_map[int(key)]
+
+    def new_key(entry: Dict[str, Any], k: Any, index: int) -> None:
+        if not isinstance(k, str) or not k or "." in k:
+            raise _Bad(f"state key {k!r} of parameter {index} is invalid")
+        if k in entry:
+            raise _Bad(f"state {k!r} of parameter {index} appears twice")
+
+    if values is not None:
+        if not isinstance(values, dict):
+            raise _Bad("state_values is not an object")
+        for key, obj in values.items():
+            index, entry, _ = entry_of(key, "state_values")
+            if not isinstance(obj, dict):
+                raise _Bad(f"state_values of parameter {index} is not an object")
+            for k, v in obj.items():
+                new_key(entry, k, index)
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise _Bad(f"state value {k!r} of parameter {index} must be a number, got {v!r}")
+                entry[k] = v
+    if lists is not None:
+        if not isinstance(lists, dict):
+            raise _Bad("state_lists is not an object")
+        for key, obj in lists.items():
+            index, entry, p = entry_of(key, "state_lists")
+            if not isinstance(obj, dict):
+                raise _Bad(f"state_lists of parameter {index} is not an object")
+            for k, desc in obj.items():
+                new_key(entry, k, index)
+                where = f"state list {k!r} of parameter {index}"
+                if not isinstance(desc, dict) or set(desc) != {"length", "none"}:
+                    raise _Bad(f"{where} must be {{'length': n, 'none': [indices]}}")
+                length = _int(desc["length"], f"{where} length", hi=MAX_LIST)
+                none = desc["none"]
+                if (not isinstance(none, list) or len(none) > length
+                        or any(type(j) is not int for j in none)
+                        or any(not 0 <= j < length for j in none) or none != sorted(set(none))):
+                    raise _Bad(f"{where}: 'none' must list increasing indices below its length {length}")
+                if length - len(none) > len(tensors):  # each other element is a tensor: allocate nothing first
+                    raise _Bad(f"{where} has length {length}, more elements than the file has tensors")
+                items: List[Any] = [None] * length
+                absent = set(none)
+                want_dtype = _NP_TO_ST.get(p.dtype)
+                want = optimizer._state_shape(k, p)
+                for j in range(length):
+                    if j in absent:
+                        continue
+                    name = f"state.{index}.{k}.{j}"
+                    if name not in tensors:
+                        raise _Bad(f"tensor {name!r} is missing")
+                    expected.add(name)
+                    dtype, shape, _, _ = tensors[name]
+                    if dtype != want_dtype:
+                        raise _Bad(f"tensor {name!r} has dtype {dtype}, the parameter is {want_dtype}")
+                    if want is None or shape != tuple(want):
+                        raise _Bad(f"tensor {name!r} has shape {list(shape)}"
+                                   + ("" if want is None else f", expected {list(want)}"))
+                    items[j] = _array(data, tensors[name])
+                entry[k] = items
     extra = sorted(set(tensors) - expected)
     if extra:
         raise _Bad(f"unexpected tensor {extra[0]!r}")

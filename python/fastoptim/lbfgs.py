@@ -146,6 +146,13 @@ class LBFGS(Optimizer):
 
     # ---------------------------------------------------------------------------------- state dict
 
+    def _state_shape(self, key: str, p: np.ndarray) -> Optional[tuple]:  # type: ignore[override]
+        """The shape of state ``key`` (of a list's elements for ``old_dirs``, ``old_stps``, ``ro``, ``al``):
+        the flat vector of all parameters, or 0-d (fastoptim.load checks files against it)."""
+        n = sum(q.size for q in self.param_groups[0]["params"])
+        return {"d": (n,), "prev_flat_grad": (n,), "old_dirs": (n,), "old_stps": (n,)}.get(
+            key, () if key in ("t", "H_diag", "ro", "al") else None)
+
     def _state_entry(self) -> Dict[str, Any]:
         return _core.lbfgs_state_get(self._holder)
 

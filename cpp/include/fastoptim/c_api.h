@@ -14,6 +14,9 @@
  *     fastoptim_scheduler_step_metric(sched, val_loss);
  *   }
  *   fastoptim_save("run.safetensors", opt, sched);    (the same file format as Python's fastoptim.save)
+ *   (Adafactor and Muon take shaped parameters, SparseAdam sparse gradients and LBFGS a closure: see
+ *   fastoptim_optimizer_add_param_group_shaped, _step_sparse and _step_closure; Muon is in the library
+ *   when it was built with Eigen 3.4.)
  *   fastoptim_scheduler_destroy(sched);
  *   fastoptim_optimizer_destroy(opt);
  *
@@ -69,6 +72,7 @@ typedef enum fastoptim_status {
   FASTOPTIM_ERROR_BUFFER_TOO_SMALL = 6, /* the output buffer is too small; *needed says how large */
   FASTOPTIM_ERROR_OUT_OF_MEMORY = 7,
   FASTOPTIM_ERROR_INTERNAL = 8,         /* a bug in fastoptim: please report it with the message */
+  FASTOPTIM_ERROR_CALLBACK = 9,         /* a closure returned nonzero (fastoptim_optimizer_step_closure) */
   FASTOPTIM_STATUS_MAX_ENUM = 0x7fffffff /* makes every int a valid value of the type (C++ needs it) */
 } fastoptim_status;
 
@@ -107,6 +111,36 @@ FASTOPTIM_C_EXPORT fastoptim_status fastoptim_optimizer_add_param_group(fastopti
  * for "no gradient this step". `count` must be the number of parameters. */
 FASTOPTIM_C_EXPORT fastoptim_status fastoptim_optimizer_step(fastoptim_optimizer* opt, const void* const* grads,
                                                              size_t count);
+/* Adds a param group whose parameters have shapes (torch's tensor shapes, row-major): parameter i has
+ * ndims[i] dimensions shapes[i][0..ndims[i]) and their product of elements. Adafactor keeps factored
+ * moments for 2-D and larger parameters, Muon takes only 2-D (rows, cols) parameters, SparseAdam's rows are
+ * the first dimension; checkpoints give state the parameters' shapes. fastoptim_optimizer_add_param_group
+ * is this with 1-D shapes {sizes[i]}. */
+FASTOPTIM_C_EXPORT fastoptim_status fastoptim_optimizer_add_param_group_shaped(fastoptim_optimizer* opt,
+                                                                               void* const* params,
+                                                                               const size_t* const* shapes,
+                                                                               const size_t* ndims, size_t count,
+                                                                               const char* options_json);
+/* SparseAdam's update (fastoptim_optimizer_step fails for it): parameter i's gradient is nnz[i] rows of its
+ * first dimension, indices[i][k] (in [0, rows)) with the values values[i][k * row .. (k + 1) * row), row the
+ * parameter's elements per row; a row listed twice gets the sum of its values (torch's coalesce()).
+ * indices[i] == NULL: no gradient for parameter i this step (nnz[i] and values[i] are not read); an empty
+ * gradient (nnz[i] = 0, indices[i] not NULL) still advances its step count, as in torch. */
+FASTOPTIM_C_EXPORT fastoptim_status fastoptim_optimizer_step_sparse(fastoptim_optimizer* opt,
+                                                                    const int64_t* const* indices, const size_t* nnz,
+                                                                    const void* const* values, size_t count);
+/* LBFGS's closure: computes the loss at the parameters' current values (params[i], the caller's memory,
+ * which LBFGS moves between calls), writes it to *loss and the gradient of parameter i into grads[i] (its
+ * size and dtype, zeroed before each call; leave it zero for "no gradient"), and returns 0. Any other return
+ * value stops the step: it fails with FASTOPTIM_ERROR_CALLBACK, parameters and state as they were. */
+typedef int (*fastoptim_closure)(void* user_data, const void* const* params, void* const* grads, size_t count,
+                                 double* loss);
+/* One LBFGS step (torch's step(closure): up to max_iter iterations and max_eval closure calls). *loss (if
+ * not NULL) receives the first call's loss. Other optimizers fail with FASTOPTIM_ERROR_INVALID_ARGUMENT, and
+ * fastoptim_optimizer_step fails for LBFGS. */
+FASTOPTIM_C_EXPORT fastoptim_status fastoptim_optimizer_step_closure(fastoptim_optimizer* opt,
+                                                                     fastoptim_closure closure, void* user_data,
+                                                                     double* loss);
 FASTOPTIM_C_EXPORT fastoptim_status fastoptim_optimizer_num_groups(const fastoptim_optimizer* opt, size_t* out);
 FASTOPTIM_C_EXPORT fastoptim_status fastoptim_optimizer_num_params(const fastoptim_optimizer* opt, size_t* out);
 FASTOPTIM_C_EXPORT fastoptim_status fastoptim_optimizer_get_lr(const fastoptim_optimizer* opt, size_t group,

@@ -26,10 +26,17 @@
 // Values torch's schedulers keep in the param groups (initial_lr, OneCycleLR's max_lr / min_lr /
 // max_momentum / base_momentum, CyclicLR's momenta, SWALR's swa_lr) are group keys, as in Python.
 //
-// Every optimizer of registry.hpp and every scheduler of checkpoint/schedulers.hpp is supported. C++
-// parameters are flat, so loading accepts a state tensor of any shape with the parameter's element count
-// and saving writes shape [n]; Python checks shapes exactly, so files meant for both should use 1-D
-// parameters.
+// Version 2 (written only for LBFGS, whose torch state holds lists and Python numbers) adds to "optimizer"
+//   "state_values": {"0": {"func_evals": 12, "prev_loss": 0.25, ...}}   Python numbers of the state
+//   "state_lists": {"0": {"old_dirs": {"length": 3, "none": []}, ...}}   element j: tensor
+//                  "state.0.old_dirs.<j>", or None when j is in "none" (increasing indices below length)
+// A key appears once per parameter across state_keys, state_values and state_lists.
+//
+// Every optimizer of registry.hpp (Muon: include registry_muon.hpp too), LBFGS and every scheduler of
+// checkpoint/schedulers.hpp is supported. Adafactor, Muon and SparseAdam write their state with torch's
+// shapes; the other optimizers' parameters are flat, so they write shape [n], and loading accepts a state
+// tensor of any shape with the expected element count. Python checks shapes exactly, so files of those
+// meant for both languages should use 1-D parameters.
 
 #include <algorithm>
 #include <cmath>
@@ -72,7 +79,11 @@ class CheckpointError : public std::runtime_error {
 namespace ckpt {
 
 inline constexpr const char* kFormat = "fastoptim-checkpoint";
+// Version 1: every state entry is a tensor. Version 2 adds, per parameter, "state_values" (Python numbers of
+// the state, in the JSON) and "state_lists" (lists of tensors): written only by a state that has them
+// (LBFGS), so other files stay readable by version-1 readers.
 inline constexpr std::int64_t kVersion = 1;
+inline constexpr std::int64_t kVersionLists = 2;
 inline constexpr std::uint64_t kMaxHeader = 100ull * 1024 * 1024;
 inline constexpr std::uint64_t kMaxTensorBytes = 1ull << 50;
 
@@ -137,6 +148,7 @@ struct Tensor {
   std::uint64_t count = 0;
   std::uint64_t begin = 0, end = 0;
   bool scalar = false;
+  std::vector<std::uint64_t> shape;
 };
 
 // ------------------------------------------------------------------- hyperparameters as JSON
@@ -150,6 +162,21 @@ struct OptionsWriter {
   void pair(const char* k, double a, double b) { w.raw(k, "[" + number(a) + "," + number(b) + "]"); }
   void triple(const char* k, double a, double b, double c) {
     w.raw(k, "[" + number(a) + "," + number(b) + "," + number(c) + "]");
+  }
+  void opt_pair(const char* k, const std::optional<double>& a, double b) {
+    w.raw(k, "[" + (a ? number(*a) : std::string("null")) + "," + number(b) + "]");
+  }
+  void opt_integer(const char* k, const std::optional<std::int64_t>& v, std::int64_t fallback) {
+    w.integer(k, v.value_or(fallback));
+  }
+  template <class M, class E>
+  void choice(const char* k, const M& m, Choices<E> names) {
+    for (const auto& n : names)
+      if (n.second == m) {
+        if (n.first) w.text(k, n.first);
+        else w.null(k);
+        return;
+      }
   }
   void forced(const char* k, bool, bool value) { w.flag(k, value); }
   void mode(const char* k, bool v) { w.flag(k, v); }
@@ -195,6 +222,31 @@ struct OptionReader {
     b = ckpt::real(value.items[1], key + "[1]");
     c = ckpt::real(value.items[2], key + "[2]");
   }
+  void opt_pair(const char* k, std::optional<double>& a, double& b) {
+    if (!is(k)) return;
+    if (value.type != Json::Array || value.items.size() != 2) throw Bad(key + " must be a pair [number or null, number]");
+    a.reset();
+    if (value.items[0].type != Json::Null) a = ckpt::real(value.items[0], key + "[0]");
+    b = ckpt::real(value.items[1], key + "[1]");
+  }
+  void opt_integer(const char* k, std::optional<std::int64_t>& m, std::int64_t) {
+    if (!is(k)) return;
+    if (value.type == Json::Null) m.reset();
+    else m = ckpt::integer(value, key);
+  }
+  template <class E>
+  void choice(const char* k, E& m, Choices<E> names) {
+    if (!is(k)) return;
+    std::string known;
+    for (const auto& n : names) {
+      if (n.first ? value.type == Json::String && value.str == n.first : value.type == Json::Null) {
+        m = n.second;
+        return;
+      }
+      known += (known.empty() ? "" : ", ") + (n.first ? quote(n.first) : std::string("null"));
+    }
+    throw Bad(key + " must be one of " + known);
+  }
   void forced(const char* k, bool& m, bool forced_value) {
     if (!is(k)) return;
     if (ckpt::flag(value, key) != forced_value && strict_forced)
@@ -232,6 +284,12 @@ struct KeyLister {
   void triple(const char* k, A&&...) { add(k); }
   template <class... A>
   void forced(const char* k, A&&...) { add(k); }
+  template <class... A>
+  void opt_pair(const char* k, A&&...) { add(k); }
+  template <class... A>
+  void opt_integer(const char* k, A&&...) { add(k); }
+  template <class... A>
+  void choice(const char* k, A&&...) { add(k); }
   template <class... A>
   void mode(const char* k, A&&...) { add(k); }
   template <class... A>
@@ -345,6 +403,7 @@ inline File parse_file(const std::string& path) {
       const std::uint64_t dim = uint(d, where + " shape entry", kMaxTensorBytes);
       if (dim != 0 && t.count > kMaxTensorBytes / dim) throw Bad(where + " is too large");
       t.count *= dim;
+      t.shape.push_back(dim);
     }
     const Json& off = need(e, "data_offsets", where);
     if (off.type != Json::Array || off.items.size() != 2) throw Bad(where + " data_offsets must be [begin, end]");
@@ -378,8 +437,8 @@ inline File parse_file(const std::string& path) {
   const Json& format = need(f.meta, "format", "metadata");
   if (format.type != Json::String || format.str != kFormat) throw Bad("format is not fastoptim-checkpoint");
   const Json& version = need(f.meta, "version", "metadata");
-  if (version.type != Json::Number || !version.is_int || version.integer != kVersion)
-    throw Bad("unsupported version (this fastoptim reads version 1)");
+  if (version.type != Json::Number || !version.is_int || version.integer < kVersion || version.integer > kVersionLists)
+    throw Bad("unsupported version (this fastoptim reads versions 1 and 2)");
   return f;
 }
 
@@ -421,22 +480,36 @@ inline void write_atomic(const std::string& path, const std::string& blob) {
 
 // ------------------------------------------------------------------------- save, type-erased
 
-// One state tensor: "state.<param>.<key>", its dtype and element count (0-d when `scalar`), its bytes.
+// One state tensor: "state.<param>.<key>" (or "state.<param>.<key>.<j>", element j of a list), its dtype,
+// its shape (empty: 0-d) and its bytes.
 struct SavedTensor {
   std::string key;
   const char* dtype;
-  std::size_t count;
-  bool scalar;
+  std::vector<std::uint64_t> shape;
   std::string bytes;  // little-endian
 };
 
+// One parameter's state: tensors, Python numbers (JSON text, version 2) and lists of tensors or None
+// (version 2).
+struct SavedState {
+  std::size_t index = 0;
+  std::vector<SavedTensor> tensors;
+  std::vector<std::pair<std::string, std::string>> values;
+  std::vector<std::pair<std::string, std::vector<std::optional<SavedTensor>>>> lists;
+};
+
+inline std::string shape_json(const std::vector<std::uint64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
 // Writes a checkpoint from what the optimizer template gathered: its class name, each group's
-// hyperparameter members, initial_lr and parameter count, and each stepped parameter's tensors.
+// hyperparameter members, initial_lr and parameter count, and each stepped parameter's state.
 inline void write_checkpoint(const std::string& path, const std::string& name,
                              const std::vector<std::string>& group_options,
                              const std::vector<std::optional<double>>& initial_lrs,
-                             const std::vector<std::size_t>& group_counts,
-                             const std::vector<std::pair<std::size_t, std::vector<SavedTensor>>>& states,
+                             const std::vector<std::size_t>& group_counts, const std::vector<SavedState>& states,
                              SchedulerView sched) {
   GroupExtras extras;
   SavedScheduler saved_sched;
@@ -455,23 +528,48 @@ inline void write_checkpoint(const std::string& path, const std::string& name,
   }
   groups += "]";
 
-  ObjectWriter state_keys;
+  ObjectWriter state_keys, state_values, state_lists;
+  bool v2 = false;
   std::string tensor_header, data;
-  for (const auto& [i, tensors] : states) {
+  const auto add_tensor = [&](const std::string& tensor_name, const SavedTensor& t) {
+    const std::uint64_t begin = data.size();
+    data += t.bytes;
+    tensor_header += "," + quote(tensor_name) + ":{\"dtype\":\"" + t.dtype + "\",\"shape\":" + shape_json(t.shape) +
+                     ",\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(data.size()) + "]}";
+  };
+  for (const SavedState& st : states) {
+    const std::string prefix = "state." + std::to_string(st.index) + ".";
     std::string keys = "[";
-    for (const SavedTensor& t : tensors) {
+    for (const SavedTensor& t : st.tensors) {
       keys += (keys.size() > 1 ? "," : "") + quote(t.key);
-      const std::uint64_t begin = data.size();
-      data += t.bytes;
-      tensor_header += "," + quote("state." + std::to_string(i) + "." + t.key) + ":{\"dtype\":\"" + t.dtype +
-                       "\",\"shape\":" + (t.scalar ? std::string("[]") : "[" + std::to_string(t.count) + "]") +
-                       ",\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(data.size()) + "]}";
+      add_tensor(prefix + t.key, t);
     }
-    state_keys.raw(std::to_string(i), keys + "]");
+    state_keys.raw(std::to_string(st.index), keys + "]");
+    if (!st.values.empty()) {
+      ObjectWriter values;
+      for (const auto& [k, v] : st.values) values.raw(k, v);
+      state_values.raw(std::to_string(st.index), values.str());
+      v2 = true;
+    }
+    if (!st.lists.empty()) {
+      ObjectWriter lists;
+      for (const auto& [k, items] : st.lists) {
+        std::string none = "[";
+        for (std::size_t j = 0; j < items.size(); ++j) {
+          if (items[j]) add_tensor(prefix + k + "." + std::to_string(j), *items[j]);
+          else none += (none.size() > 1 ? "," : "") + std::to_string(j);
+        }
+        lists.raw(k, "{\"length\":" + std::to_string(items.size()) + ",\"none\":" + none + "]}");
+      }
+      state_lists.raw(std::to_string(st.index), lists.str());
+      v2 = true;
+    }
   }
-  std::string meta = std::string("{\"format\":\"") + kFormat + "\",\"version\":" + std::to_string(kVersion) +
-                     ",\"optimizer\":{\"class\":" + quote(name) + ",\"param_groups\":" + groups +
-                     ",\"state_keys\":" + state_keys.str() + "},\"scheduler\":";
+  std::string meta = std::string("{\"format\":\"") + kFormat + "\",\"version\":" +
+                     std::to_string(v2 ? kVersionLists : kVersion) + ",\"optimizer\":{\"class\":" + quote(name) +
+                     ",\"param_groups\":" + groups + ",\"state_keys\":" + state_keys.str();
+  if (v2) meta += ",\"state_values\":" + state_values.str() + ",\"state_lists\":" + state_lists.str();
+  meta += "},\"scheduler\":";
   meta += sched ? saved_sched.desc + ",\"state\":" + saved_sched.state + "}" : std::string("null");
   meta += "}";
   std::string header = "{\"__metadata__\":{\"fastoptim\":" + quote(meta) + "}" + tensor_header + "}";
@@ -487,6 +585,13 @@ inline void write_checkpoint(const std::string& path, const std::string& name,
 
 // What loading needs of an optimizer, whatever its class and dtype. The callbacks stage values (they never
 // touch the optimizer); they throw Bad for what does not fit.
+// A tensor of the file: its header entry and its bytes.
+struct TensorView {
+  std::string name;
+  const Tensor* tensor;
+  const unsigned char* bytes;
+};
+
 struct LoadTarget {
   std::string name;                                 // torch's class name
   const char* dtype;                                // of the parameters: "F32" or "F64"
@@ -503,6 +608,13 @@ struct LoadTarget {
   // Parameter i's step count, or the name of the optimizer's step entry when `key` is it (nullptr: no step).
   const char* step_key = nullptr;
   std::function<void(std::size_t i, std::int64_t step)> read_step;
+  // The element count buffer `key` of parameter i must have (empty: the parameter's).
+  std::function<std::uint64_t(std::size_t i, const std::string& key)> buffer_count;
+  // Version 2: parameter i's Python number `key` (false: the optimizer keeps no such value), and its list
+  // `key` (false: no such list), element j a tensor or None (std::nullopt). Empty: the optimizer has none.
+  std::function<bool(std::size_t i, const std::string& key, const Json& value)> read_value;
+  std::function<bool(std::size_t i, const std::string& key, const std::vector<std::optional<TensorView>>& items)>
+      read_list;
   std::function<void()> check_states;
 };
 
@@ -569,15 +681,19 @@ inline Loaded read_checkpoint(const File& file, const LoadTarget& target, Schedu
   // State: exactly the tensors state_keys names, with our dtype and element counts.
   const Json& keys = need(o, "state_keys", "optimizer entry");
   if (keys.type != Json::Object) throw Bad("state_keys is not an object");
-  std::set<std::string> expected;
-  for (const auto& [key, list] : keys.members) {
+  const auto param_of = [&](const std::string& key, const char* what) {
     if (key.empty() || key.size() > 18 || key.find_first_not_of("0123456789") != std::string::npos)
-      throw Bad("state_keys has a non-index key '" + key + "'");
+      throw Bad(std::string(what) + " has a non-index key '" + key + "'");
     const auto it = id_map.find(std::stoull(key));
     if (it == id_map.end()) throw Bad("state of parameter " + key + ", which no parameter group holds");
-    const std::size_t i = it->second;
+    return it->second;
+  };
+  std::set<std::string> expected;
+  std::map<std::string, std::set<std::string>> seen_of;  // parameter key -> its state keys
+  for (const auto& [key, list] : keys.members) {
+    const std::size_t i = param_of(key, "state_keys");
     if (list.type != Json::Array) throw Bad("state_keys of parameter " + key + " is not a list");
-    std::set<std::string> seen;
+    std::set<std::string>& seen = seen_of[key];
     for (const auto& kv : list.items) {
       if (kv.type != Json::String || !seen.insert(kv.str).second)
         throw Bad("state_keys of parameter " + key + " must be distinct strings");
@@ -601,15 +717,77 @@ inline Loaded read_checkpoint(const File& file, const LoadTarget& target, Schedu
       }
       if (t->second.dtype != target.dtype)
         throw Bad("tensor '" + name + "' has dtype " + t->second.dtype + ", the parameter is " + target.dtype);
-      if (t->second.count != sizes[i])
-        throw Bad("tensor '" + name + "' has " + std::to_string(t->second.count) + " elements, the parameter has " +
-                  std::to_string(sizes[i]));
-      if (!target.read_buffer(i, kv.str, file.data + t->second.begin, sizes[i]))
+      const std::uint64_t want = target.buffer_count ? target.buffer_count(i, kv.str) : sizes[i];
+      if (t->second.count != want)
+        throw Bad("tensor '" + name + "' has " + std::to_string(t->second.count) + " elements, " +
+                  (want == sizes[i] ? "the parameter has " : "expected ") + std::to_string(want));
+      if (!target.read_buffer(i, kv.str, file.data + t->second.begin, static_cast<std::size_t>(want)))
         throw Bad("unknown state '" + kv.str + "' for " + target.name);
     }
     // A state without its scalars would resume from made-up values (ASGD's eta, NAdam's mu_product).
     for (const std::string& k : target.scalar_keys)
       if (!seen.count(k)) throw Bad("state of parameter " + key + " has no '" + k + "'");
+  }
+  // Version 2: Python numbers and lists of the state.
+  const Json* values = o.get("state_values");
+  const Json* lists = o.get("state_lists");
+  if ((values || lists) && need(meta, "version", "metadata").integer < kVersionLists)
+    throw Bad("state_values and state_lists need version 2");
+  const auto state_key = [&](const std::string& param, const std::string& k) {
+    if (!seen_of.count(param)) throw Bad("state of parameter " + param + " is not in state_keys");
+    if (k.empty() || k.find('.') != std::string::npos) throw Bad("state key '" + k + "' of parameter " + param + " is invalid");
+    if (!seen_of[param].insert(k).second) throw Bad("state '" + k + "' of parameter " + param + " appears twice");
+  };
+  if (values) {
+    if (values->type != Json::Object) throw Bad("state_values is not an object");
+    for (const auto& [key, obj] : values->members) {
+      const std::size_t i = param_of(key, "state_values");
+      if (obj.type != Json::Object) throw Bad("state_values of parameter " + key + " is not an object");
+      for (const auto& [k, v] : obj.members) {
+        state_key(key, k);
+        if (!target.read_value || !target.read_value(i, k, v))
+          throw Bad("unknown state value '" + k + "' for " + target.name);
+      }
+    }
+  }
+  if (lists) {
+    if (lists->type != Json::Object) throw Bad("state_lists is not an object");
+    for (const auto& [key, obj] : lists->members) {
+      const std::size_t i = param_of(key, "state_lists");
+      if (obj.type != Json::Object) throw Bad("state_lists of parameter " + key + " is not an object");
+      for (const auto& [k, desc] : obj.members) {
+        state_key(key, k);
+        const std::string where = "state list '" + k + "' of parameter " + key;
+        if (desc.type != Json::Object || desc.members.size() != 2 || !desc.get("length") || !desc.get("none"))
+          throw Bad(where + " must be {\"length\": n, \"none\": [indices]}");
+        const std::uint64_t length = uint(*desc.get("length"), where + " length", std::uint64_t(1) << 32);
+        const Json& none = *desc.get("none");
+        if (none.type != Json::Array || none.items.size() > length)
+          throw Bad(where + " 'none' must be a list of at most length indices");
+        // Every other element is a tensor of the file: a length no file can back allocates nothing.
+        if (length - none.items.size() > file.tensors.size())
+          throw Bad(where + " has length " + std::to_string(length) + ", more elements than the file has tensors");
+        std::vector<std::optional<TensorView>> items(length);
+        std::vector<bool> is_none(length, false);
+        std::uint64_t previous = 0;
+        for (std::size_t n = 0; n < none.items.size(); ++n) {
+          const std::uint64_t j = uint(none.items[n], where + " 'none' entry", length ? length - 1 : 0);
+          if (j >= length || (n > 0 && j <= previous)) throw Bad(where + " 'none' must list increasing indices below its length");
+          is_none[j] = true;
+          previous = j;
+        }
+        for (std::uint64_t j = 0; j < length; ++j) {
+          if (is_none[j]) continue;
+          const std::string name = "state." + key + "." + k + "." + std::to_string(j);
+          const auto t = file.tensors.find(name);
+          if (t == file.tensors.end()) throw Bad("tensor '" + name + "' is missing");
+          expected.insert(name);
+          items[j] = TensorView{name, &t->second, file.data + t->second.begin};
+        }
+        if (!target.read_list || !target.read_list(i, k, items))
+          throw Bad("unknown state list '" + k + "' for " + target.name);
+      }
+    }
   }
   for (const auto& [name, t] : file.tensors)
     if (!expected.count(name)) throw Bad("unexpected tensor '" + name + "'");
@@ -631,11 +809,46 @@ inline Loaded read_checkpoint(const File& file, const LoadTarget& target, Schedu
 
 // ------------------------------------------------------------------------------------------------ save
 
-template <class Derived, class T, class Options, class State>
-void save_checkpoint(const std::string& path, const Optimizer<Derived, T, Options, State>& opt_in,
-                     SchedulerView sched = {}) {
+namespace ckpt {
+
+// Optional hooks of an OptimizerInfo (see registry.hpp): state_shape(opt, i, key), the shape of state buffer
+// `key` of parameter i (default: [the parameter's element count]); check_state(opt, i, state), the check
+// of a loaded state (default: state.check(elements, who)).
+template <class Info, class Opt, class = void>
+struct has_state_shape : std::false_type {};
+template <class Info, class Opt>
+struct has_state_shape<Info, Opt,
+                       std::void_t<decltype(Info::state_shape(std::declval<const Opt&>(), std::size_t{}, std::string()))>>
+    : std::true_type {};
+template <class Info, class Opt, class = void>
+struct has_check_state : std::false_type {};
+template <class Info, class Opt>
+struct has_check_state<Info, Opt,
+                       std::void_t<decltype(Info::check_state(std::declval<const Opt&>(), std::size_t{},
+                                                              std::declval<const typename Opt::state_type&>()))>>
+    : std::true_type {};
+
+template <class Opt>
+std::vector<std::size_t> param_sizes(const Opt& opt) {
+  std::vector<std::size_t> sizes;
+  for (const auto& g : opt.param_groups())
+    for (const auto& p : g.params) sizes.push_back(p.size());
+  return sizes;
+}
+
+template <class Opt>
+std::vector<std::uint64_t> state_shape(const Opt& opt, std::size_t i, const std::string& key, std::size_t size) {
+  if constexpr (has_state_shape<InfoOf<Opt>, Opt>::value) return InfoOf<Opt>::state_shape(opt, i, key);
+  else return {static_cast<std::uint64_t>(size)};
+}
+
+}  // namespace ckpt
+
+template <class Opt>
+void save_checkpoint(const std::string& path, const Opt& opt_in, SchedulerView sched = {}) {
   using namespace ckpt;
-  auto& opt = const_cast<Optimizer<Derived, T, Options, State>&>(opt_in);  // state(i) by reference; read only
+  using T = typename Opt::value_type;
+  auto& opt = const_cast<Opt&>(opt_in);  // state(i) by reference; read only
   std::vector<std::string> options;
   std::vector<std::optional<double>> initial_lrs;
   std::vector<std::size_t> counts;
@@ -644,40 +857,45 @@ void save_checkpoint(const std::string& path, const Optimizer<Derived, T, Option
     initial_lrs.push_back(g.initial_lr);
     counts.push_back(g.params.size());
   }
-  std::vector<std::pair<std::size_t, std::vector<SavedTensor>>> states;
+  const std::vector<std::size_t> sizes = param_sizes(opt_in);
+  std::vector<SavedState> states;
   for (std::size_t i = 0; i < opt.num_params(); ++i) {
     auto e = entries_of(opt, i);
-    std::vector<SavedTensor> tensors;
+    SavedState st;
+    st.index = i;
     for (auto& [key, buf] : e.buffers) {
       if (buf->empty()) continue;
-      SavedTensor t{key, dtype_of<T>(), buf->size(), false, {}};
+      SavedTensor t{key, dtype_of<T>(), state_shape(opt_in, i, key, sizes[i]), {}};
       for (const T v : *buf) put_le<T>(t.bytes, v);
-      tensors.push_back(std::move(t));
+      st.tensors.push_back(std::move(t));
     }
-    if (tensors.empty() && !(e.step_value && *e.step_value > 0)) continue;  // never stepped: no state, as torch
+    if (st.tensors.empty() && !(e.step_value && *e.step_value > 0)) continue;  // never stepped: no state, as torch
     for (const ScalarEntry& s : e.scalars) {
       const bool f32 = s.f32 || *s.is_f32;
-      SavedTensor t{s.key, f32 ? "F32" : "F64", 1, true, {}};
+      SavedTensor t{s.key, f32 ? "F32" : "F64", {}, {}};
       if (s.f32) put_le<float>(t.bytes, *s.f32);
       else if (f32) put_le<float>(t.bytes, static_cast<float>(*s.f64));
       else put_le<double>(t.bytes, *s.f64);
-      tensors.push_back(std::move(t));
+      st.tensors.push_back(std::move(t));
     }
     if (e.step_value) {
-      SavedTensor t{e.step_key, "F32", 1, true, {}};
+      SavedTensor t{e.step_key, "F32", {}, {}};
       put_le<float>(t.bytes, static_cast<float>(*e.step_value));
-      tensors.push_back(std::move(t));
+      st.tensors.push_back(std::move(t));
     }
-    states.emplace_back(i, std::move(tensors));
+    states.push_back(std::move(st));
   }
-  write_checkpoint(path, OptimizerInfo<Options>::name, options, initial_lrs, counts, states, sched);
+  write_checkpoint(path, InfoOf<Opt>::name, options, initial_lrs, counts, states, sched);
 }
 
 // ------------------------------------------------------------------------------------------------ load
 
-template <class Derived, class T, class Options, class State>
-void load_checkpoint(const std::string& path, Optimizer<Derived, T, Options, State>& opt, SchedulerRef sched = {}) {
+template <class Opt>
+void load_checkpoint(const std::string& path, Opt& opt, SchedulerRef sched = {}) {
   using namespace ckpt;
+  using T = typename Opt::value_type;
+  using Options = typename Opt::options_type;
+  using State = typename Opt::state_type;
   using Info = OptimizerInfo<Options>;
   try {
     const File file = parse_file(path);
@@ -741,10 +959,16 @@ void load_checkpoint(const std::string& path, Optimizer<Derived, T, Options, Sta
       }
       return false;
     };
+    target.buffer_count = [&](std::size_t i, const std::string& key) {
+      std::uint64_t n = 1;
+      for (const std::uint64_t d : state_shape(opt, i, key, flat_sizes[i])) n *= d;
+      return n;
+    };
     target.check_states = [&] {
       for (std::size_t i = 0; i < states.size(); ++i) {
         try {
-          states[i].check(flat_sizes[i], "parameter " + std::to_string(i));
+          if constexpr (has_check_state<Info, Opt>::value) Info::check_state(opt, i, states[i]);
+          else states[i].check(flat_sizes[i], "parameter " + std::to_string(i));
         } catch (const std::invalid_argument& e) {
           throw Bad(e.what());
         }
@@ -758,6 +982,203 @@ void load_checkpoint(const std::string& path, Optimizer<Derived, T, Options, Sta
       opt.param_groups()[gi].initial_lr = loaded.initial_lrs[gi];
     }
     for (std::size_t i = 0; i < states.size(); ++i) opt.load_state(i, std::move(states[i]));
+    if (loaded.scheduler) loaded.scheduler();
+  } catch (const Bad& e) {
+    throw CheckpointError(CheckpointError::Kind::invalid, "checkpoint " + path + ": " + e.what());
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ LBFGS
+// torch keeps LBFGS's whole state on its first parameter, with lists (version 2 of the format):
+//   tensors       d, prev_flat_grad ([n], n the parameters' total element count); t and H_diag when 0-d
+//                 tensors ([], the parameters' dtype)
+//   state_values  func_evals, n_iter (integers), prev_loss, and t and H_diag when Python numbers
+//   state_lists   old_dirs, old_stps (tensors [n]), ro (0-d tensors), al (0-d tensors or None):
+//                 "state.0.old_dirs.<j>" for j < length
+
+namespace ckpt {
+
+template <class T>
+SavedTensor scalar_tensor(const std::string& key, T value) {
+  SavedTensor t{key, dtype_of<T>(), {}, {}};
+  put_le<T>(t.bytes, value);
+  return t;
+}
+
+template <class T>
+SavedTensor vector_tensor(const std::string& key, const std::vector<T>& v) {
+  SavedTensor t{key, dtype_of<T>(), {static_cast<std::uint64_t>(v.size())}, {}};
+  for (const T x : v) put_le<T>(t.bytes, x);
+  return t;
+}
+
+}  // namespace ckpt
+
+template <class T>
+void save_checkpoint(const std::string& path, const LBFGS<T>& opt, SchedulerView sched = {}) {
+  using namespace ckpt;
+  std::vector<std::string> options;
+  std::vector<std::optional<double>> initial_lrs;
+  std::vector<std::size_t> counts;
+  for (const auto& g : opt.param_groups()) {
+    options.push_back(options_json(g.options));
+    initial_lrs.push_back(g.initial_lr);
+    counts.push_back(g.params.size());
+  }
+  const LBFGSState<T>& s = opt.state();
+  std::vector<SavedState> states;
+  if (s.func_evals > 0 || s.n_iter > 0) {  // no state before the first step, as torch
+    SavedState st;
+    st.index = 0;
+    st.values.emplace_back("func_evals", std::to_string(s.func_evals));
+    st.values.emplace_back("n_iter", std::to_string(s.n_iter));
+    if (!s.al.empty()) {
+      std::vector<std::optional<SavedTensor>> al;
+      for (const auto& a : s.al) al.push_back(a ? std::optional<SavedTensor>(scalar_tensor<T>("", *a)) : std::nullopt);
+      st.lists.emplace_back("al", std::move(al));
+    }
+    if (s.n_iter > 0) {
+      st.tensors.push_back(vector_tensor<T>("d", s.d));
+      st.tensors.push_back(vector_tensor<T>("prev_flat_grad", s.prev_flat_grad));
+      const auto scalar = [&](const char* key, const LBFGSScalar& v) {
+        if (v.tensor) st.tensors.push_back(scalar_tensor<T>(key, static_cast<T>(v.value)));
+        else if (std::string(key) == "H_diag" && v.value == 1.0) st.values.emplace_back(key, "1");  // torch's int 1
+        else st.values.emplace_back(key, number(v.value));
+      };
+      scalar("t", s.t);
+      scalar("H_diag", s.H_diag);
+      st.values.emplace_back("prev_loss", number(s.prev_loss));
+      std::vector<std::optional<SavedTensor>> dirs, stps, ro;
+      for (std::size_t j = 0; j < s.old_dirs.size(); ++j) {
+        dirs.push_back(vector_tensor<T>("", s.old_dirs[j]));
+        stps.push_back(vector_tensor<T>("", s.old_stps[j]));
+        ro.push_back(scalar_tensor<T>("", s.ro[j]));
+      }
+      st.lists.emplace_back("old_dirs", std::move(dirs));
+      st.lists.emplace_back("old_stps", std::move(stps));
+      st.lists.emplace_back("ro", std::move(ro));
+    }
+    states.push_back(std::move(st));
+  }
+  write_checkpoint(path, OptimizerInfo<LBFGSOptions>::name, options, initial_lrs, counts, states, sched);
+}
+
+template <class T>
+void load_checkpoint(const std::string& path, LBFGS<T>& opt, SchedulerRef sched = {}) {
+  using namespace ckpt;
+  try {
+    const File file = parse_file(path);
+    std::vector<LBFGSOptions> options;
+    LoadTarget target;
+    target.name = "LBFGS";
+    target.dtype = dtype_of<T>();
+    for (const auto& g : opt.param_groups()) {
+      target.sizes.emplace_back();
+      for (const auto& p : g.params) target.sizes.back().push_back(p.size());
+    }
+    const std::size_t n = opt.num_elements();
+    target.read_group = [&](std::size_t gi, const Json& hyper) {
+      const std::string where = "parameter group " + std::to_string(gi);
+      LBFGSOptions op = opt.param_groups()[gi].options;
+      apply_options(op, hyper, /*strict_forced=*/false, where);
+      try {
+        op.validate();
+      } catch (const std::invalid_argument& e) {
+        throw Bad(where + ": " + e.what());
+      }
+      options.push_back(op);
+    };
+    LBFGSState<T> state;
+    std::set<std::string> present;
+    const auto first = [&](std::size_t i, const std::string& key) {
+      if (i != 0) throw Bad("LBFGS keeps its state on parameter 0, the file has some for parameter " + std::to_string(i));
+      present.insert(key);
+    };
+    target.buffer_count = [&](std::size_t, const std::string& key) -> std::uint64_t {
+      return key == "t" || key == "H_diag" ? 1 : n;
+    };
+    target.read_buffer = [&](std::size_t i, const std::string& key, const unsigned char* bytes, std::size_t count) {
+      first(i, key);
+      if (key == "d" || key == "prev_flat_grad") {
+        auto& v = key == "d" ? state.d : state.prev_flat_grad;
+        v.resize(count);
+        for (std::size_t j = 0; j < count; ++j) v[j] = get_le<T>(bytes + j * sizeof(T));
+        return true;
+      }
+      if (key == "t" || key == "H_diag") {
+        (key == "t" ? state.t : state.H_diag) = LBFGSScalar{static_cast<double>(get_le<T>(bytes)), true};
+        return true;
+      }
+      return false;
+    };
+    target.read_value = [&](std::size_t i, const std::string& key, const Json& v) {
+      first(i, key);
+      if (key == "func_evals" || key == "n_iter") {
+        if (v.type != Json::Number || !v.is_int || v.integer < 0)
+          throw Bad("state '" + key + "' must be an integer >= 0");
+        (key == "func_evals" ? state.func_evals : state.n_iter) = v.integer;
+        return true;
+      }
+      if (key == "t" || key == "H_diag") {
+        (key == "t" ? state.t : state.H_diag) = LBFGSScalar{real(v, "state '" + key + "'"), false};
+        return true;
+      }
+      if (key == "prev_loss") {
+        state.prev_loss = real(v, "state 'prev_loss'");
+        return true;
+      }
+      return false;
+    };
+    target.read_list = [&](std::size_t i, const std::string& key, const std::vector<std::optional<TensorView>>& items) {
+      first(i, key);
+      const bool vectors = key == "old_dirs" || key == "old_stps";
+      if (!vectors && key != "ro" && key != "al") return false;
+      const auto element = [&](const TensorView& t) {
+        if (t.tensor->dtype != target.dtype) throw Bad("tensor '" + t.name + "' must be " + target.dtype);
+        if (vectors && (t.tensor->shape.size() != 1 || t.tensor->count != n))
+          throw Bad("tensor '" + t.name + "' must have shape [" + std::to_string(n) + "]");
+        if (!vectors && !t.tensor->scalar) throw Bad("tensor '" + t.name + "' must be 0-d");
+      };
+      for (const auto& item : items) {
+        if (!item && key != "al") throw Bad("state list '" + key + "' cannot hold None");
+        if (item) element(*item);
+      }
+      for (const auto& item : items) {
+        if (key == "al") {
+          state.al.push_back(item ? std::optional<T>(get_le<T>(item->bytes)) : std::nullopt);
+        } else if (key == "ro") {
+          state.ro.push_back(get_le<T>(item->bytes));
+        } else {
+          std::vector<T> v(n);
+          for (std::size_t j = 0; j < n; ++j) v[j] = get_le<T>(item->bytes + j * sizeof(T));
+          (key == "old_dirs" ? state.old_dirs : state.old_stps).push_back(std::move(v));
+        }
+      }
+      return true;
+    };
+    target.check_states = [&] {
+      if (present.empty()) return;  // never stepped
+      for (const char* k : {"func_evals", "n_iter"})
+        if (!present.count(k)) throw Bad("LBFGS state has no '" + std::string(k) + "'");
+      const char* iteration[] = {"d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad", "prev_loss"};
+      for (const char* k : iteration) {
+        if (state.n_iter > 0 && !present.count(k))
+          throw Bad("LBFGS state has n_iter > 0 but no '" + std::string(k) + "'");
+        if (state.n_iter == 0 && present.count(k))
+          throw Bad("LBFGS state has n_iter 0 but holds '" + std::string(k) + "'");
+      }
+      try {
+        state.check(n);
+      } catch (const std::invalid_argument& e) {
+        throw Bad(e.what());
+      }
+    };
+    Loaded loaded = read_checkpoint(file, target, sched);
+    for (std::size_t gi = 0; gi < options.size(); ++gi) {
+      opt.param_groups()[gi].options = options[gi];
+      opt.param_groups()[gi].initial_lr = loaded.initial_lrs[gi];
+    }
+    opt.load_state(std::move(state));
     if (loaded.scheduler) loaded.scheduler();
   } catch (const Bad& e) {
     throw CheckpointError(CheckpointError::Kind::invalid, "checkpoint " + path + ": " + e.what());

@@ -11,6 +11,10 @@
 //   v.real(key, double&)   v.flag(key, bool&)   v.integer(key, std::int64_t&)
 //   v.pair(key, double&, double&)        a 2-list such as Adam's betas
 //   v.triple(key, double&, double&, double&)   a 3-list (Adan's betas)
+//   v.opt_pair(key, std::optional<double>&, double&)   a 2-list whose first entry may be null (Adafactor's eps)
+//   v.opt_integer(key, std::optional<std::int64_t>&, fallback)   an integer the options may leave unset
+//                                        (LBFGS's max_eval; files hold `fallback`, the value it stands for)
+//   v.choice(key, E&, Choices<E>{{name, value}, ...})   a string option (nullptr as name: JSON null)
 //   v.mode(key, bool&)                   a flag files hold but options may not set (ScheduleFreeAdamW's
 //                                        train_mode says what the parameters hold; train()/eval() move them)
 //   v.forced(key, bool& member, value)   always `value` for this optimizer (AdamW's decoupled_weight_decay)
@@ -18,15 +22,23 @@
 //   v.buffer(key, std::vector<T>&)       a per-parameter state buffer (empty: not created yet)
 //   v.step(key, std::int64_t&)           the step count (torch keeps it as a float32 scalar tensor)
 //   v.scalar(key, float&)                a per-parameter float32 scalar (ASGD's eta and mu)
+// Optional hooks for optimizers that know their parameters' shapes: state_shape(opt, i, key), the shape a
+// file gives state buffer `key` of parameter i (torch's; default [elements]), and check_state(opt, i,
+// state), the check of a loaded state (default state.check(elements, who)). Muon's info is in
+// registry_muon.hpp (it needs Eigen); LBFGS keeps one state for all parameters, saved by checkpoint.hpp.
 //   v.scalar(key, double&, bool& f32)    a per-parameter scalar kept as float32 (f32) or float64 (NAdam's
 //                                        mu_product, which torch's load_state_dict may leave float64)
 // Values kept per param group rather than per parameter (Adan's step, ScheduleFreeAdamW's schedule and
 // train_mode) are hyperparameters here, as they are param-group keys in Python.
 
 #include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "adabelief/adabelief.hpp"
+#include "adafactor/adafactor.hpp"
 #include "adadelta/adadelta.hpp"
 #include "adagrad/adagrad.hpp"
 #include "adam/adam.hpp"
@@ -34,6 +46,7 @@
 #include "adan/adan.hpp"
 #include "asgd/asgd.hpp"
 #include "lamb/lamb.hpp"
+#include "lbfgs/lbfgs.hpp"
 #include "lion/lion.hpp"
 #include "nadam/nadam.hpp"
 #include "radam/radam.hpp"
@@ -41,12 +54,17 @@
 #include "rprop/rprop.hpp"
 #include "schedulefree/schedulefree.hpp"
 #include "sgd/sgd.hpp"
+#include "sparse_adam/sparse_adam.hpp"
 
 namespace fastoptim {
 
 // torch flags that choose an implementation or need autograd: `foreach`/`fused` take None or a bool (we
 // always run one fused kernel; torch's default is None); `capturable`/`differentiable` must be False.
 enum class TorchFlag { none_or_bool, false_only };
+
+// The names of a string option's values (nullptr: JSON null / Python None).
+template <class E>
+using Choices = std::initializer_list<std::pair<const char*, E>>;
 
 template <class Options>
 struct OptimizerInfo;  // specialized per optimizer
@@ -412,6 +430,85 @@ struct OptimizerInfo<ScheduleFreeAdamWOptions> {
   static void state(S& s, V& v) {
     v.buffer("z", s.z);
     v.buffer("exp_avg_sq", s.exp_avg_sq);
+  }
+};
+
+// Parameters of two or more dimensions keep row_var (torch's shape (..., R, 1)) and col_var ((..., 1, C)).
+template <>
+struct OptimizerInfo<AdafactorOptions> {
+  static constexpr const char* name = "Adafactor";
+  template <class O, class V>
+  static void hyperparameters(O& o, V& v) {
+    v.real("lr", o.lr);
+    v.real("beta2_decay", o.beta2_decay);
+    v.opt_pair("eps", o.eps1, o.eps2);
+    v.real("d", o.d);
+    v.real("weight_decay", o.weight_decay);
+    v.torch_only("foreach", TorchFlag::none_or_bool);
+    v.flag("maximize", o.maximize);
+  }
+  template <class S, class V>
+  static void state(S& s, V& v) {
+    v.step("step", s.step);
+    v.buffer("row_var", s.row_var);
+    v.buffer("col_var", s.col_var);
+    v.buffer("variance", s.variance);
+  }
+  template <class T>
+  static std::vector<std::uint64_t> state_shape(const Adafactor<T>& opt, std::size_t i, const std::string& key) {
+    std::vector<std::uint64_t> shape(opt.shape(i).begin(), opt.shape(i).end());
+    if (shape.size() >= 2 && key == "row_var") shape.back() = 1;
+    if (shape.size() >= 2 && key == "col_var") shape[shape.size() - 2] = 1;
+    return shape;
+  }
+  template <class T>
+  static void check_state(const Adafactor<T>& opt, std::size_t i, const AdafactorState<T>& state) {
+    state.check(adafactor_shape(opt.shape(i).data(), opt.shape(i).size()), "parameter " + std::to_string(i));
+  }
+};
+
+// Buffers have the parameter's shape, (rows, elements / rows).
+template <>
+struct OptimizerInfo<SparseAdamOptions> {
+  static constexpr const char* name = "SparseAdam";
+  template <class O, class V>
+  static void hyperparameters(O& o, V& v) {
+    v.real("lr", o.lr);
+    v.pair("betas", o.beta1, o.beta2);
+    v.real("eps", o.eps);
+    v.flag("maximize", o.maximize);
+  }
+  template <class S, class V>
+  static void state(S& s, V& v) {
+    v.step("step", s.step);
+    v.buffer("exp_avg", s.exp_avg);
+    v.buffer("exp_avg_sq", s.exp_avg_sq);
+  }
+  template <class T>
+  static std::vector<std::uint64_t> state_shape(const SparseAdam<T>& opt, std::size_t i, const std::string&) {
+    const std::size_t rows = opt.rows(i);
+    std::size_t size = 0, k = 0;
+    for (const auto& g : opt.param_groups())
+      for (const auto& p : g.params)
+        if (k++ == i) size = p.size();
+    return {rows, rows == 0 ? 0 : size / rows};
+  }
+};
+
+// Hyperparameters only: LBFGS's state (one for all parameters, with lists) is saved by checkpoint.hpp.
+template <>
+struct OptimizerInfo<LBFGSOptions> {
+  static constexpr const char* name = "LBFGS";
+  template <class O, class V>
+  static void hyperparameters(O& o, V& v) {
+    v.real("lr", o.lr);
+    v.integer("max_iter", o.max_iter);
+    v.opt_integer("max_eval", o.max_eval, o.max_iter * 5 / 4);
+    v.real("tolerance_grad", o.tolerance_grad);
+    v.real("tolerance_change", o.tolerance_change);
+    v.integer("history_size", o.history_size);
+    v.choice("line_search_fn", o.line_search_fn,
+             Choices<LineSearch>{{nullptr, LineSearch::none}, {"strong_wolfe", LineSearch::strong_wolfe}});
   }
 };
 
