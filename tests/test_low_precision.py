@@ -333,3 +333,53 @@ def test_bfloat16_state_trains_the_demo_to_the_same_accuracy(capsys):
     f32 = accuracy()
     bf16 = accuracy("--opt-arg", "state_dtype=bfloat16")
     assert f32 > 0.95 and abs(bf16 - f32) <= 0.01, (f32, bf16)
+
+
+# ---------------------------------------------------------------------------------- checkpoints
+
+def test_checkpoints_keep_16_bit_state_master_weights_and_the_rounding_counter(tmp_path):
+    rng = np.random.default_rng(3)
+    grads = [[rng.standard_normal(n).astype(BF16) for n in (300, 7)] for _ in range(6)]
+    kw = dict(lr=1e-2, state_dtype="float16", master_weights=True, stochastic_rounding=True, rounding_seed=9)
+
+    def fresh():
+        return [np.linspace(-1, 1, n).astype(BF16) for n in (300, 7)]
+
+    full = fresh()
+    a = fastoptim.AdamW(full, **kw)
+    for g in grads:
+        a.step(g)
+    half = fresh()
+    b = fastoptim.AdamW(half, **kw)
+    for g in grads[:3]:
+        b.step(g)
+    fastoptim.save(tmp_path / "lowp.safetensors", b)
+    resumed = [p.copy() for p in half]
+    c = fastoptim.AdamW(resumed, **kw)
+    fastoptim.load(tmp_path / "lowp.safetensors", c)
+    assert c.state[0]["exp_avg"].dtype == F16 and c.state[0]["master_param"].dtype == np.float32
+    assert c._rounding_step == 3
+    for g in grads[3:]:
+        c.step(g)
+    for p, q in zip(full, resumed):
+        assert np.array_equal(bits(p), bits(q))
+    # the file's state dtype must be the optimizer's: no silent conversion
+    other = fastoptim.AdamW([p.copy() for p in half], lr=1e-2, master_weights=True)
+    with pytest.raises(ValueError, match="has dtype F16, the parameter is BF16"):
+        fastoptim.load(tmp_path / "lowp.safetensors", other)
+    assert other.state == {}
+
+
+def test_bfloat16_state_checkpoint_round_trip(tmp_path):
+    p = np.arange(10, dtype=np.float32)
+    opt = fastoptim.Adam([p], state_dtype="bfloat16")
+    opt.step([np.ones(10, np.float32)])
+    fastoptim.save(tmp_path / "bf.safetensors", opt)
+    q = np.arange(10, dtype=np.float32)
+    opt2 = fastoptim.Adam([q], state_dtype="bfloat16")
+    fastoptim.load(tmp_path / "bf.safetensors", opt2)
+    assert opt2.state[0]["exp_avg_sq"].dtype == BF16
+    assert np.array_equal(bits(opt2.state[0]["exp_avg_sq"]), bits(opt.state[0]["exp_avg_sq"]))
+    plain = fastoptim.Adam([np.arange(10, dtype=np.float32)])
+    with pytest.raises(ValueError, match="has dtype BF16, the parameter is F32"):
+        fastoptim.load(tmp_path / "bf.safetensors", plain)

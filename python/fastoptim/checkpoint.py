@@ -22,7 +22,9 @@ repeats). The C++ writer produces the same JSON (ints as ints, floats as floats)
 language bit-identically. Tensors are named ``state.<param index>.<key>`` (e.g.
 ``state.0.exp_avg``) with the parameter's dtype and shape; ``step`` is an F32 scalar (shape ``[]``), as torch
 keeps it, and other per-parameter scalars (ASGD's ``eta`` and ``mu``, NAdam's ``mu_product``) are F32 or F64
-scalars.
+scalars. Low-precision storage (Python only) saves its buffers as they are: F16 or BF16 state (the
+optimizer's ``state_dtype``), F32 ``master_param``, and with stochastic rounding an ``"rounding": {"seed": s,
+"step": n}`` entry in ``"optimizer"`` so that the random bits resume where they were.
 
 Version 2 (written only for a state that needs it: LBFGS, whose torch state holds lists and Python numbers)
 adds two entries to ``"optimizer"``::
@@ -69,7 +71,34 @@ _DTYPES: Dict[str, Tuple[int, Optional[str]]] = {
     "F8_E5M2": (1, None), "I64": (8, "<i8"), "I32": (4, "<i4"), "I16": (2, "<i2"), "I8": (1, "i1"),
     "U64": (8, "<u8"), "U32": (4, "<u4"), "U16": (2, "<u2"), "U8": (1, "u1"), "BOOL": (1, None),
 }
-_NP_TO_ST = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
+_NP_TO_ST = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.float16): "F16"}
+
+
+def _st_dtype(dtype: np.dtype) -> Optional[str]:
+    """The safetensors name of a dtype we save (bfloat16 is ml_dtypes', a numpy extension dtype)."""
+    if dtype.kind == "V" and dtype.itemsize == 2 and dtype.name == "bfloat16":
+        return "BF16"
+    return _NP_TO_ST.get(dtype.newbyteorder("="))
+
+
+def _np_dtype(st: str) -> np.dtype:
+    if st == "BF16":
+        from .optimizer import _bfloat16
+
+        bf16 = _bfloat16()
+        if bf16 is None:
+            raise _Bad("holds bfloat16 tensors, which need the ml_dtypes package (pip install ml_dtypes)")
+        return bf16
+    return np.dtype(_DTYPES[st][1])
+
+
+def _state_st_dtype(optimizer: Any, key: str, p: np.ndarray) -> Optional[str]:
+    """The dtype a state buffer of p must have in a file: the optimizer's state dtype (float32 for master
+    weights)."""
+    if key == "master_param":
+        return "F32"
+    state_dtype = getattr(optimizer, "_state_dtype_of", None)
+    return _st_dtype(state_dtype(p) if state_dtype is not None else p.dtype)
 
 
 # ----------------------------------------------------------------------------------------------------- save
@@ -123,9 +152,11 @@ def _build(optimizer: Any, scheduler: Any) -> bytes:
 
     def tensor(name: str, value: Any, what: str) -> None:
         arr = np.asarray(value)
-        if arr.dtype not in _NP_TO_ST:
+        if _st_dtype(arr.dtype) is None:
             raise ValueError(f"cannot save {what}: dtype {arr.dtype}")
-        tensors.append((name, arr.astype(arr.dtype.newbyteorder("<"), order="C", copy=True)))
+        if arr.dtype.kind != "V":  # bfloat16 has no byte order of its own (little-endian machines only)
+            arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+        tensors.append((name, np.array(arr, order="C", copy=True)))
 
     for index, entry in sorted(sd["state"].items()):
         keys = []
@@ -158,6 +189,8 @@ def _build(optimizer: Any, scheduler: Any) -> bytes:
                                        "state_keys": state_keys}
     if state_values or state_lists:
         optimizer_entry.update(state_values=state_values, state_lists=state_lists)
+    if "rounding" in sd:  # stochastic rounding: where its random bits resume
+        optimizer_entry["rounding"] = _jsonable(sd["rounding"], "optimizer rounding")
     sched = None
     if scheduler is not None:
         sched = _sched_desc(scheduler)
@@ -170,7 +203,7 @@ def _build(optimizer: Any, scheduler: Any) -> bytes:
     header: Dict[str, Any] = {"__metadata__": {"fastoptim": json.dumps(meta, separators=(",", ":"))}}
     offset = 0
     for name, arr in tensors:
-        header[name] = {"dtype": _NP_TO_ST[arr.dtype.newbyteorder("=")], "shape": list(arr.shape),
+        header[name] = {"dtype": _st_dtype(arr.dtype), "shape": list(arr.shape),
                         "data_offsets": [offset, offset + arr.nbytes]}
         offset += arr.nbytes
     head = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
@@ -319,8 +352,9 @@ def _tensors(header: Dict[str, Any], data: bytes) -> Dict[str, Tuple[str, Tuple[
 
 def _array(data: bytes, entry: Tuple[str, Tuple[int, ...], int, int]) -> np.ndarray:
     dtype, shape, begin, end = entry
-    arr = np.frombuffer(data, dtype=np.dtype(_DTYPES[dtype][1]), count=(end - begin) // _DTYPES[dtype][0],
-                        offset=begin)
+    arr = np.frombuffer(data, dtype=_np_dtype(dtype), count=(end - begin) // _DTYPES[dtype][0], offset=begin)
+    if arr.dtype.kind == "V":
+        return arr.reshape(shape).copy()
     return arr.reshape(shape).astype(arr.dtype.newbyteorder("="), copy=True)
 
 
@@ -413,9 +447,10 @@ def _prepare(path: str, optimizer: Any, scheduler: Any) -> Tuple[Dict[str, Any],
                     raise _Bad(f"tensor {name!r} must be an F32 or F64 scalar, got {dtype} {list(shape)}")
                 entry[k] = _array(data, tensors[name])
             else:
-                want = _NP_TO_ST.get(p.dtype)
+                want = _state_st_dtype(optimizer, k, p)
                 if dtype != want:
-                    raise _Bad(f"tensor {name!r} has dtype {dtype}, the parameter is {want}")
+                    what = "the parameter is" if want == _st_dtype(p.dtype) else "the optimizer's state dtype is"
+                    raise _Bad(f"tensor {name!r} has dtype {dtype}, {what} {want}")
                 want = optimizer._state_shape(k, p)  # the parameter's, or e.g. Adafactor's factored shapes
                 if want is None or shape != tuple(want):
                     raise _Bad(f"tensor {name!r} has shape {list(shape)}, the parameter has {list(p.shape)}"
@@ -474,7 +509,7 @@ def _prepare(path: str, optimizer: Any, scheduler: Any) -> Tuple[Dict[str, Any],
                     raise _Bad(f"{where} has length {length}, more elements than the file has tensors")
                 items: List[Any] = [None] * length
                 absent = set(none)
-                want_dtype = _NP_TO_ST.get(p.dtype)
+                want_dtype = _st_dtype(p.dtype)
                 want = optimizer._state_shape(k, p)
                 for j in range(length):
                     if j in absent:
@@ -495,6 +530,12 @@ def _prepare(path: str, optimizer: Any, scheduler: Any) -> Tuple[Dict[str, Any],
     if extra:
         raise _Bad(f"unexpected tensor {extra[0]!r}")
     sd = {"state": state, "param_groups": groups}
+    rounding = opt.get("rounding")
+    if rounding is not None:
+        if (not isinstance(rounding, dict) or set(rounding) != {"seed", "step"}
+                or any(type(v) is not int or v < 0 for v in rounding.values())):
+            raise _Bad("optimizer 'rounding' must be {'seed': n, 'step': n} with integers >= 0")
+        sd["rounding"] = rounding
     sched = meta.get("scheduler")
     if scheduler is not None:
         if sched is None:
