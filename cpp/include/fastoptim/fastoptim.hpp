@@ -5,6 +5,7 @@
 #include "version.hpp"
 #include "core/parallel.hpp"
 #include "core/span.hpp"
+#include "core/lowp.hpp"
 #include "core/optimizer.hpp"
 #include "sgd/sgd.hpp"
 #include "adam/adam.hpp"
