@@ -346,8 +346,8 @@ def test_add_param_group_and_deepcopy():
     clone.step()
     for p, q in zip(clone_params, params):
         assert torch.equal(p, q)
-    with pytest.raises(TypeError, match="dtype torch.float16"):
-        opt.add_param_group({"params": [torch.zeros(2, dtype=torch.float16, requires_grad=True)]})
+    with pytest.raises(TypeError, match="dtype torch.float8_e5m2"):
+        opt.add_param_group({"params": [torch.zeros(2, dtype=torch.float8_e5m2, requires_grad=True)]})
     with pytest.raises(ValueError, match="Invalid learning rate"):
         opt.add_param_group({"params": [torch.zeros(2, dtype=torch.float64, requires_grad=True)], "lr": -1.0})
     with pytest.raises(ValueError, match="overlaps parameter"):
@@ -364,13 +364,13 @@ def _leaf(t):
 @pytest.mark.parametrize("param,error,match", [
     (lambda: _leaf(torch.zeros(3, device="meta")), ValueError, "parameter 0 is on meta"),
     (lambda: _leaf(torch.zeros(3, 4).t()), ValueError, "parameter 0 is not contiguous"),
-    (lambda: _leaf(torch.zeros(3, dtype=torch.float16)), TypeError, "parameter 0 has dtype torch.float16"),
-    (lambda: _leaf(torch.zeros(3, dtype=torch.bfloat16)), TypeError, "parameter 0 has dtype torch.bfloat16"),
+    (lambda: _leaf(torch.zeros(3, dtype=torch.float8_e5m2)), TypeError, "parameter 0 has dtype torch.float8_e5m2"),
+    (lambda: _leaf(torch.zeros(3, dtype=torch.float8_e4m3fn)), TypeError, "parameter 0 has dtype torch.float8_e4m3fn"),
     (lambda: _leaf(torch.zeros(3, dtype=torch.complex64)), TypeError, "has dtype torch.complex64"),
     (lambda: _leaf(torch.zeros(3, 3).to_sparse()), TypeError, "layout torch.sparse_coo"),
     (lambda: torch.zeros(3, requires_grad=True) * 2, ValueError, "can't optimize a non-leaf Tensor"),
     (lambda: np.zeros(3), TypeError, "optimizer can only optimize Tensors"),
-], ids=["meta", "strided", "float16", "bfloat16", "complex", "sparse", "non-leaf", "ndarray"])
+], ids=["meta", "strided", "float8_e5m2", "float8_e4m3", "complex", "sparse", "non-leaf", "ndarray"])
 def test_bad_parameters_are_rejected_at_construction(param, error, match):
     with pytest.raises(error, match=match):
         ft.Adam([param()])
@@ -486,3 +486,33 @@ def test_zero_redundancy_optimizer_two_processes():
         runs.pop("untrained", None)
         for name, values in runs.items():
             assert np.array_equal(values, plain), f"rank {rank}: {name} differs from one-process fastoptim.torch.Adam"
+
+
+# ------------------------------------------------------------------------------------ low precision
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_16_bit_tensors_use_the_low_precision_kernels(dtype):
+    pytest.importorskip("ml_dtypes")
+    import ml_dtypes
+
+    npdtype = np.float16 if dtype == torch.float16 else ml_dtypes.bfloat16
+    torch.manual_seed(0)
+    params = [torch.randn(300, dtype=dtype, requires_grad=True), torch.randn(4, 5, dtype=dtype, requires_grad=True)]
+    arrays = [p.detach().view(torch.int16).numpy().copy().view(npdtype) for p in params]
+    kw = dict(lr=1e-2, weight_decay=0.1, state_dtype="bfloat16", master_weights=True, stochastic_rounding=True)
+    opt = ft.AdamW(params, **kw)
+    ref = fastoptim.AdamW(arrays, **kw)
+    for _ in range(4):
+        grads = [torch.randn_like(p) for p in params]
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt.step()
+        ref.step([g.view(torch.int16).numpy().copy().view(npdtype) for g in grads])
+    for p, a in zip(params, arrays):
+        assert p.dtype == dtype
+        assert np.array_equal(p.detach().view(torch.int16).numpy(), a.view(np.int16))
+    state = opt.state[params[0]]
+    assert state["exp_avg"].dtype == torch.bfloat16 and state["master_param"].dtype == torch.float32
+    assert np.array_equal(state["exp_avg"].view(torch.int16).numpy(), ref.state[0]["exp_avg"].view(np.int16))
+    with pytest.raises(TypeError, match="parameter 0 has dtype torch.bfloat16"):
+        ft.LAMB([torch.zeros(3, dtype=torch.bfloat16, requires_grad=True)])

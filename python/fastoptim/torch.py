@@ -19,8 +19,10 @@ fastoptim's lr schedulers drive), ``state`` keyed by tensor with torch's keys an
 and ``load_state_dict()`` interoperate with ``torch.optim`` both ways), hooks, ``zero_grad()``, and what
 ``torch.distributed.optim.ZeroRedundancyOptimizer`` needs.
 
-Tensors must be on the CPU, dense, contiguous and of a dtype fastoptim updates (float32, float64); anything
-else raises, as it would need a copy. ``import fastoptim`` does not import torch; this module does.
+Tensors must be on the CPU, dense, contiguous and of a dtype fastoptim updates (float32, float64; float16
+and bfloat16 too for the optimizers with low-precision kernels, whose ``state_dtype``, ``master_weights`` and
+``stochastic_rounding`` arguments work here as well: bfloat16 through ml_dtypes views); anything else
+raises, as it would need a copy. ``import fastoptim`` does not import torch; this module does.
 """
 
 from __future__ import annotations
@@ -37,6 +39,25 @@ from .optimizer import _FLOAT_DTYPES, Optimizer as _NumpyOptimizer
 # torch dtypes whose numpy views fastoptim's kernels update (follows fastoptim.optimizer's list)
 _DTYPES = {torch.from_numpy(np.empty(0, dtype=d)).dtype for d in _FLOAT_DTYPES}
 _DTYPE_NAMES = " or ".join(sorted(str(d).replace("torch.", "") for d in _DTYPES))
+# and, for the optimizers with low-precision kernels (``_low_precision``), these
+_DTYPES_16 = {torch.float16, torch.bfloat16}
+
+
+def _bf16_numpy(t: torch.Tensor) -> np.ndarray:
+    """A numpy view of a bfloat16 tensor as ml_dtypes.bfloat16 (torch's numpy() has no bfloat16)."""
+    from .optimizer import _bfloat16
+
+    bf16 = _bfloat16()
+    if bf16 is None:
+        raise TypeError("bfloat16 tensors need the ml_dtypes package (pip install ml_dtypes)")
+    return t.view(torch.int16).numpy().view(bf16)
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    """A tensor over the array's memory (bfloat16 through its int16 bits)."""
+    if a.dtype.kind == "V" and a.dtype.name == "bfloat16":
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
 
 
 def _where(index: int, what: str) -> str:
@@ -48,7 +69,7 @@ def _where(index: int, what: str) -> str:
     return f"state '{what}' of parameter {index}"
 
 
-def _array(t: Any, index: int, what: str) -> np.ndarray:
+def _array(t: Any, index: int, what: str, low_precision: bool = False) -> np.ndarray:
     """A numpy view sharing ``t``'s memory; whatever would need a copy raises instead. (The message is
     built only on failure: this runs for every tensor at every step.)"""
     if not isinstance(t, torch.Tensor):
@@ -60,36 +81,37 @@ def _array(t: Any, index: int, what: str) -> np.ndarray:
             f"{_where(index, what)} is on {t.device}; fastoptim.torch updates CPU tensors in place and never "
             "copies them to or from a device"
         )
-    if t.dtype not in _DTYPES:
-        raise TypeError(
-            f"{_where(index, what)} has dtype {t.dtype}; fastoptim updates {_DTYPE_NAMES} tensors (no conversion)"
-        )
+    if t.dtype not in _DTYPES and not (low_precision and t.dtype in _DTYPES_16):
+        names = _DTYPE_NAMES + (", float16 or bfloat16" if low_precision else "")
+        raise TypeError(f"{_where(index, what)} has dtype {t.dtype}; fastoptim updates {names} tensors (no conversion)")
     if not t.is_contiguous():
         raise ValueError(
             f"{_where(index, what)} is not contiguous (a transposed or strided view, or channels_last?); "
             "fastoptim.torch updates contiguous tensors in place and never copies: make it contiguous first"
         )
     # numpy() refuses tensors that require grad; detach() is a view of the same memory
-    return t.detach().numpy() if t.requires_grad else t.numpy()
+    if t.requires_grad:
+        t = t.detach()
+    return _bf16_numpy(t) if t.dtype == torch.bfloat16 else t.numpy()
 
 
-def _param_array(p: torch.Tensor, index: int) -> np.ndarray:
+def _param_array(p: torch.Tensor, index: int, low_precision: bool = False) -> np.ndarray:
     if p.is_inference() and not torch.is_inference_mode_enabled():
         raise RuntimeError(
             f"parameter {index}: Inplace update to inference tensor outside InferenceMode is not allowed"
         )
-    return _array(p, index, "parameter")
+    return _array(p, index, "parameter", low_precision)
 
 
-def _grad_array(p: torch.Tensor, index: int, owner: str) -> np.ndarray:
+def _grad_array(p: torch.Tensor, index: int, owner: str, low_precision: bool = False) -> np.ndarray:
     assert p.grad is not None
     if p.grad.layout is not torch.strided:  # torch's message for the dense optimizers
         raise RuntimeError(f"{owner} does not support sparse gradients (gradient of parameter {index})")
-    return _array(p.grad, index, "gradient")
+    return _array(p.grad, index, "gradient", low_precision)
 
 
-def _state_value(value: Any, key: str, index: int) -> Any:
-    return _array(value, index, key) if isinstance(value, torch.Tensor) else value
+def _state_value(value: Any, key: str, index: int, low_precision: bool = False) -> Any:
+    return _array(value, index, key, low_precision) if isinstance(value, torch.Tensor) else value
 
 
 def _hyperparameters(group: Dict[str, Any]) -> Dict[str, Any]:
@@ -134,7 +156,7 @@ class _TorchOptimizer(torch.optim.Optimizer):
         for group in self.param_groups:
             arrays = []
             for p in group["params"]:
-                arrays.append(_param_array(p, index))
+                arrays.append(_param_array(p, index, self._numpy_class._low_precision))
                 index += 1
             groups.append(dict(group, params=arrays))
         return groups
@@ -169,6 +191,7 @@ class _TorchOptimizer(torch.optim.Optimizer):
                 loss = closure()
         engine = self._get_engine()
         owner = type(self).__name__
+        low = self._numpy_class._low_precision
         params: List[torch.Tensor] = []
         grads: List[Optional[np.ndarray]] = []
         groups: List[Dict[str, Any]] = []
@@ -182,11 +205,11 @@ class _TorchOptimizer(torch.optim.Optimizer):
                     arrays.append(None)
                     grads.append(None)
                     continue
-                arrays.append(_param_array(p, index))
-                grads.append(_grad_array(p, index, owner))
+                arrays.append(_param_array(p, index, low))
+                grads.append(_grad_array(p, index, owner, low))
                 state = self.state.get(p)
                 if state:
-                    lent[index] = {k: _state_value(v, k, index) for k, v in state.items()}
+                    lent[index] = {k: _state_value(v, k, index, low) for k, v in state.items()}
             groups.append(dict(group, params=arrays))
         before = {index: dict(entry) for index, entry in lent.items()}
         engine.param_groups, engine.state = groups, lent
@@ -202,7 +225,7 @@ class _TorchOptimizer(torch.optim.Optimizer):
             state = self.state[params[index]]
             for key in sorted(new, key=lambda k: order.get(k, len(order))):  # torch's order: step, then buffers
                 value = entry[key]
-                state[key] = torch.from_numpy(value) if isinstance(value, np.ndarray) else value
+                state[key] = _tensor(value) if isinstance(value, np.ndarray) else value
         # The kernel wrote behind autograd's back: bump the version counters as an in-place op would, so
         # a backward through graphs that saved these parameters fails as it does with torch.optim.
         torch.autograd.graph.increment_version([p for p, g in zip(params, grads) if g is not None])
