@@ -99,7 +99,7 @@ class Spec:
 
 def numpy_sgd(params, grads, lr=1e-2, momentum=0.9):
     """SGD with momentum as a user would write it in numpy (torch's rule: buf = momentum * buf + g)."""
-    bufs: List[Optional[np.ndarray]] = [None] * len(params)
+    bufs = [None] * len(params)
 
     def step():
         for i, (p, g) in enumerate(zip(params, grads)):
@@ -210,9 +210,13 @@ def supported(spec: Spec) -> bool:
 def median_time(fn: Callable[[], Any], repeat: int, min_time: float = 0.2, budget: float = 5.0,
                 warmup: int = 2) -> float:
     """Median of at least ``repeat`` calls (more, up to 10x, until ``min_time`` seconds have passed), or of at
-    least 3 once ``budget`` seconds have passed (slow cases), after ``warmup`` untimed calls."""
-    for _ in range(warmup):
+    least 3 once ``budget`` seconds have passed (slow cases), after ``warmup`` untimed calls (a single one
+    when it takes over a second, unless ``warmup`` > 2: LBFGS fills its history)."""
+    for i in range(warmup):
+        t0 = time.perf_counter()
         fn()
+        if warmup <= 2 and time.perf_counter() - t0 > 1.0:
+            break
     times: List[float] = []
     start = time.perf_counter()
     while True:
@@ -239,7 +243,7 @@ def shapes_for(spec: Spec, shapes: List[Shape]) -> Optional[List[Shape]]:
     if spec.kind == "matrices":  # Muon takes matrices only: the case's own, or a single tensor made one
         if len(shapes) == 1:
             return [_near_square(n)] if n <= MUON_MAX_MATRIX else None
-        mats = [s for s in shapes if len(s) == 2]
+        mats: List[Shape] = [s for s in shapes if len(s) == 2]
         if any(s[0] * s[1] > MUON_MAX_MATRIX for s in mats):
             mats = [s for s in mats if s[0] * s[1] <= MUON_MAX_MATRIX]
         return mats or [_near_square(math.prod(s)) for s in shapes]
@@ -582,8 +586,8 @@ def plot(report: Dict[str, Any], path: str) -> None:
         roof = [(i + 0.4 - width / 2, 1e9 * r["roofline_seconds"] / r["params"]) for i, r in enumerate(rows)
                 if r["roofline_seconds"]]
         if roof:
-            xs, ys = zip(*roof)
-            ax.hlines(ys, [x - 0.4 for x in xs], [x + 0.4 for x in xs], colors="k", label="roofline")
+            ax.hlines([y for _, y in roof], [x - 0.4 for x, _ in roof], [x + 0.4 for x, _ in roof], colors="k",
+                      label="roofline")
         ax.set_yscale("log")
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))], [r["case"] for r in rows], rotation=20,
                       fontsize=7)
