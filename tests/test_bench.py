@@ -94,6 +94,7 @@ def test_bytes_per_param_follow_the_state(quick):
     assert per[("Lion", "1x4096")] == 20
     # SparseAdam moves only the rows its gradient lists.
     assert per[("SparseAdam", "1x4096")] == pytest.approx(28 / 64)
+    assert per[("Adafactor", "1x4096")] == 20  # a vector: a full-size variance, not factored
     if ("Adam-bf16", "1x4096") in per:  # two bfloat16 moments: 2 * 2 bytes less each way
         assert per[("Adam-bf16", "1x4096")] == 28 - 8
 
@@ -127,7 +128,7 @@ def test_markdown_and_plot(quick):
 
 
 def test_stream_probe_reads_and_writes_every_array():
-    n = 70_000  # above one grain: threads split it
+    n = 70_003  # above one grain (threads split it), and a tail after the last whole vector
     a = np.arange(n, dtype=np.uint32)
     b = np.full(n, 2, np.uint16)
     c = np.full(n, 3, np.uint64)
@@ -153,3 +154,5 @@ def test_bad_arguments_are_refused():
         _bench.run(["Adamm"], threads=[1], quick=True)
     with pytest.raises(ValueError, match="do not apply"):
         _bench.run(["SGD"], threads=[1], quick=True, cases=["1x1e7"])
+    with pytest.raises(ValueError, match="threads"):
+        _bench.run(["SGD"], threads=[0], quick=True)

@@ -340,7 +340,10 @@ def traffic(opt: Any, prob: Problem, params: List[np.ndarray]) -> Optional[Dict[
 
 
 def _scratch(n: int, itemsize: int) -> np.ndarray:
-    a = np.empty(n, {2: np.uint16, 4: np.uint32, 8: np.uint64}[itemsize])
+    """n elements for the probe, page-aligned (numpy's are 16 bytes into a page: vectors straddle cache lines)."""
+    raw = np.empty(n * itemsize + 4096, np.uint8)
+    start = -raw.ctypes.data % 4096
+    a = raw[start:start + n * itemsize].view({2: np.uint16, 4: np.uint32, 8: np.uint64}[itemsize])
     a.fill(1)  # touch every page: untouched pages all map to one zero page and read from cache
     return a
 
@@ -547,7 +550,9 @@ def markdown(report: Dict[str, Any]) -> str:
         "read; parameter and state, written) over fastoptim's time. Roofline: the same bytes moved by a "
         "bandwidth probe (`_core._stream`) in one pass; % of roofline = probe time / fastoptim time (optimizers "
         "that need norms, reductions or matrix products - LAMB, Adafactor, Muon - do more than one pass and "
-        "cannot reach it). Ratios > 1: fastoptim is faster. '–': not applicable or not available.",
+        "cannot reach it; for arrays that fit in cache the probe's own loop costs show and a fused kernel can "
+        "pass 100%; DRAM-sized cases are the meaningful ones). torch single: `foreach=False` (for LBFGS, SparseAdam and Muon, torch's only "
+        "implementation). Ratios > 1: fastoptim is faster. '–': not applicable or not available.",
         "",
     ]
     for key, threads, rows in _groups(report):
@@ -613,6 +618,10 @@ def run(optimizers: Optional[Sequence[str]] = None, threads: Sequence[int] = (1,
     """Runs the benchmark; prints a Markdown table per optimizer and thread count to ``out`` (stdout) and
     returns the report (also written as JSON, Markdown and a PNG plot where paths are given)."""
     out = sys.stdout if out is None else out
+    if not threads or any(int(t) < 1 for t in threads):
+        raise ValueError(f"threads must be counts >= 1, got {list(threads)}")
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
     torch: Any = None
     if use_torch:
         try:
