@@ -156,3 +156,17 @@ def test_bad_arguments_are_refused():
         _bench.run(["SGD"], threads=[1], quick=True, cases=["1x1e7"])
     with pytest.raises(ValueError, match="threads"):
         _bench.run(["SGD"], threads=[0], quick=True)
+
+
+def test_traffic_counts_the_state_itemsize():
+    """Lower-precision state (state_dtype=) moves fewer bytes: the mix comes from the arrays the state holds."""
+
+    class Fake:
+        state = {0: {"step": np.float32(1), "exp_avg": np.zeros(8, np.uint16), "exp_avg_sq": np.zeros(8, np.uint16),
+                     "row_var": np.zeros(2, np.float32)}}
+
+    prob = _bench.Problem(_bench.SPECS["Adam"], [(8,)])
+    mix = _bench.traffic(Fake(), prob, prob.params)
+    assert mix == {(4, 4, (2, 2)): 8}
+    seconds, nbytes = _bench.roofline(mix, repeat=1, min_time=0.0)
+    assert seconds > 0 and nbytes == 8 * (4 + 4 + 2 + 2 + 4 + 2 + 2)
