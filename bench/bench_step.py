@@ -1,8 +1,9 @@
-"""Median optimizer-step time, fastoptim vs torch.optim and numpy, measured side by side in one run.
+"""Median optimizer-step time, fastoptim vs torch.optim and numpy, with a bandwidth roofline, in one run.
 
 Same as ``python -m fastoptim bench`` (see python/fastoptim/_bench.py); e.g.
 
-    python bench/bench_step.py --optimizers Adam SGD --threads 1 2 --json bench/results/latest.json
+    python bench/bench_step.py --optimizers Adam SGD --threads 1 2 --json bench/results/latest.json \
+        --markdown bench/results/latest.md --plot bench/results/latest.png
 """
 
 import sys
