@@ -10,7 +10,9 @@
 #include <pybind11/pybind11.h>
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -66,6 +68,14 @@ class Validator {
 
   // The parameter fixes the dtype and shape that every other array of its item must have.
   Ref param(py::handle obj, std::size_t index, DType& dtype) {
+    if (const auto* a = fast(obj.ptr(), kWritten)) {  // the usual case, without the checks' pybind11 objects
+      const PyObject* d = a->descr;
+      if (d == f32_.ptr() || d == f64_.ptr()) {
+        dtype = d == f32_.ptr() ? DType::f32 : DType::f64;
+        shape_ = obj.ptr();
+        return record_fast(a, dtype, /*written=*/true, index);
+      }
+    }
     const Who who{"parameter", index};
     py::array a = as_array(obj, who);
     if (a.dtype().is(f32_) || a.dtype().equal(f32_)) {
@@ -77,23 +87,30 @@ class Validator {
                            "; fastoptim updates float32 or float64 arrays (native byte order)");
     }
     check_layout(a, who, /*writeable=*/true);
-    shape_ = a;
+    shape_ = obj.ptr();
     return record(a, /*written=*/true, index);
   }
 
   // A gradient or state buffer: same dtype and shape as the parameter checked last.
   Ref like_param(py::handle obj, const char* what, std::size_t index, DType dtype, bool writeable) {
+    if (const auto* a = fast(obj.ptr(), writeable ? kWritten : kRead)) {
+      const auto* s = py::detail::array_proxy(shape_);
+      if (a->descr == dtype_of(dtype).ptr() && a->nd == s->nd &&
+          std::equal(a->dimensions, a->dimensions + a->nd, s->dimensions))
+        return record_fast(a, dtype, writeable, index);
+    }
     const Who who{what, index};
     py::array a = as_array(obj, who);
     const py::dtype& want = dtype == DType::f32 ? f32_ : f64_;
     if (!a.dtype().is(want) && !a.dtype().equal(want))
       throw py::type_error(who.str() + " has dtype " + py::str(a.dtype()).cast<std::string>() + ", but parameter " +
                            std::to_string(index) + " is " + dtype_name(dtype) + " (no implicit conversion)");
-    bool same = a.ndim() == shape_.ndim();
-    for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = a.shape(d) == shape_.shape(d);
+    const auto shape = py::reinterpret_borrow<py::array>(shape_);
+    bool same = a.ndim() == shape.ndim();
+    for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = a.shape(d) == shape.shape(d);
     if (!same)
       throw py::value_error(who.str() + " has shape " + shape_str(a) + ", but parameter " + std::to_string(index) +
-                            " has shape " + shape_str(shape_));
+                            " has shape " + shape_str(shape));
     check_layout(a, who, writeable);
     return record(a, writeable, index);
   }
@@ -125,9 +142,23 @@ class Validator {
 
   const py::dtype& dtype_of(DType d) const { return d == DType::f32 ? f32_ : f64_; }
 
-  // Rejects any written array that shares a byte with any other array of the call.
-  void check_overlaps() {
+  void reserve(std::size_t arrays) { ranges_.reserve(arrays); }
+
+  // Rejects any written array that shares a byte with any other array of the call. checked: the ranges of
+  // a call that passed (updated here); the same ranges again (the same arrays) pass without a sort.
+  void check_overlaps(std::vector<fastoptim::detail::ByteRange>* checked = nullptr) {
+    using fastoptim::detail::ByteRange;
+    if (checked) {
+      if (std::equal(ranges_.begin(), ranges_.end(), checked->begin(), checked->end(),
+                     [](const ByteRange& x, const ByteRange& y) {
+                       return x.begin == y.begin && x.end == y.end && x.written == y.written && x.index == y.index;
+                     }))
+        return;
+      checked->clear();
+      *checked = ranges_;  // recorded before the sort reorders them; cleared below if the check fails
+    }
     const auto [a, b] = fastoptim::detail::find_write_overlap(ranges_);
+    if (a && checked) checked->clear();
     if (a)
       throw py::value_error("arrays of parameter " + std::to_string(std::min(a->index, b->index)) + " and parameter " +
                             std::to_string(std::max(a->index, b->index)) +
@@ -136,6 +167,26 @@ class Validator {
   }
 
  private:
+  enum Need { kRead, kWritten };
+  // obj as an exact-or-subclass ndarray that is C-contiguous, aligned (and writeable if written), or null:
+  // then the checks below run, with their messages.
+  static const py::detail::PyArray_Proxy* fast(PyObject* obj, Need need) {
+    const auto& api = py::detail::npy_api::get();
+    if (!api.PyArray_Check_(obj)) return nullptr;
+    const auto* a = py::detail::array_proxy(obj);
+    int want = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+    if (need == kWritten) want |= py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+    return (a->flags & want) == want ? a : nullptr;
+  }
+
+  Ref record_fast(const py::detail::PyArray_Proxy* a, DType dtype, bool written, std::size_t index) {
+    std::size_t n = 1;
+    for (int d = 0; d < a->nd; ++d) n *= static_cast<std::size_t>(a->dimensions[d]);
+    const auto b = reinterpret_cast<std::uintptr_t>(a->data);
+    ranges_.push_back(fastoptim::detail::ByteRange{b, b + n * (dtype == DType::f32 ? 4 : 8), written, index});
+    return Ref{a->data, n};
+  }
+
   static py::array as_array(py::handle obj, const Who& who) {
     if (!py::isinstance<py::array>(obj))
       throw py::type_error(who.str() + " must be a numpy.ndarray, got " +
@@ -160,7 +211,7 @@ class Validator {
   }
 
   py::dtype f32_, f64_;
-  py::array shape_;
+  PyObject* shape_ = nullptr;  // the parameter checked last (borrowed: the caller holds it)
   std::vector<fastoptim::detail::ByteRange> ranges_;
 };
 
@@ -176,6 +227,48 @@ inline std::size_t group_of(const py::tuple& t, std::size_t groups) {
   const auto g = t[1].cast<std::size_t>();
   if (g >= groups) throw py::value_error("internal: group index out of range");
   return g;
+}
+
+// The body shared by the `<name>_step` bindings of elementwise optimizers. items: (index, group, param, grad,
+// buffer..., rest...): the buffers, named in tuple order, go to Item::ptr[2], [3], ... (checked like the
+// parameter, written), skipped where needed(h, ptr) says the item's group does not use that one (null: all
+// used); rest(t, w) reads the item's other fields, from t[4 + number of buffers] on.
+template <class Hyper, class Rest>
+std::vector<Item> collect_items(const py::list& items, const std::vector<Hyper>& hypers, Validator& v,
+                                std::initializer_list<const char*> buffers,
+                                bool (*needed)(const typename std::vector<Hyper>::value_type&, int), Rest rest) {
+  std::vector<Item> work;
+  work.reserve(items.size());
+  for (py::handle obj : items) {
+    const auto t = obj.cast<py::tuple>();
+    const auto index = t[0].cast<std::size_t>();
+    Item w{};
+    w.group = group_of(t, hypers.size());
+    const Ref p = v.param(t[2], index, w.dtype);
+    w.ptr[0] = p.data;
+    w.n = p.size;
+    w.ptr[1] = v.like_param(t[3], "gradient", index, w.dtype, false).data;
+    int k = 2;
+    for (const char* name : buffers) {
+      if (!needed || needed(hypers[w.group], k)) w.ptr[k] = v.like_param(t[2 + k], name, index, w.dtype, true).data;
+      ++k;
+    }
+    rest(t, w);
+    work.push_back(w);
+  }
+  return work;
+}
+
+// items read by collect_items with nothing after the buffers.
+inline void no_rest(const py::tuple&, Item&) {}
+
+// The rest of a `<name>_step` binding: the overlap check, then the kernel registered as `kernel`, without the GIL.
+template <class Hyper>
+void run_items(Validator& v, const std::vector<Item>& work, const std::vector<Hyper>& hypers, const char* kernel) {
+  v.check_overlaps();
+  const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<Hyper>&)>(kernel);
+  py::gil_scoped_release release;
+  run(work, hypers);
 }
 
 }  // namespace fastoptim_py

@@ -54,6 +54,7 @@ class AdaBelief(Optimizer):
 
     _state_keys = ("exp_avg", "exp_avg_var", "max_exp_avg_var")
     _kernel = staticmethod(_core.adabelief_step)
+    _drive = staticmethod(_core.adabelief_drive)
 
     def __init__(
         self,

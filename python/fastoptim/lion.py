@@ -43,6 +43,7 @@ class Lion(Optimizer):
 
     _state_keys = ("exp_avg",)
     _kernel = staticmethod(_core.lion_step)
+    _drive = staticmethod(_core.lion_drive)
 
     def __init__(
         self,
