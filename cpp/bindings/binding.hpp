@@ -95,9 +95,9 @@ class Validator {
   Ref like_param(py::handle obj, const char* what, std::size_t index, DType dtype, bool writeable) {
     if (const auto* a = fast(obj.ptr(), writeable ? kWritten : kRead)) {
       const auto* s = py::detail::array_proxy(shape_);
-      if (a->descr == dtype_of(dtype).ptr() && a->nd == s->nd &&
-          std::equal(a->dimensions, a->dimensions + a->nd, s->dimensions))
-        return record_fast(a, dtype, writeable, index);
+      bool same = a->descr == dtype_of(dtype).ptr() && a->nd == s->nd;
+      for (int d = 0; same && d < a->nd; ++d) same = a->dimensions[d] == s->dimensions[d];  // not a memcmp call
+      if (same) return record_fast(a, dtype, writeable, index);
     }
     const Who who{what, index};
     py::array a = as_array(obj, who);
@@ -182,8 +182,7 @@ class Validator {
   Ref record_fast(const py::detail::PyArray_Proxy* a, DType dtype, bool written, std::size_t index) {
     std::size_t n = 1;
     for (int d = 0; d < a->nd; ++d) n *= static_cast<std::size_t>(a->dimensions[d]);
-    const auto b = reinterpret_cast<std::uintptr_t>(a->data);
-    ranges_.push_back(fastoptim::detail::ByteRange{b, b + n * (dtype == DType::f32 ? 4 : 8), written, index});
+    add_range(reinterpret_cast<std::uintptr_t>(a->data), n * (dtype == DType::f32 ? 4 : 8), written, index);
     return Ref{a->data, n};
   }
 
@@ -205,9 +204,18 @@ class Validator {
 
   Ref record(const py::array& a, bool written, std::size_t index) {
     Ref r{const_cast<void*>(a.data()), static_cast<std::size_t>(a.size())};
-    const auto b = reinterpret_cast<std::uintptr_t>(r.data);
-    ranges_.push_back(fastoptim::detail::ByteRange{b, b + static_cast<std::size_t>(a.nbytes()), written, index});
+    add_range(reinterpret_cast<std::uintptr_t>(r.data), static_cast<std::size_t>(a.nbytes()), written, index);
     return r;
+  }
+
+  // Built in place: a temporary ByteRange copied in stalls on its partly written bytes (store forwarding),
+  // a cost that showed at thousands of arrays per step.
+  void add_range(std::uintptr_t begin, std::size_t bytes, bool written, std::size_t index) {
+    auto& r = ranges_.emplace_back();
+    r.begin = begin;
+    r.end = begin + bytes;
+    r.written = written;
+    r.index = index;
   }
 
   py::dtype f32_, f64_;

@@ -199,11 +199,11 @@ void drive(const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&), co
   }
 
   struct Pending {  // what the step publishes once the kernels have run
-    std::size_t index;
-    PyObject* entry;       // the parameter's state dict (held); null: it has none yet
-    PyObject* step_array;  // the 0-d float32 array updated in place (held); null: store a new one
-    float step;
-    std::size_t added_end;  // its fresh buffers: added[previous item's added_end, added_end)
+    std::size_t index = 0;
+    PyObject* entry = nullptr;       // the parameter's state dict (held); null: it has none yet
+    PyObject* step_array = nullptr;  // the 0-d float32 array updated in place (held); null: store a new one
+    float step = 0.0f;
+    std::size_t added_end = 0;  // its fresh buffers: added[previous item's added_end, added_end)
   };
   struct Added {
     PyObject* key;
@@ -231,14 +231,18 @@ void drive(const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&), co
       PyObject* g = grad_items[index];
       if (g == Py_None) continue;
       PyObject* p_obj = PyTuple_GET_ITEM(params, pi);
-      Item w{};
+      // Built in place (reserved above, so the references stay valid): a copied-in struct stalls on its
+      // partly written bytes (store forwarding), a cost that shows at thousands of tensors per step.
+      const std::size_t k_item = work.size();
+      Item& w = work.emplace_back();
+      Pending& out = pending.emplace_back();
       w.group = gi;
       const Ref p = v.param(p_obj, index, w.dtype);
       w.ptr[0] = p.data;
       w.n = p.size;
       w.ptr[1] = v.like_param(g, "gradient", index, w.dtype, false).data;
 
-      Pending out{index, nullptr, nullptr, 0.0f, 0};
+      out.index = index;
       PyObject* entry = get(state.ptr(), driver_detail::index_key(index));
       if (entry && !PyDict_Check(entry))
         throw py::type_error("state of parameter " + std::to_string(index) + " must be a dict, got " +
@@ -287,10 +291,8 @@ void drive(const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&), co
         w.ptr[slot.ptr] = data;
         added.push_back(Added{slot_keys[k], std::move(fresh)});
       }
-      extra.collect(work.size(), entry, w, h, index, v);
+      extra.collect(k_item, entry, w, h, index, v);
       out.added_end = added.size();
-      work.push_back(w);
-      pending.push_back(out);
     }
   }
   if (index != total) throw py::value_error("internal: fewer parameters than gradients");
