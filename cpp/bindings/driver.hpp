@@ -110,7 +110,8 @@ inline bool is_step_array(PyObject* o) {
   return d->type_num == py::detail::npy_api::NPY_FLOAT_ && d->byteorder != (PY_LITTLE_ENDIAN ? '>' : '<');
 }
 
-// A fresh C-contiguous array shaped like p, of p's dtype: every state array the driver creates comes from here.
+// A fresh C-contiguous array shaped like p, of p's dtype: every state array the driver creates comes from here
+// (a state dtype other than the parameter's would also change kHyper's fill and kParam's copy in drive()).
 inline py::array like(py::handle p) {
   const auto* a = py::detail::array_proxy(p.ptr());
   std::vector<py::ssize_t> shape(a->dimensions, a->dimensions + a->nd);
