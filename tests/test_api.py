@@ -215,38 +215,118 @@ def test_repr_lists_groups():
     text = repr(fastoptim.SGD([np.zeros(1)], lr=0.5))
     assert text.startswith("SGD (") and "lr: 0.5" in text
 
+# Per optimizer on the C++ driver: its keywords, and a group setting changed mid-run (new buffers, other
+# paths).
+_DRIVEN = {
+    "SGD": (dict(momentum=0.0, weight_decay=0.1), ("momentum", 0.5)),
+    "Adam": (dict(weight_decay=0.1), ("amsgrad", True)),
+    "AdamW": (dict(), ("amsgrad", True)),
+    "RMSprop": (dict(momentum=0.5), ("centered", True)),
+    "Adagrad": (dict(lr_decay=0.01, initial_accumulator_value=0.3), ("weight_decay", 0.1)),
+    "Adadelta": (dict(weight_decay=0.1), ("rho", 0.5)),
+    "Adamax": (dict(weight_decay=0.1), ("maximize", True)),
+    "NAdam": (dict(weight_decay=0.1), ("decoupled_weight_decay", True)),
+    "RAdam": (dict(weight_decay=0.1), ("decoupled_weight_decay", True)),
+    "ASGD": (dict(lambd=0.1, t0=3.0), ("alpha", 0.5)),
+    "Rprop": (dict(), ("lr", 0.05)),
+    "Lion": (dict(weight_decay=0.1), ("maximize", True)),
+    "Adan": (dict(weight_decay=0.1), ("no_prox", True)),
+    "AdaBelief": (dict(weight_decay=0.1), ("amsgrad", True)),
+    "ScheduleFreeAdamW": (dict(warmup_steps=2, weight_decay=0.1), ("weight_decay", 0.0)),
+    "LAMB": (dict(weight_decay=0.1), ("trust_clip", True)),
+}
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop"])
+
+def _same_state(fast, slow):
+    assert sorted(fast.state) == sorted(slow.state)
+    for i in fast.state:
+        assert sorted(fast.state[i]) == sorted(slow.state[i]), i
+        for k in fast.state[i]:
+            x, y = fast.state[i][k], slow.state[i][k]
+            assert type(x) is type(y), (i, k)
+            assert np.asarray(x).dtype == np.asarray(y).dtype, (i, k)
+            assert np.array_equal(np.asarray(x), np.asarray(y)), (i, k)
+
+
+@pytest.mark.parametrize("name", sorted(_DRIVEN))
 def test_cpp_bookkeeping_equals_the_python_loop(name):
     """The C++ driver (state lookup, lazy buffers, step counts in C++) gives the very bits and state of the
-    Python loop it replaces, with missing gradients, steps loaded as plain numbers, and a flag turned on
-    mid-run (new buffers)."""
+    Python loop it replaces, with missing gradients, two groups, steps and scalars loaded as plain numbers,
+    a loaded state_dict, and a setting changed mid-run (new buffers)."""
     cls = getattr(fastoptim, name)
     assert cls._drive is not None
     slow_cls = type("Slow" + name, (cls,), {"_drive": None})
-    kw = {"SGD": dict(momentum=0.0, weight_decay=0.1), "Adam": dict(weight_decay=0.1), "AdamW": dict(),
-          "RMSprop": dict(momentum=0.5)}[name]
-    late = {"SGD": ("momentum", 0.5), "Adam": ("amsgrad", True), "AdamW": ("amsgrad", True),
-            "RMSprop": ("centered", True)}[name]
+    kw, late = _DRIVEN[name]
     rng = np.random.default_rng(3)
     shapes = [(3, 4), (5,), (), (70001,)]
     a = [rng.standard_normal(s) for s in shapes]
     b = [x.copy() for x in a]
     fast = cls([{"params": a[:2]}, {"params": a[2:], "lr": 0.02}], lr=0.01, **kw)
     slow = slow_cls([{"params": b[:2]}, {"params": b[2:], "lr": 0.02}], lr=0.01, **kw)
-    for t in range(8):
+    for opt in (fast, slow):
+        if hasattr(opt, "train"):
+            opt.train()
+    for t in range(10):
         grads = [None if (t + i) % 3 == 0 else rng.standard_normal(s) for i, s in enumerate(shapes)]
         if t == 4:
             for opt in (fast, slow):
                 opt.param_groups[1][late[0]] = late[1]
-                if "step" in opt.state.get(0, {}):
-                    opt.state[0]["step"] = float(opt.state[0]["step"])  # as loaded from a plain state_dict
+                for key in ("step", "eta", "mu"):  # as loaded from a plain state_dict
+                    if key in opt.state.get(0, {}):
+                        opt.state[0][key] = float(opt.state[0][key])
+        if t == 7:  # a state_dict round trip, with Python-number steps
+            sd = fast.state_dict()
+            for entry in sd["state"].values():
+                if "step" in entry:
+                    entry["step"] = float(entry["step"])
+            fast.load_state_dict(sd)
+            slow.load_state_dict(sd)
+            _same_state(fast, slow)
         fast.step(grads)
         slow.step([None if g is None else g.copy() for g in grads])
-    for x, y in zip(a, b):
+        for x, y in zip(a, b):
+            assert np.array_equal(x, y), t
+        _same_state(fast, slow)
+    assert fast.param_groups[1]["params"][1] is a[3]
+    assert [{k: v for k, v in g.items() if k != "params"} for g in fast.param_groups] == \
+        [{k: v for k, v in g.items() if k != "params"} for g in slow.param_groups]
+
+
+@pytest.mark.parametrize("name", sorted(_DRIVEN))
+def test_cpp_bookkeeping_float32_and_failures_equal_the_python_loop(name):
+    """float32 parameters; a step that raises (a float64 gradient after good ones) changes nothing on either
+    path, with the same message."""
+    cls = getattr(fastoptim, name)
+    slow_cls = type("Slow" + name, (cls,), {"_drive": None})
+    kw, _ = _DRIVEN[name]
+    rng = np.random.default_rng(5)
+    shapes = [(4, 3), (7,), (2, 2)]
+    a = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    b = [x.copy() for x in a]
+    fast, slow = cls(a, lr=0.01, **kw), slow_cls(b, lr=0.01, **kw)
+    for opt in (fast, slow):
+        if hasattr(opt, "train"):
+            opt.train()
+    for t in range(3):
+        grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        fast.step(grads)
+        slow.step(grads)
+    _same_state(fast, slow)
+    params = [x.copy() for x in a]
+    state = {i: {k: np.array(v, copy=True) for k, v in e.items()} for i, e in fast.state.items()}
+    groups = [{k: v for k, v in g.items() if k != "params"} for g in fast.param_groups]
+    grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads[2] = grads[2].astype(np.float64)
+    messages = []
+    for opt in (fast, slow):
+        with pytest.raises(TypeError) as e:
+            opt.step(grads)
+        messages.append(str(e.value))
+    assert messages[0] == messages[1]
+    for x, y in zip(a, params):
         assert np.array_equal(x, y)
-    assert sorted(fast.state) == sorted(slow.state)
-    for i in fast.state:
-        assert sorted(fast.state[i]) == sorted(slow.state[i])
-        for k in fast.state[i]:
-            assert np.array_equal(np.asarray(fast.state[i][k]), np.asarray(slow.state[i][k])), (i, k)
+    for i, e in fast.state.items():
+        for k, v in e.items():
+            assert np.array_equal(np.asarray(v), state[i][k]), (i, k)
+    assert [{k: v for k, v in g.items() if k != "params"} for g in fast.param_groups] == groups
+    _same_state(fast, slow)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "binding.hpp"
+#include "driver.hpp"
 #include "fastoptim/adabelief/adabelief_kernel.hpp"
 #include "registry.hpp"
 
@@ -28,35 +29,29 @@ fastoptim::AdaBeliefHyper hyper_of(const py::tuple& t) {
   return h;
 }
 
+bool needed(const fastoptim::AdaBeliefHyper& h, int ptr) { return ptr != 4 || h.amsgrad; }
+
 // items: (index, group, param, grad, exp_avg, exp_avg_var, max_exp_avg_var | None, step after increment)
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
   Validator v(/*low_precision=*/true);
-  std::vector<Item> work;
-  work.reserve(items.size());
-  for (py::handle h : items) {
-    auto t = h.cast<py::tuple>();
-    const auto index = t[0].cast<std::size_t>();
-    Item w{};
-    w.group = group_of(t, hypers.size());
-    const Ref p = v.param(t[2], index, w.dtype);
-    w.ptr[0] = p.data;
-    w.n = p.size;
-    w.ptr[1] = v.like_param(t[3], "gradient", index, w.dtype, false).data;
-    w.ptr[2] = v.like_param(t[4], "exp_avg", index, w.dtype, true).data;
-    w.ptr[3] = v.like_param(t[5], "exp_avg_var", index, w.dtype, true).data;
-    if (hypers[w.group].amsgrad) w.ptr[4] = v.like_param(t[6], "max_exp_avg_var", index, w.dtype, true).data;
+  auto work = collect_items(items, hypers, v, {"exp_avg", "exp_avg_var", "max_exp_avg_var"}, &needed, [](const py::tuple& t, Item& w) {
     w.step = t[7].cast<double>();
-    work.push_back(w);
-  }
-  v.finish(work);
-  const auto run =
-      isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::AdaBeliefHyper>&)>("adabelief");
-  py::gil_scoped_release release;
-  run(work, hypers);
+  });
+  run_items(v, work, hypers, "adabelief");
 }
 
-const Register reg(0, [](py::module_& m) { m.def("adabelief_step", &step, py::arg("items"), py::arg("hypers")); });
+// The same step with the state bookkeeping in C++ too (driver.hpp).
+const DriverSpec<fastoptim::AdaBeliefHyper> kSpec{
+    "adabelief", DriverStep::kParam,
+    {{"exp_avg", 2, DriverSlot::kZeros}, {"exp_avg_var", 3, DriverSlot::kZeros},
+     {"max_exp_avg_var", 4, DriverSlot::kZeros}},
+    &needed};
+
+const Register reg(0, [](py::module_& m) {
+  m.def("adabelief_step", &step, py::arg("items"), py::arg("hypers"));
+  def_drive(m, "adabelief_drive", kSpec, &hyper_of);
+});
 
 }  // namespace
 }  // namespace fastoptim_py

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "binding.hpp"
+#include "driver.hpp"
 #include "fastoptim/adadelta/adadelta_kernel.hpp"
 #include "registry.hpp"
 
@@ -26,28 +27,20 @@ fastoptim::AdadeltaHyper hyper_of(const py::tuple& t) {
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
   Validator v(/*low_precision=*/true);
-  std::vector<Item> work;
-  work.reserve(items.size());
-  for (py::handle h : items) {
-    auto t = h.cast<py::tuple>();
-    const auto index = t[0].cast<std::size_t>();
-    Item w{};
-    w.group = group_of(t, hypers.size());
-    const Ref p = v.param(t[2], index, w.dtype);
-    w.ptr[0] = p.data;
-    w.n = p.size;
-    w.ptr[1] = v.like_param(t[3], "gradient", index, w.dtype, false).data;
-    w.ptr[2] = v.like_param(t[4], "square_avg", index, w.dtype, true).data;
-    w.ptr[3] = v.like_param(t[5], "acc_delta", index, w.dtype, true).data;
-    work.push_back(w);
-  }
-  v.finish(work);
-  const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::AdadeltaHyper>&)>("adadelta");
-  py::gil_scoped_release release;
-  run(work, hypers);
+  auto work = collect_items(items, hypers, v, {"square_avg", "acc_delta"}, nullptr, no_rest);
+  run_items(v, work, hypers, "adadelta");
 }
 
-const Register reg(0, [](py::module_& m) { m.def("adadelta_step", &step, py::arg("items"), py::arg("hypers")); });
+// The same step with the state bookkeeping in C++ too (driver.hpp).
+const DriverSpec<fastoptim::AdadeltaHyper> kSpec{
+    "adadelta", DriverStep::kParam,
+    {{"square_avg", 2, DriverSlot::kZeros}, {"acc_delta", 3, DriverSlot::kZeros}},
+    [](const fastoptim::AdadeltaHyper&, int) { return true; }};
+
+const Register reg(0, [](py::module_& m) {
+  m.def("adadelta_step", &step, py::arg("items"), py::arg("hypers"));
+  def_drive(m, "adadelta_drive", kSpec, &hyper_of);
+});
 
 }  // namespace
 }  // namespace fastoptim_py

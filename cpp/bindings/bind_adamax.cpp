@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "binding.hpp"
+#include "driver.hpp"
 #include "fastoptim/adamax/adamax_kernel.hpp"
 #include "registry.hpp"
 
@@ -27,29 +28,22 @@ fastoptim::AdamaxHyper hyper_of(const py::tuple& t) {
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
   Validator v(/*low_precision=*/true);
-  std::vector<Item> work;
-  work.reserve(items.size());
-  for (py::handle h : items) {
-    auto t = h.cast<py::tuple>();
-    const auto index = t[0].cast<std::size_t>();
-    Item w{};
-    w.group = group_of(t, hypers.size());
-    const Ref p = v.param(t[2], index, w.dtype);
-    w.ptr[0] = p.data;
-    w.n = p.size;
-    w.ptr[1] = v.like_param(t[3], "gradient", index, w.dtype, false).data;
-    w.ptr[2] = v.like_param(t[4], "exp_avg", index, w.dtype, true).data;
-    w.ptr[3] = v.like_param(t[5], "exp_inf", index, w.dtype, true).data;
+  auto work = collect_items(items, hypers, v, {"exp_avg", "exp_inf"}, nullptr, [](const py::tuple& t, Item& w) {
     w.step = t[6].cast<double>();
-    work.push_back(w);
-  }
-  v.finish(work);
-  const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::AdamaxHyper>&)>("adamax");
-  py::gil_scoped_release release;
-  run(work, hypers);
+  });
+  run_items(v, work, hypers, "adamax");
 }
 
-const Register reg(0, [](py::module_& m) { m.def("adamax_step", &step, py::arg("items"), py::arg("hypers")); });
+// The same step with the state bookkeeping in C++ too (driver.hpp).
+const DriverSpec<fastoptim::AdamaxHyper> kSpec{
+    "adamax", DriverStep::kParam,
+    {{"exp_avg", 2, DriverSlot::kZeros}, {"exp_inf", 3, DriverSlot::kZeros}},
+    [](const fastoptim::AdamaxHyper&, int) { return true; }};
+
+const Register reg(0, [](py::module_& m) {
+  m.def("adamax_step", &step, py::arg("items"), py::arg("hypers"));
+  def_drive(m, "adamax_drive", kSpec, &hyper_of);
+});
 
 }  // namespace
 }  // namespace fastoptim_py

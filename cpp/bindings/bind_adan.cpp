@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "binding.hpp"
+#include "driver.hpp"
 #include "fastoptim/adan/adan_kernel.hpp"
 #include "registry.hpp"
 
@@ -30,32 +31,25 @@ fastoptim::AdanHyper hyper_of(const py::tuple& t) {
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
   Validator v(/*low_precision=*/true);
-  std::vector<Item> work;
-  work.reserve(items.size());
-  for (py::handle h : items) {
-    auto t = h.cast<py::tuple>();
-    const auto index = t[0].cast<std::size_t>();
-    Item w{};
-    w.group = group_of(t, hypers.size());
-    const Ref p = v.param(t[2], index, w.dtype);
-    w.ptr[0] = p.data;
-    w.n = p.size;
-    w.ptr[1] = v.like_param(t[3], "gradient", index, w.dtype, false).data;
-    w.ptr[2] = v.like_param(t[4], "exp_avg", index, w.dtype, true).data;
-    w.ptr[3] = v.like_param(t[5], "exp_avg_sq", index, w.dtype, true).data;
-    w.ptr[4] = v.like_param(t[6], "exp_avg_diff", index, w.dtype, true).data;
-    w.ptr[5] = v.like_param(t[7], "neg_pre_grad", index, w.dtype, true).data;
+  auto work = collect_items(items, hypers, v, {"exp_avg", "exp_avg_sq", "exp_avg_diff", "neg_pre_grad"}, nullptr, [](const py::tuple& t, Item& w) {
     w.step = t[8].cast<double>();
     w.flag = t[9].cast<bool>();
-    work.push_back(w);
-  }
-  v.finish(work);
-  const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::AdanHyper>&)>("adan");
-  py::gil_scoped_release release;
-  run(work, hypers);
+  });
+  run_items(v, work, hypers, "adan");
 }
 
-const Register reg(0, [](py::module_& m) { m.def("adan_step", &step, py::arg("items"), py::arg("hypers")); });
+// The same step with the state bookkeeping in C++ too (driver.hpp).
+const DriverSpec<fastoptim::AdanHyper> kSpec{
+    "adan", DriverStep::kGroup,
+    {{"exp_avg", 2, DriverSlot::kZeros}, {"exp_avg_sq", 3, DriverSlot::kZeros},
+     {"exp_avg_diff", 4, DriverSlot::kZeros},
+     {"neg_pre_grad", 5, DriverSlot::kZeros, -1, true}},  // absent: the official reinitialisation from -g
+    [](const fastoptim::AdanHyper&, int) { return true; }, 8, true};
+
+const Register reg(0, [](py::module_& m) {
+  m.def("adan_step", &step, py::arg("items"), py::arg("hypers"));
+  def_drive(m, "adan_drive", kSpec, &hyper_of);
+});
 
 }  // namespace
 }  // namespace fastoptim_py

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "binding.hpp"
+#include "driver.hpp"
 #include "fastoptim/nadam/nadam_kernel.hpp"
 #include "registry.hpp"
 
@@ -60,41 +61,36 @@ MuProduct mu_product_of(py::handle obj, std::size_t index, Validator& v) {
   return {const_cast<void*>(a.data()), f32};
 }
 
-// items: (index, group, param, grad, exp_avg, exp_avg_sq, mu_product, step after increment)
-void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
-  const auto hypers = hypers_of(hyper_tuples, &hyper_of);
-  Validator v(/*low_precision=*/true);
-  std::vector<Item> work;
-  std::vector<MuProduct> mus;
-  std::vector<std::size_t> indices;
-  work.reserve(items.size());
-  mus.reserve(items.size());
-  indices.reserve(items.size());
-  for (py::handle h : items) {
-    auto t = h.cast<py::tuple>();
-    const auto index = t[0].cast<std::size_t>();
-    Item w{};
-    w.group = group_of(t, hypers.size());
-    const Ref p = v.param(t[2], index, w.dtype);
-    w.ptr[0] = p.data;
-    w.n = p.size;
-    w.ptr[1] = v.like_param(t[3], "gradient", index, w.dtype, false).data;
-    w.ptr[2] = v.like_param(t[4], "exp_avg", index, w.dtype, true).data;
-    w.ptr[3] = v.like_param(t[5], "exp_avg_sq", index, w.dtype, true).data;
-    mus.push_back(mu_product_of(t[6], index, v));
-    w.step = t[7].cast<double>();
-    work.push_back(w);
-    indices.push_back(index);
-  }
-  // Each parameter advances its own mu_product: one array shared by two would advance twice.
+// Each parameter advances its own mu_product: one array shared by two would advance twice.
+void check_distinct(const std::vector<MuProduct>& mus, const std::vector<std::size_t>& indices) {
   std::vector<std::pair<void*, std::size_t>> seen;
-  for (std::size_t i = 0; i < mus.size(); ++i) seen.emplace_back(mus[i].data, indices[i]);
+  for (std::size_t i = 0; i < mus.size(); ++i)
+    if (mus[i].data) seen.emplace_back(mus[i].data, indices[i]);
   std::sort(seen.begin(), seen.end());
   for (std::size_t i = 1; i < seen.size(); ++i)
     if (seen[i].first == seen[i - 1].first)
       throw py::value_error("state 'mu_product' of parameter " + std::to_string(std::max(seen[i].second, seen[i - 1].second)) +
                             " is the same array as that of parameter " +
                             std::to_string(std::min(seen[i].second, seen[i - 1].second)));
+}
+
+using Kernel = void(const std::vector<Item>&, const std::vector<fastoptim::NAdamHyper>&, const std::vector<double>&);
+
+// items: (index, group, param, grad, exp_avg, exp_avg_sq, mu_product, step after increment)
+void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
+  const auto hypers = hypers_of(hyper_tuples, &hyper_of);
+  Validator v(/*low_precision=*/true);
+  std::vector<MuProduct> mus;
+  std::vector<std::size_t> indices;
+  mus.reserve(items.size());
+  indices.reserve(items.size());
+  auto work = collect_items(items, hypers, v, {"exp_avg", "exp_avg_sq"}, nullptr, [&](const py::tuple& t, Item& w) {
+    const auto index = t[0].cast<std::size_t>();
+    mus.push_back(mu_product_of(t[6], index, v));
+    w.step = t[7].cast<double>();
+    indices.push_back(index);
+  });
+  check_distinct(mus, indices);
   v.finish(work);
 
   // Everything is valid: from here on nothing throws. torch's `mu_product *= mu` happens before the update.
@@ -104,13 +100,58 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
     mu_products[i] = fastoptim::nadam_mu_product(mus[i].value(), fastoptim::nadam_mu(h, work[i].step), mus[i].float32);
     mus[i].set(mu_products[i]);
   }
-  const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::NAdamHyper>&,
-                                   const std::vector<double>&)>("nadam");
+  const auto run = isa_kernel<Kernel>("nadam");
   py::gil_scoped_release release;
   run(work, hypers, mu_products);
 }
 
-const Register reg(0, [](py::module_& m) { m.def("nadam_step", &step, py::arg("items"), py::arg("hypers")); });
+// The same step with the state bookkeeping in C++ too (driver.hpp); mu_product is the extension's.
+const DriverSpec<fastoptim::NAdamHyper> kSpec{
+    "nadam", DriverStep::kParam,
+    {{"exp_avg", 2, DriverSlot::kZeros}, {"exp_avg_sq", 3, DriverSlot::kZeros}},
+    [](const fastoptim::NAdamHyper&, int) { return true; }};
+
+class MuProductExtra {
+ public:
+  static constexpr bool kAlwaysState = true;
+  MuProductExtra(const DriverSpec<fastoptim::NAdamHyper>&, const std::vector<py::tuple>&)
+      : key_(driver_detail::interned("mu_product")), run_(isa_kernel<Kernel>("nadam")) {}
+  void collect(std::size_t, PyObject* entry, Item& w, const fastoptim::NAdamHyper& h, std::size_t index, Validator& v) {
+    PyObject* obj = entry ? driver_detail::get(entry, key_) : nullptr;
+    MuProduct mu{nullptr, true};  // none yet: torch's ones((), float32)
+    if (obj && obj != Py_None) {
+      mu = mu_product_of(obj, index, v);
+      held_.push_back(py::reinterpret_borrow<py::object>(obj));
+    }
+    products_.push_back(fastoptim::nadam_mu_product(mu.data ? mu.value() : 1.0, fastoptim::nadam_mu(h, w.step), mu.float32));
+    mus_.push_back(mu);
+    indices_.push_back(index);
+  }
+  void check() { check_distinct(mus_, indices_); }
+  void run(const std::vector<Item>& work, const std::vector<fastoptim::NAdamHyper>& hypers) { run_(work, hypers, products_); }
+  void publish(std::size_t k, PyObject* entry) {
+    if (mus_[k].data) {
+      mus_[k].set(products_[k]);  // in place, as torch's `mu_product *= mu`
+      return;
+    }
+    py::array_t<float> fresh(std::vector<py::ssize_t>{});
+    *fresh.mutable_data() = static_cast<float>(products_[k]);
+    if (PyDict_SetItem(entry, key_, fresh.ptr()) != 0) throw py::error_already_set();
+  }
+
+ private:
+  PyObject* key_;
+  Kernel* run_;
+  std::vector<MuProduct> mus_;
+  std::vector<std::size_t> indices_;
+  std::vector<double> products_;
+  std::vector<py::object> held_;
+};
+
+const Register reg(0, [](py::module_& m) {
+  m.def("nadam_step", &step, py::arg("items"), py::arg("hypers"));
+  def_drive<MuProductExtra>(m, "nadam_drive", kSpec, &hyper_of);
+});
 
 }  // namespace
 }  // namespace fastoptim_py

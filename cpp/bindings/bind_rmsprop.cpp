@@ -25,49 +25,27 @@ fastoptim::RMSpropHyper hyper_of(const py::tuple& t) {
   return h;
 }
 
+// Whether the buffer at Item::ptr[ptr] is used by a group.
+bool needed(const fastoptim::RMSpropHyper& h, int ptr) { return ptr == 2 || (ptr == 3 && h.centered) || (ptr == 4 && h.momentum > 0.0); }
+
 // items: (index, group, param, grad, square_avg, grad_avg | None, momentum_buffer | None)
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
   Validator v(/*low_precision=*/true);
-  std::vector<Item> work;
-  work.reserve(items.size());
-  for (py::handle h : items) {
-    auto t = h.cast<py::tuple>();
-    const auto index = t[0].cast<std::size_t>();
-    Item w{};
-    w.group = group_of(t, hypers.size());
-    const Ref p = v.param(t[2], index, w.dtype);
-    w.ptr[0] = p.data;
-    w.n = p.size;
-    w.ptr[1] = v.like_param(t[3], "gradient", index, w.dtype, false).data;
-    w.ptr[2] = v.like_param(t[4], "square_avg", index, w.dtype, true).data;
-    if (hypers[w.group].centered) w.ptr[3] = v.like_param(t[5], "grad_avg", index, w.dtype, true).data;
-    if (hypers[w.group].momentum > 0.0)
-      w.ptr[4] = v.like_param(t[6], "momentum_buffer", index, w.dtype, true).data;
-    work.push_back(w);
-  }
-  v.finish(work);
-  const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::RMSpropHyper>&)>("rmsprop");
-  py::gil_scoped_release release;
-  run(work, hypers);
+  auto work = collect_items(items, hypers, v, {"square_avg", "grad_avg", "momentum_buffer"}, &needed, no_rest);
+  run_items(v, work, hypers, "rmsprop");
 }
 
 // The same step with the state bookkeeping in C++ too (driver.hpp).
 const DriverSpec<fastoptim::RMSpropHyper> kSpec{
-    "rmsprop", true,
+    "rmsprop", DriverStep::kParam,
     {{"square_avg", 2, DriverSlot::kZeros}, {"grad_avg", 3, DriverSlot::kZeros},
      {"momentum_buffer", 4, DriverSlot::kZeros}},
-    [](const fastoptim::RMSpropHyper& h, int ptr) { return ptr == 2 || (ptr == 3 && h.centered) || (ptr == 4 && h.momentum > 0.0); }};
-
-void drive_step(const py::list& param_lists, const py::dict& state, const py::sequence& grads,
-                const std::vector<py::tuple>& hypers, const py::function& step_value) {
-  drive(kSpec, &hyper_of, param_lists, state, grads, hypers, step_value);
-}
+    &needed};
 
 const Register reg(0, [](py::module_& m) {
   m.def("rmsprop_step", &step, py::arg("items"), py::arg("hypers"));
-  m.def("rmsprop_drive", &drive_step, py::arg("param_lists"), py::arg("state"), py::arg("grads"), py::arg("hypers"),
-        py::arg("step_value"));
+  def_drive(m, "rmsprop_drive", kSpec, &hyper_of);
 });
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "binding.hpp"
+#include "driver.hpp"
 #include "fastoptim/schedulefree/schedulefree_kernel.hpp"
 #include "registry.hpp"
 
@@ -26,33 +27,55 @@ void split_hyper(const py::tuple& t, fastoptim::ScheduleFreeAdamWHyper& h, fasto
   h.maximize = t[7].cast<bool>();
 }
 
+using Kernel = void(const std::vector<Item>&, const std::vector<fastoptim::ScheduleFreeAdamWHyper>&,
+                    const std::vector<fastoptim::ScheduleFreeStepScalars>&);
+
+fastoptim::ScheduleFreeAdamWHyper hyper_of(const py::tuple& t) {
+  fastoptim::ScheduleFreeAdamWHyper h;
+  fastoptim::ScheduleFreeStepScalars s;
+  split_hyper(t, h, s);
+  return h;
+}
+
+std::vector<fastoptim::ScheduleFreeStepScalars> steps_of(const std::vector<py::tuple>& hyper_tuples) {
+  std::vector<fastoptim::ScheduleFreeStepScalars> steps(hyper_tuples.size());
+  fastoptim::ScheduleFreeAdamWHyper h;
+  for (std::size_t g = 0; g < hyper_tuples.size(); ++g) split_hyper(hyper_tuples[g], h, steps[g]);
+  return steps;
+}
+
 // items: (index, group, param (y), grad, z, exp_avg_sq)
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
-  std::vector<fastoptim::ScheduleFreeAdamWHyper> hypers(hyper_tuples.size());
-  std::vector<fastoptim::ScheduleFreeStepScalars> steps(hyper_tuples.size());
-  for (std::size_t g = 0; g < hyper_tuples.size(); ++g) split_hyper(hyper_tuples[g], hypers[g], steps[g]);
+  const auto hypers = hypers_of(hyper_tuples, &hyper_of);
+  const auto steps = steps_of(hyper_tuples);
   Validator v;
-  std::vector<Item> work;
-  work.reserve(items.size());
-  for (py::handle h : items) {
-    auto t = h.cast<py::tuple>();
-    const auto index = t[0].cast<std::size_t>();
-    Item w{};
-    w.group = group_of(t, hypers.size());
-    const Ref p = v.param(t[2], index, w.dtype);
-    w.ptr[0] = p.data;
-    w.n = p.size;
-    w.ptr[1] = v.like_param(t[3], "gradient", index, w.dtype, false).data;
-    w.ptr[2] = v.like_param(t[4], "z", index, w.dtype, true).data;
-    w.ptr[3] = v.like_param(t[5], "exp_avg_sq", index, w.dtype, true).data;
-    work.push_back(w);
-  }
+  const auto work = collect_items(items, hypers, v, {"z", "exp_avg_sq"}, nullptr, no_rest);
   v.check_overlaps();
-  const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::ScheduleFreeAdamWHyper>&,
-                                   const std::vector<fastoptim::ScheduleFreeStepScalars>&)>("schedulefree_adamw");
+  const auto run = isa_kernel<Kernel>("schedulefree_adamw");
   py::gil_scoped_release release;
   run(work, hypers, steps);
 }
+
+// The same step with the state bookkeeping in C++ too (driver.hpp). z starts at the parameter, as the
+// reference's clone.
+const DriverSpec<fastoptim::ScheduleFreeAdamWHyper> kSpec{
+    "schedulefree_adamw", DriverStep::kNone,
+    {{"z", 2, DriverSlot::kParam}, {"exp_avg_sq", 3, DriverSlot::kZeros}},
+    [](const fastoptim::ScheduleFreeAdamWHyper&, int) { return true; }};
+
+// The kernel's per-group schedule scalars.
+class ScheduleExtra : public NoExtra<fastoptim::ScheduleFreeAdamWHyper> {
+ public:
+  ScheduleExtra(const DriverSpec<fastoptim::ScheduleFreeAdamWHyper>& spec, const std::vector<py::tuple>& hyper_tuples)
+      : NoExtra(spec, hyper_tuples), steps_(steps_of(hyper_tuples)), run_(isa_kernel<Kernel>("schedulefree_adamw")) {}
+  void run(const std::vector<Item>& work, const std::vector<fastoptim::ScheduleFreeAdamWHyper>& hypers) {
+    run_(work, hypers, steps_);
+  }
+
+ private:
+  std::vector<fastoptim::ScheduleFreeStepScalars> steps_;
+  Kernel* run_;
+};
 
 // items: (index, param, z, weight): param <- lerp(param, z, weight).
 void lerp(const py::list& items) {
@@ -78,6 +101,7 @@ void lerp(const py::list& items) {
 
 const Register reg(0, [](py::module_& m) {
   m.def("schedulefree_adamw_step", &step, py::arg("items"), py::arg("hypers"));
+  def_drive<ScheduleExtra>(m, "schedulefree_adamw_drive", kSpec, &hyper_of);
   m.def("schedulefree_lerp", &lerp, py::arg("items"));
 });
 

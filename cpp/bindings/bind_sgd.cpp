@@ -24,47 +24,28 @@ fastoptim::SGDHyper hyper_of(const py::tuple& t) {
   return h;
 }
 
+// Whether the buffer at Item::ptr[ptr] is used by a group.
+bool needed(const fastoptim::SGDHyper& h, int ptr) { return h.momentum != 0.0 && ptr == 2; }
+
 // items: (index, group, param, grad, momentum_buffer | None, init_buffer)
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
   Validator v(/*low_precision=*/true);
-  std::vector<Item> work;
-  work.reserve(items.size());
-  for (py::handle h : items) {
-    auto t = h.cast<py::tuple>();
-    const auto index = t[0].cast<std::size_t>();
-    Item w{};
-    w.group = group_of(t, hypers.size());
-    const Ref p = v.param(t[2], index, w.dtype);
-    w.ptr[0] = p.data;
-    w.n = p.size;
-    w.ptr[1] = v.like_param(t[3], "gradient", index, w.dtype, false).data;
-    if (hypers[w.group].momentum != 0.0)
-      w.ptr[2] = v.like_param(t[4], "momentum_buffer", index, w.dtype, true).data;
+  auto work = collect_items(items, hypers, v, {"momentum_buffer"}, &needed, [](const py::tuple& t, Item& w) {
     w.flag = t[5].cast<bool>();
-    work.push_back(w);
-  }
-  v.finish(work);
-  const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<fastoptim::SGDHyper>&)>("sgd");
-  py::gil_scoped_release release;
-  run(work, hypers);
+  });
+  run_items(v, work, hypers, "sgd");
 }
 
 // The same step with the state bookkeeping in C++ too (driver.hpp).
 const DriverSpec<fastoptim::SGDHyper> kSpec{
-    "sgd", false,
+    "sgd", DriverStep::kNone,
     {{"momentum_buffer", 2, DriverSlot::kFromGrad}},
-    [](const fastoptim::SGDHyper& h, int ptr) { return h.momentum != 0.0 && ptr == 2; }};
-
-void drive_step(const py::list& param_lists, const py::dict& state, const py::sequence& grads,
-                const std::vector<py::tuple>& hypers, const py::function& step_value) {
-  drive(kSpec, &hyper_of, param_lists, state, grads, hypers, step_value);
-}
+    &needed};
 
 const Register reg(0, [](py::module_& m) {
   m.def("sgd_step", &step, py::arg("items"), py::arg("hypers"));
-  m.def("sgd_drive", &drive_step, py::arg("param_lists"), py::arg("state"), py::arg("grads"), py::arg("hypers"),
-        py::arg("step_value"));
+  def_drive(m, "sgd_drive", kSpec, &hyper_of);
 });
 
 }  // namespace

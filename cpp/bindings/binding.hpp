@@ -10,7 +10,9 @@
 #include <pybind11/pybind11.h>
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -80,27 +82,40 @@ class Validator {
   // receives it rounded), key nonzero for stochastic rounding of bfloat16 writes, state dtype the name
   // ("float32", "float16", "bfloat16") every state buffer must have (None: the parameter's dtype).
   Ref param(py::handle obj, std::size_t index, DType& dtype) {
+    if (const auto* a = fast(obj.ptr(), kWritten)) {  // the usual case, without the checks' pybind11 objects
+      const PyObject* d = a->descr;
+      if (d == f32_.ptr() || d == f64_.ptr()) {
+        dtype = d == f32_.ptr() ? DType::f32 : DType::f64;
+        shape_ = obj.ptr();
+        const Ref r = record_fast(a, dtype, /*written=*/true, index);
+        if (low_precision_) add_item(r.data, dtype, dtype, nullptr, dtype, 0);
+        return r;
+      }
+    }
     const Who who{"parameter", index};
-    ItemInfo info;
-    info.first_range = ranges_.size();
     py::handle master;
     DType state = kOther;  // kOther: the parameter's storage dtype
+    unsigned long long key = 0;
     if (low_precision_ && py::isinstance<py::tuple>(obj)) {
       const auto t = py::reinterpret_borrow<py::tuple>(obj);
       if (t.size() != 4) throw py::value_error("internal: a low-precision parameter is (param, master, key, state dtype)");
       obj = t[0];
       if (!t[1].is_none()) master = t[1];
-      info.key = t[2].cast<unsigned long long>();
+      key = t[2].cast<unsigned long long>();
       if (!t[3].is_none()) {
         const auto name = t[3].cast<std::string>();
-        if (name == "float32") state = DType::f32;
-        else if (name == "float16") state = DType::f16;
-        else if (name == "bfloat16") state = DType::bf16;
-        else throw py::value_error("internal: unknown state dtype " + name);
+        if (name == "float32")
+          state = DType::f32;
+        else if (name == "float16")
+          state = DType::f16;
+        else if (name == "bfloat16")
+          state = DType::bf16;
+        else
+          throw py::value_error("internal: unknown state dtype " + name);
       }
     }
     py::array a = as_array(obj, who);
-    DType storage = kind(a.dtype());
+    const DType storage = kind(a.dtype());
     const bool narrow = storage == DType::f16 || storage == DType::bf16;
     if (storage == DType::f32 || storage == DType::f64 || (narrow && low_precision_)) {
       dtype = storage == DType::f64 ? DType::f64 : DType::f32;
@@ -111,9 +126,8 @@ class Validator {
                            " (native byte order)");
     }
     check_layout(a, who, /*writeable=*/true);
-    shape_ = a;
-    info.param_storage = storage;
-    info.state_storage = state == kOther || storage == DType::f64 ? storage : state;
+    shape_ = obj.ptr();
+    const DType state_storage = state == kOther || storage == DType::f64 ? storage : state;
     if (master) {
       if (!narrow)
         throw py::value_error(who.str() + " is " + dtype_name(storage) +
@@ -126,32 +140,37 @@ class Validator {
       check_shape(m, mwho, index);
       check_layout(m, mwho, true);
       const Ref mirror = record(a, /*written=*/true, index, storage);
-      info.mirror = mirror.data;
-      info.mirror_dtype = storage;
+      const std::size_t first = ranges_.size() - 1;
       const Ref r = record(m, /*written=*/true, index, DType::f32);
-      info.param = r.data;
-      items_.push_back(info);
+      if (low_precision_) add_item(r.data, storage, state_storage, mirror.data, storage, key, first);
       return r;
     }
     const Ref r = record(a, /*written=*/true, index, storage);
-    info.param = r.data;
-    items_.push_back(info);
+    if (low_precision_) add_item(r.data, storage, state_storage, nullptr, storage, key);
     return r;
   }
 
   // A gradient or state buffer: same dtype and shape as the parameter checked last. With low precision
   // enabled, a gradient has the parameter's storage dtype and a state buffer (writeable) the state dtype.
   Ref like_param(py::handle obj, const char* what, std::size_t index, DType dtype, bool writeable) {
-    const Who who{what, index};
-    py::array a = as_array(obj, who);
-    const DType got = kind(a.dtype());
     const bool lowp = low_precision_ && !items_.empty();
     const DType param_storage = lowp ? items_.back().param_storage : dtype;
     const DType want = lowp && writeable ? items_.back().state_storage : param_storage;
+    if (want == dtype) {
+      if (const auto* a = fast(obj.ptr(), writeable ? kWritten : kRead)) {
+        const auto* s = py::detail::array_proxy(shape_);
+        bool same = a->descr == dtype_of(dtype).ptr() && a->nd == s->nd;
+        for (int d = 0; same && d < a->nd; ++d) same = a->dimensions[d] == s->dimensions[d];  // not a memcmp call
+        if (same) return record_fast(a, dtype, writeable, index);
+      }
+    }
+    const Who who{what, index};
+    py::array a = as_array(obj, who);
+    const DType got = kind(a.dtype());
     if (got != want) {
       if (want != param_storage)
-        throw py::type_error(who.str() + " has dtype " + py::str(a.dtype()).cast<std::string>() + ", but the state dtype is " +
-                             dtype_name(want) + " (no implicit conversion)");
+        throw py::type_error(who.str() + " has dtype " + py::str(a.dtype()).cast<std::string>() +
+                             ", but the state dtype is " + dtype_name(want) + " (no implicit conversion)");
       throw py::type_error(who.str() + " has dtype " + py::str(a.dtype()).cast<std::string>() + ", but parameter " +
                            std::to_string(index) + " is " + dtype_name(param_storage) + " (no implicit conversion)");
     }
@@ -159,17 +178,6 @@ class Validator {
     check_layout(a, who, writeable);
     return record(a, writeable, index, got);
   }
-
- private:
-  void check_shape(const py::array& a, const Who& who, std::size_t index) const {
-    bool same = a.ndim() == shape_.ndim();
-    for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = a.shape(d) == shape_.shape(d);
-    if (!same)
-      throw py::value_error(who.str() + " has shape " + shape_str(a) + ", but parameter " + std::to_string(index) +
-                            " has shape " + shape_str(shape_));
-  }
-
- public:
 
   // Includes an array checked elsewhere (e.g. a 0-d state scalar) in the overlap check, as written.
   void track_written(const py::array& a, std::size_t index) { record(a, /*written=*/true, index, kind(a.dtype())); }
@@ -198,38 +206,54 @@ class Validator {
 
   const py::dtype& dtype_of(DType d) const { return d == DType::f32 ? f32_ : f64_; }
 
+  void reserve(std::size_t arrays) { ranges_.reserve(arrays); }
+
   // Marks the items that hold 16-bit arrays (or master weights) for lowp_run.hpp, then checks overlaps.
   // work: the items built from the param() calls, in the same order.
-  void finish(std::vector<Item>& work) {
-    std::size_t next = 0;
-    for (Item& w : work) {
-      while (next < items_.size() && items_[next].param != w.ptr[0]) ++next;
-      if (next == items_.size()) throw std::logic_error("internal: an item without its parameter");
-      const ItemInfo& info = items_[next];
-      const std::size_t end = next + 1 < items_.size() ? items_[next + 1].first_range : ranges_.size();
-      bool narrow = info.mirror != nullptr;
-      for (int k = 0; k < 8; ++k) {
-        w.storage[k] = w.dtype;
-        if (!w.ptr[k]) continue;
-        for (std::size_t r = info.first_range; r < end; ++r)
-          if (reinterpret_cast<void*>(ranges_[r].begin) == w.ptr[k] && storage_[r] != DType::f64) {
-            w.storage[k] = storage_[r];
-            break;
-          }
-        narrow = narrow || w.storage[k] == DType::f16 || w.storage[k] == DType::bf16;
+  void finish(std::vector<Item>& work, std::vector<fastoptim::detail::ByteRange>* checked = nullptr) {
+    if (low_precision_ && lowp_seen_) {
+      std::size_t next = 0;
+      for (Item& w : work) {
+        while (next < items_.size() && items_[next].param != w.ptr[0]) ++next;
+        if (next == items_.size()) throw std::logic_error("internal: an item without its parameter");
+        const ItemInfo& info = items_[next];
+        const std::size_t end = next + 1 < items_.size() ? items_[next + 1].first_range : ranges_.size();
+        bool narrow = info.mirror != nullptr;
+        for (int k = 0; k < 8; ++k) {
+          w.storage[k] = w.dtype;
+          if (!w.ptr[k]) continue;
+          for (std::size_t r = info.first_range; r < end; ++r)
+            if (reinterpret_cast<void*>(ranges_[r].begin) == w.ptr[k]) {
+              w.storage[k] = storage_[r];
+              break;
+            }
+          narrow = narrow || w.storage[k] == DType::f16 || w.storage[k] == DType::bf16;
+        }
+        w.lowp = narrow;
+        w.mirror = info.mirror;
+        w.mirror_dtype = info.mirror_dtype;
+        w.rounding_key = info.key;
+        ++next;
       }
-      w.lowp = narrow;
-      w.mirror = info.mirror;
-      w.mirror_dtype = info.mirror_dtype;
-      w.rounding_key = info.key;
-      ++next;
     }
-    check_overlaps();
+    check_overlaps(checked);
   }
 
-  // Rejects any written array that shares a byte with any other array of the call.
-  void check_overlaps() {
+  // Rejects any written array that shares a byte with any other array of the call. checked: the ranges of
+  // a call that passed (updated here); the same ranges again (the same arrays) pass without a sort.
+  void check_overlaps(std::vector<fastoptim::detail::ByteRange>* checked = nullptr) {
+    using fastoptim::detail::ByteRange;
+    if (checked) {
+      if (std::equal(ranges_.begin(), ranges_.end(), checked->begin(), checked->end(),
+                     [](const ByteRange& x, const ByteRange& y) {
+                       return x.begin == y.begin && x.end == y.end && x.written == y.written && x.index == y.index;
+                     }))
+        return;
+      checked->clear();
+      *checked = ranges_;  // recorded before the sort reorders them; cleared below if the check fails
+    }
     const auto [a, b] = fastoptim::detail::find_write_overlap(ranges_);
+    if (a && checked) checked->clear();
     if (a)
       throw py::value_error("arrays of parameter " + std::to_string(std::min(a->index, b->index)) + " and parameter " +
                             std::to_string(std::max(a->index, b->index)) +
@@ -238,6 +262,71 @@ class Validator {
   }
 
  private:
+  enum Need { kRead, kWritten };
+  // obj as an exact-or-subclass ndarray that is C-contiguous, aligned (and writeable if written), or null:
+  // then the checks below run, with their messages.
+  static const py::detail::PyArray_Proxy* fast(PyObject* obj, Need need) {
+    const auto& api = py::detail::npy_api::get();
+    if (!api.PyArray_Check_(obj)) return nullptr;
+    const auto* a = py::detail::array_proxy(obj);
+    int want = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+    if (need == kWritten) want |= py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+    return (a->flags & want) == want ? a : nullptr;
+  }
+
+  Ref record_fast(const py::detail::PyArray_Proxy* a, DType dtype, bool written, std::size_t index) {
+    std::size_t n = 1;
+    for (int d = 0; d < a->nd; ++d) n *= static_cast<std::size_t>(a->dimensions[d]);
+    add_range(reinterpret_cast<std::uintptr_t>(a->data), n * (dtype == DType::f32 ? 4 : 8), written, index, dtype);
+    return Ref{a->data, n};
+  }
+
+  void check_shape(const py::array& a, const Who& who, std::size_t index) const {
+    const auto shape = py::reinterpret_borrow<py::array>(shape_);
+    bool same = a.ndim() == shape.ndim();
+    for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = a.shape(d) == shape.shape(d);
+    if (!same)
+      throw py::value_error(who.str() + " has shape " + shape_str(a) + ", but parameter " + std::to_string(index) +
+                            " has shape " + shape_str(shape));
+  }
+
+  // What an array holds: f32, f64, f16, bf16 (ml_dtypes.bfloat16), or kOther (reported by its numpy name).
+  DType kind(const py::dtype& d) const {
+    if (d.is(f32_) || d.equal(f32_)) return DType::f32;
+    if (d.is(f64_) || d.equal(f64_)) return DType::f64;
+    if (d.itemsize() == 2) {
+      if (d.is(f16_) || d.equal(f16_)) return DType::f16;  // numpy float16, native byte order
+      if (d.kind() == 'V' && py::str(d.attr("name")).cast<std::string>() == "bfloat16") return DType::bf16;
+    }
+    return kOther;
+  }
+  static constexpr DType kOther = static_cast<DType>(99);
+
+  struct ItemInfo {
+    std::size_t first_range = 0;
+    void* param = nullptr;  // what the item's ptr[0] is (the master weights when there are some)
+    DType param_storage = DType::f32;
+    DType state_storage = DType::f32;
+    void* mirror = nullptr;
+    DType mirror_dtype = DType::f32;
+    unsigned long long key = 0;
+  };
+
+  // first: the item's first range (its parameter's); by default the one just recorded.
+  void add_item(void* param, DType param_storage, DType state_storage, void* mirror, DType mirror_dtype,
+                unsigned long long key, std::size_t first = ~std::size_t{0}) {
+    auto& i = items_.emplace_back();
+    i.first_range = first == ~std::size_t{0} ? ranges_.size() - 1 : first;
+    i.param = param;
+    i.param_storage = param_storage;
+    i.state_storage = state_storage;
+    i.mirror = mirror;
+    i.mirror_dtype = mirror_dtype;
+    i.key = key;
+    lowp_seen_ = lowp_seen_ || mirror != nullptr || param_storage == DType::f16 || param_storage == DType::bf16 ||
+                 state_storage == DType::f16 || state_storage == DType::bf16;
+  }
+
   static py::array as_array(py::handle obj, const Who& who) {
     if (!py::isinstance<py::array>(obj))
       throw py::type_error(who.str() + " must be a numpy.ndarray, got " +
@@ -254,43 +343,30 @@ class Validator {
     if (writeable && !a.writeable()) throw py::value_error(who.str() + " is read-only");
   }
 
-  // What an array holds: f32, f64, f16, bf16 (ml_dtypes.bfloat16), or (anything else) a value no check
-  // accepts, reported by its numpy name.
-  DType kind(const py::dtype& d) const {
-    if (d.is(f32_) || d.equal(f32_)) return DType::f32;
-    if (d.is(f64_) || d.equal(f64_)) return DType::f64;
-    if (d.itemsize() == 2) {
-      if (d.is(f16_) || d.equal(f16_)) return DType::f16;  // numpy float16, native byte order
-      if (d.kind() == 'V' && py::str(d.attr("name")).cast<std::string>() == "bfloat16") return DType::bf16;
-    }
-    return kOther;
-  }
-  static constexpr DType kOther = static_cast<DType>(99);
-
   Ref record(const py::array& a, bool written, std::size_t index, DType storage) {
     Ref r{const_cast<void*>(a.data()), static_cast<std::size_t>(a.size())};
-    const auto b = reinterpret_cast<std::uintptr_t>(r.data);
-    ranges_.push_back(fastoptim::detail::ByteRange{b, b + static_cast<std::size_t>(a.nbytes()), written, index});
-    storage_.push_back(storage);
+    add_range(reinterpret_cast<std::uintptr_t>(r.data), static_cast<std::size_t>(a.nbytes()), written, index, storage);
     return r;
   }
 
-  struct ItemInfo {
-    std::size_t first_range = 0;
-    void* param = nullptr;  // what the item's ptr[0] is (the master weights when there are some)
-    DType param_storage = DType::f32;
-    DType state_storage = DType::f32;
-    void* mirror = nullptr;
-    DType mirror_dtype = DType::f32;
-    unsigned long long key = 0;
-  };
+  // Built in place: a temporary ByteRange copied in stalls on its partly written bytes (store forwarding),
+  // a cost that showed at thousands of arrays per step.
+  void add_range(std::uintptr_t begin, std::size_t bytes, bool written, std::size_t index, DType storage) {
+    auto& r = ranges_.emplace_back();
+    r.begin = begin;
+    r.end = begin + bytes;
+    r.written = written;
+    r.index = index;
+    if (low_precision_) storage_.push_back(storage);
+  }
 
   py::dtype f32_, f64_, f16_;
   bool low_precision_;
-  py::array shape_;
-  std::vector<fastoptim::detail::ByteRange> ranges_;
-  std::vector<DType> storage_;  // parallel to ranges_
+  bool lowp_seen_ = false;  // some item holds a 16-bit array or master weights
+  std::vector<DType> storage_;  // parallel to ranges_ (low precision only)
   std::vector<ItemInfo> items_;
+  PyObject* shape_ = nullptr;  // the parameter checked last (borrowed: the caller holds it)
+  std::vector<fastoptim::detail::ByteRange> ranges_;
 };
 
 template <class Hyper>
@@ -305,6 +381,48 @@ inline std::size_t group_of(const py::tuple& t, std::size_t groups) {
   const auto g = t[1].cast<std::size_t>();
   if (g >= groups) throw py::value_error("internal: group index out of range");
   return g;
+}
+
+// The body shared by the `<name>_step` bindings of elementwise optimizers. items: (index, group, param, grad,
+// buffer..., rest...): the buffers, named in tuple order, go to Item::ptr[2], [3], ... (checked like the
+// parameter, written), skipped where needed(h, ptr) says the item's group does not use that one (null: all
+// used); rest(t, w) reads the item's other fields, from t[4 + number of buffers] on.
+template <class Hyper, class Rest>
+std::vector<Item> collect_items(const py::list& items, const std::vector<Hyper>& hypers, Validator& v,
+                                std::initializer_list<const char*> buffers,
+                                bool (*needed)(const typename std::vector<Hyper>::value_type&, int), Rest rest) {
+  std::vector<Item> work;
+  work.reserve(items.size());
+  for (py::handle obj : items) {
+    const auto t = obj.cast<py::tuple>();
+    const auto index = t[0].cast<std::size_t>();
+    Item w{};
+    w.group = group_of(t, hypers.size());
+    const Ref p = v.param(t[2], index, w.dtype);
+    w.ptr[0] = p.data;
+    w.n = p.size;
+    w.ptr[1] = v.like_param(t[3], "gradient", index, w.dtype, false).data;
+    int k = 2;
+    for (const char* name : buffers) {
+      if (!needed || needed(hypers[w.group], k)) w.ptr[k] = v.like_param(t[2 + k], name, index, w.dtype, true).data;
+      ++k;
+    }
+    rest(t, w);
+    work.push_back(w);
+  }
+  return work;
+}
+
+// items read by collect_items with nothing after the buffers.
+inline void no_rest(const py::tuple&, Item&) {}
+
+// The rest of a `<name>_step` binding: the low-precision marks and the overlap check (Validator::finish), then the kernel registered as `kernel`, without the GIL.
+template <class Hyper>
+void run_items(Validator& v, std::vector<Item>& work, const std::vector<Hyper>& hypers, const char* kernel) {
+  v.finish(work);
+  const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<Hyper>&)>(kernel);
+  py::gil_scoped_release release;
+  run(work, hypers);
 }
 
 }  // namespace fastoptim_py

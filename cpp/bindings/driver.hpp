@@ -5,8 +5,9 @@
 // This is what the Python loop in Optimizer.step() does, at a fraction of the per-tensor cost (a model with
 // a thousand small tensors is dominated by it). A call that raises has modified nothing.
 //
-// An optimizer opts in by describing its state (DriverSpec) in its bind_<name>.cpp and binding
-// drive<Hyper>(spec) as _core.<name>_drive; its Python class sets `_drive`.
+// An optimizer opts in by describing its state (DriverSpec) in its bind_<name>.cpp and binding it with
+// def_drive(m, "<name>_drive", spec, &hyper_of) (optionally with an extension for state the spec cannot
+// describe: see NoExtra); its Python class sets `_drive`.
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -14,27 +15,42 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "binding.hpp"
 
 namespace fastoptim_py {
 
-// One state buffer: its state_dict key, its slot in Item::ptr, and how a missing one starts.
+// One state buffer shaped like its parameter: its state_dict key, its slot in Item::ptr, how a missing one
+// starts.
 struct DriverSlot {
   const char* key;
   int ptr;
-  // zeros, or "take the gradient" (torch clones the first gradient into SGD's momentum buffer): the buffer
-  // is created uninitialised and Item::flag tells the kernel to fill it.
-  enum Init { kZeros, kFromGrad } init;
+  enum Init {
+    kZeros,     // zeros
+    kFromGrad,  // left uninitialised with Item::flag set: the kernel fills it (torch clones SGD's first gradient)
+    kHyper,     // filled with element `hyper` of the group's hyperparameter tuple (Adagrad, Rprop)
+    kParam,     // a copy of the parameter (ScheduleFree's z)
+  } init;
+  int hyper = -1;
+  bool flags = false;  // an absent one (not a None entry) also sets Item::flag (Adan's neg_pre_grad)
+};
+
+enum class DriverStep {
+  kNone,   // no step count
+  kParam,  // a float32 `step` entry per parameter, advanced before the kernel runs (torch)
+  kGroup,  // the group's count, kept by Python: element `group_step` of the hyper tuple, after increment
 };
 
 template <class Hyper>
 struct DriverSpec {
-  const char* kernel;               // the isa/<name>.cpp registration name
-  bool has_step;                    // keeps a float32 `step` count, advanced before the kernel runs
+  const char* kernel;  // the isa/<name>.cpp registration name
+  DriverStep step;
   std::vector<DriverSlot> slots;
   bool (*needed)(const Hyper&, int ptr);  // whether the slot at Item::ptr[ptr] is used under h
+  int group_step = -1;                    // DriverStep::kGroup: see there
+  bool flag_at_step_one = false;          // Item::flag also when the step after increment is 1 (Adan)
 };
 
 namespace driver_detail {
@@ -45,6 +61,17 @@ inline PyObject* interned(const char* s) {
   return o;  // one reference kept for the process's lifetime, like a static string
 }
 
+// The int key of parameter i, made once per process (the state dict's keys).
+inline PyObject* index_key(std::size_t i) {
+  static std::vector<PyObject*> keys;  // only touched with the GIL held
+  while (keys.size() <= i) {
+    PyObject* k = PyLong_FromSize_t(keys.size());
+    if (!k) throw py::error_already_set();
+    keys.push_back(k);
+  }
+  return keys[i];
+}
+
 // A borrowed dict item or null; propagates a lookup error (an unhashable key cannot happen here).
 inline PyObject* get(PyObject* dict, PyObject* key) {
   PyObject* v = PyDict_GetItemWithError(dict, key);
@@ -52,25 +79,83 @@ inline PyObject* get(PyObject* dict, PyObject* key) {
   return v;
 }
 
-inline bool is_f32_scalar_array(PyObject* o) {
-  if (!py::isinstance<py::array>(o)) return false;
-  auto a = py::reinterpret_borrow<py::array>(o);
-  return a.ndim() == 0 && a.dtype().equal(py::dtype::of<float>());
+// Strong references held for the call: whatever other threads do to param_groups or state while the GIL is
+// released, every array the kernels touch stays alive.
+class Refs {
+ public:
+  Refs() = default;
+  Refs(const Refs&) = delete;
+  Refs& operator=(const Refs&) = delete;
+  ~Refs() {
+    for (PyObject* o : held_) Py_DECREF(o);
+  }
+  void reserve(std::size_t n) { held_.reserve(n); }
+  PyObject* hold(PyObject* o) {
+    held_.push_back(o);  // may throw: then o is not referenced yet
+    Py_INCREF(o);
+    return o;
+  }
+
+ private:
+  std::vector<PyObject*> held_;
+};
+
+// An exact numpy 0-d float32 array (our `step`), in native byte order.
+inline bool is_step_array(PyObject* o) {
+  const auto& api = py::detail::npy_api::get();
+  if (Py_TYPE(o) != reinterpret_cast<PyTypeObject*>(api.PyArray_Type_)) return false;
+  const auto* a = py::detail::array_proxy(o);
+  if (a->nd != 0) return false;
+  const auto* d = py::detail::array_descriptor_proxy(a->descr);
+  return d->type_num == py::detail::npy_api::NPY_FLOAT_ && d->byteorder != (PY_LITTLE_ENDIAN ? '>' : '<');
 }
 
-// A fresh C-contiguous array shaped like p.
-inline py::array like(const py::array& p) {
-  std::vector<py::ssize_t> shape(p.shape(), p.shape() + p.ndim());
-  return py::array(p.dtype(), shape);
+// A fresh C-contiguous array shaped like p, of p's dtype: every state array the driver creates comes from here
+// (a state dtype other than the parameter's would also change kHyper's fill and kParam's copy in drive()).
+inline py::array like(py::handle p) {
+  const auto* a = py::detail::array_proxy(p.ptr());
+  std::vector<py::ssize_t> shape(a->dimensions, a->dimensions + a->nd);
+  return py::array(py::reinterpret_borrow<py::dtype>(a->descr), std::move(shape));
+}
+
+template <class T>
+void fill(void* data, std::size_t n, double value) {
+  const T v = static_cast<T>(value);  // numpy's full(): the value rounded once to the dtype
+  T* d = static_cast<T*>(data);
+  for (std::size_t i = 0; i < n; ++i) d[i] = v;
 }
 
 }  // namespace driver_detail
 
-// param_lists: every group's "params" list; state: the optimizer's state dict (index -> dict);
-// grads: one array or None per parameter (the length is checked by the caller); hyper_tuples: one per group;
-// step_value: Python's checked reader of a `step` entry, called only for entries that are not our 0-d
-// float32 array (numbers or arrays loaded from a state_dict), so its messages stay the only ones.
+// What a spec cannot describe (0-d state scalars, kernels with more arguments): an extension is made once per
+// call, sees every item while they are collected, and publishes its state after the kernel ran. This default
+// has no such state and runs the kernel registered as spec.kernel.
 template <class Hyper>
+class NoExtra {
+ public:
+  static constexpr bool kAlwaysState = false;  // true: every stepped parameter gets a state dict
+  NoExtra(const DriverSpec<Hyper>& spec, const std::vector<py::tuple>& /*hyper_tuples*/)
+      : run_(isa_kernel<void(const std::vector<Item>&, const std::vector<Hyper>&)>(spec.kernel)) {}
+  // The k-th item with a gradient (GIL held, nothing published yet; may throw). entry: its state dict or null.
+  void collect(std::size_t /*k*/, PyObject* /*entry*/, Item& /*w*/, const Hyper& /*h*/, std::size_t /*index*/,
+               Validator& /*v*/) {}
+  // Checks across items, before the overlap check (may throw).
+  void check() {}
+  // Without the GIL; must not throw.
+  void run(const std::vector<Item>& work, const std::vector<Hyper>& hypers) { run_(work, hypers); }
+  // After the kernel ran: the k-th item's state dict (created if needed).
+  void publish(std::size_t /*k*/, PyObject* /*entry*/) {}
+
+ private:
+  void (*run_)(const std::vector<Item>&, const std::vector<Hyper>&);
+};
+
+// param_lists: every group's "params" list; state: the optimizer's state dict (index -> dict);
+// grads: a list or tuple with one array or None per parameter (the length is checked by the caller);
+// hyper_tuples: one per group; step_value: Python's checked reader of a `step` entry, called only for entries
+// that are not our 0-d float32 array (numbers or arrays loaded from a state_dict), so its messages stay the
+// only ones.
+template <class Extra, class Hyper>
 void drive(const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&), const py::list& param_lists,
            const py::dict& state, const py::sequence& grads, const std::vector<py::tuple>& hyper_tuples,
            const py::function& step_value) {
@@ -82,124 +167,188 @@ void drive(const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&), co
     for (const auto& s : spec.slots) keys.push_back(driver_detail::interned(s.key));
     return keys;
   }();
+  // The byte ranges of the last call that passed the overlap check: a model stepping the same arrays again
+  // (the usual case) skips the sort. Only used with the GIL held.
+  static std::vector<fastoptim::detail::ByteRange> checked_ranges;
 
   const auto hypers = hypers_of(hyper_tuples, convert);
-  if (hypers.size() != static_cast<std::size_t>(py::len(param_lists)))
+  const std::size_t groups = hypers.size();
+  if (groups != static_cast<std::size_t>(py::len(param_lists)))
     throw py::value_error("internal: one hyperparameter tuple per param group expected");
+  // Per group: the fill value of kHyper slots, the step of kGroup.
+  std::vector<double> group_values(groups * (spec.slots.size() + 1), 0.0);
+  for (std::size_t gi = 0; gi < groups; ++gi) {
+    for (std::size_t k = 0; k < spec.slots.size(); ++k)
+      if (spec.slots[k].init == DriverSlot::kHyper)
+        group_values[gi * (spec.slots.size() + 1) + k] = hyper_tuples[gi][spec.slots[k].hyper].template cast<double>();
+    if (spec.step == DriverStep::kGroup)
+      group_values[gi * (spec.slots.size() + 1) + spec.slots.size()] =
+          hyper_tuples[gi][spec.group_step].template cast<double>();
+  }
+  Extra extra(spec, hyper_tuples);
+
+  // Tuples: references to every gradient and parameter for the call, whatever happens to the lists.
+  const auto grad_tuple = py::reinterpret_steal<py::tuple>(PySequence_Tuple(grads.ptr()));
+  if (!grad_tuple) throw py::error_already_set();
+  const std::size_t total = static_cast<std::size_t>(PyTuple_GET_SIZE(grad_tuple.ptr()));
+  std::vector<py::tuple> param_tuples;
+  param_tuples.reserve(groups);
+  for (py::handle l : param_lists) {
+    auto t = py::reinterpret_steal<py::tuple>(PySequence_Tuple(l.ptr()));
+    if (!t) throw py::error_already_set();
+    param_tuples.push_back(std::move(t));
+  }
 
   struct Pending {  // what the step publishes once the kernels have run
-    std::size_t index;
-    py::object entry;  // the parameter's state dict; None: it has none yet
-    std::vector<std::pair<PyObject*, py::array>> added;
-    float step;
-    py::object step_array;  // the 0-d float32 array updated in place; None: store a new one
+    std::size_t index = 0;
+    PyObject* entry = nullptr;       // the parameter's state dict (held); null: it has none yet
+    PyObject* step_array = nullptr;  // the 0-d float32 array updated in place (held); null: store a new one
+    float step = 0.0f;
+    std::size_t added_end = 0;  // its fresh buffers: added[previous item's added_end, added_end)
   };
-  // Every array the kernels touch stays referenced while the GIL is released, whatever other threads do
-  // to param_groups or state meanwhile.
-  std::vector<py::object> keep_alive;
+  struct Added {
+    PyObject* key;
+    py::object array;
+  };
+  driver_detail::Refs refs;
   Validator v;
   std::vector<Item> work;
   std::vector<Pending> pending;
-  const std::size_t total = static_cast<std::size_t>(py::len(grads));
+  std::vector<Added> added;
   work.reserve(total);
   pending.reserve(total);
-  keep_alive.reserve(4 * total);
+  refs.reserve(3 * total);
+  v.reserve(total * (2 + spec.slots.size()));
 
   std::size_t index = 0;
-  for (std::size_t gi = 0; gi < hypers.size(); ++gi) {
+  PyObject* const* grad_items = &PyTuple_GET_ITEM(grad_tuple.ptr(), 0);
+  for (std::size_t gi = 0; gi < groups; ++gi) {
     const Hyper& h = hypers[gi];
-    const py::list params = param_lists[gi];
-    for (py::handle p_obj : params) {
+    const double* values = &group_values[gi * (spec.slots.size() + 1)];
+    PyObject* params = param_tuples[gi].ptr();
+    const std::size_t count = static_cast<std::size_t>(PyTuple_GET_SIZE(params));
+    for (std::size_t pi = 0; pi < count; ++pi, ++index) {
       if (index >= total) throw py::value_error("internal: more parameters than gradients");
-      const py::object g = grads[index];
-      if (g.is_none()) {
-        ++index;
-        continue;
-      }
-      Item w{};
+      PyObject* g = grad_items[index];
+      if (g == Py_None) continue;
+      PyObject* p_obj = PyTuple_GET_ITEM(params, pi);
+      // Built in place (reserved above, so the references stay valid): a copied-in struct stalls on its
+      // partly written bytes (store forwarding), a cost that shows at thousands of tensors per step.
+      const std::size_t k_item = work.size();
+      Item& w = work.emplace_back();
+      Pending& out = pending.emplace_back();
       w.group = gi;
       const Ref p = v.param(p_obj, index, w.dtype);
       w.ptr[0] = p.data;
       w.n = p.size;
       w.ptr[1] = v.like_param(g, "gradient", index, w.dtype, false).data;
 
-      keep_alive.push_back(py::reinterpret_borrow<py::object>(p_obj));
-      keep_alive.push_back(g);
-      Pending out{index, py::none(), {}, 0.0f, py::none()};
-      const py::int_ key(index);
-      PyObject* entry = get(state.ptr(), key.ptr());
+      out.index = index;
+      PyObject* entry = get(state.ptr(), driver_detail::index_key(index));
       if (entry && !PyDict_Check(entry))
         throw py::type_error("state of parameter " + std::to_string(index) + " must be a dict, got " +
                              py::str(py::type::of(py::handle(entry)).attr("__name__")).cast<std::string>());
-      if (entry) out.entry = py::reinterpret_borrow<py::object>(entry);
+      if (entry) out.entry = refs.hold(entry);
 
-      if (spec.has_step) {
+      if (spec.step == DriverStep::kParam) {
         PyObject* s = entry ? get(entry, step_key) : nullptr;
         double value = 0.0;
-        if (s && driver_detail::is_f32_scalar_array(s)) {
-          value = static_cast<double>(*static_cast<const float*>(py::reinterpret_borrow<py::array>(s).data()));
+        if (s && driver_detail::is_step_array(s)) {
+          value = static_cast<double>(*reinterpret_cast<const float*>(py::detail::array_proxy(s)->data));
           if (!(value >= 0.0 && value != HUGE_VAL))
             value = step_value(py::handle(s), index).cast<double>();  // raises with the message
-          if (py::reinterpret_borrow<py::array>(s).writeable()) out.step_array = py::reinterpret_borrow<py::object>(s);
+          if (py::detail::array_proxy(s)->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_) out.step_array = refs.hold(s);
         } else if (s) {
           value = step_value(py::handle(s), index).cast<double>();
         }
         out.step = static_cast<float>(value + 1.0);  // torch counts in a float32 tensor
         w.step = static_cast<double>(out.step);
+      } else if (spec.step == DriverStep::kGroup) {
+        w.step = values[spec.slots.size()];
+        if (spec.flag_at_step_one && w.step == 1.0) w.flag = true;
       }
 
-      const py::array p_arr = py::reinterpret_borrow<py::array>(p_obj);
       for (std::size_t k = 0; k < spec.slots.size(); ++k) {
         const DriverSlot& slot = spec.slots[k];
         if (!spec.needed(h, slot.ptr)) continue;
         PyObject* buf = entry ? get(entry, slot_keys[k]) : nullptr;
         if (buf && buf != Py_None) {
-          w.ptr[slot.ptr] = v.like_param(py::handle(buf), slot.key, index, w.dtype, true).data;
-          keep_alive.push_back(py::reinterpret_borrow<py::object>(buf));
-        } else {
-          py::array fresh = driver_detail::like(p_arr);
-          if (slot.init == DriverSlot::kZeros)
-            std::memset(fresh.mutable_data(), 0, static_cast<std::size_t>(fresh.nbytes()));
-          else
-            w.flag = true;
-          w.ptr[slot.ptr] = fresh.mutable_data();
-          out.added.emplace_back(slot_keys[k], std::move(fresh));
+          w.ptr[slot.ptr] = v.like_param(buf, slot.key, index, w.dtype, true).data;
+          refs.hold(buf);
+          continue;
         }
+        py::array fresh = driver_detail::like(p_obj);
+        void* data = fresh.mutable_data();
+        const std::size_t bytes = static_cast<std::size_t>(fresh.nbytes());
+        switch (slot.init) {
+          case DriverSlot::kZeros: std::memset(data, 0, bytes); break;
+          case DriverSlot::kFromGrad: w.flag = true; break;
+          case DriverSlot::kHyper:
+            (w.dtype == DType::f32 ? driver_detail::fill<float> : driver_detail::fill<double>)(data, p.size, values[k]);
+            break;
+          case DriverSlot::kParam: std::memcpy(data, p.data, bytes); break;
+        }
+        if (slot.flags && !buf) w.flag = true;
+        w.ptr[slot.ptr] = data;
+        added.push_back(Added{slot_keys[k], std::move(fresh)});
       }
-      work.push_back(w);
-      pending.push_back(std::move(out));
-      ++index;
+      extra.collect(k_item, entry, w, h, index, v);
+      out.added_end = added.size();
     }
   }
   if (index != total) throw py::value_error("internal: fewer parameters than gradients");
-  v.check_overlaps();
+  extra.check();
+  v.check_overlaps(&checked_ranges);
 
   if (!work.empty()) {
-    const auto run = isa_kernel<void(const std::vector<Item>&, const std::vector<Hyper>&)>(spec.kernel);
     py::gil_scoped_release release;
-    run(work, hypers);
+    extra.run(work, hypers);
   }
 
   // Publish: nothing below can fail on valid dicts except allocation, after the update has happened.
-  for (auto& out : pending) {
-    if (out.entry.is_none() && out.added.empty() && !spec.has_step) continue;  // SGD without momentum: no state
-    if (out.entry.is_none()) {
-      out.entry = py::dict();
-      if (PyDict_SetItem(state.ptr(), py::int_(out.index).ptr(), out.entry.ptr()) != 0) throw py::error_already_set();
+  std::size_t added_begin = 0;
+  for (std::size_t k = 0; k < pending.size(); ++k) {
+    const Pending& out = pending[k];
+    const std::size_t added_end = out.added_end;
+    if (!out.entry && added_begin == added_end && spec.step != DriverStep::kParam && !Extra::kAlwaysState)
+      continue;  // SGD without momentum: no state
+    PyObject* entry = out.entry;
+    py::object fresh_entry;
+    if (!entry) {
+      fresh_entry = py::dict();
+      entry = fresh_entry.ptr();
+      if (PyDict_SetItem(state.ptr(), driver_detail::index_key(out.index), entry) != 0) throw py::error_already_set();
     }
-    PyObject* entry = out.entry.ptr();
-    for (auto& [k, arr] : out.added)
-      if (PyDict_SetItem(entry, k, arr.ptr()) != 0) throw py::error_already_set();
-    if (spec.has_step) {
-      if (!out.step_array.is_none()) {
-        *static_cast<float*>(py::reinterpret_borrow<py::array>(out.step_array).mutable_data()) = out.step;
+    for (; added_begin < added_end; ++added_begin)
+      if (PyDict_SetItem(entry, added[added_begin].key, added[added_begin].array.ptr()) != 0)
+        throw py::error_already_set();
+    if (spec.step == DriverStep::kParam) {
+      if (out.step_array) {
+        *reinterpret_cast<float*>(py::detail::array_proxy(out.step_array)->data) = out.step;
       } else {
         py::array_t<float> s(std::vector<py::ssize_t>{});
         *s.mutable_data() = out.step;
         if (PyDict_SetItem(entry, step_key, s.ptr()) != 0) throw py::error_already_set();
       }
     }
+    extra.publish(k, entry);
   }
+}
+
+// Binds drive() as _core.<name>.
+template <class Extra, class Hyper>
+void def_drive(py::module_& m, const char* name, const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&)) {
+  m.def(
+      name,
+      [&spec, convert](const py::list& param_lists, const py::dict& state, const py::sequence& grads,
+                       const std::vector<py::tuple>& hypers, const py::function& step_value) {
+        drive<Extra>(spec, convert, param_lists, state, grads, hypers, step_value);
+      },
+      py::arg("param_lists"), py::arg("state"), py::arg("grads"), py::arg("hypers"), py::arg("step_value"));
+}
+template <class Hyper>
+void def_drive(py::module_& m, const char* name, const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&)) {
+  def_drive<NoExtra<Hyper>>(m, name, spec, convert);
 }
 
 }  // namespace fastoptim_py

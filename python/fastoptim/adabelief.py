@@ -55,6 +55,7 @@ class AdaBelief(Optimizer):
     _low_precision = True
     _state_keys = ("exp_avg", "exp_avg_var", "max_exp_avg_var")
     _kernel = staticmethod(_core.adabelief_step)
+    _drive = staticmethod(_core.adabelief_drive)
 
     def __init__(
         self,

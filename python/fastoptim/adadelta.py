@@ -39,6 +39,7 @@ class Adadelta(Optimizer):
     _low_precision = True
     _state_keys = ("square_avg", "acc_delta")
     _kernel = staticmethod(_core.adadelta_step)
+    _drive = staticmethod(_core.adadelta_drive)
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _core
 from ._common import check_unsupported, learning_rate, nonneg
-from .optimizer import Optimizer, _flag
+from .optimizer import Optimizer, _flag, _real
 
 __all__ = ["Adagrad"]
 
@@ -40,6 +40,7 @@ class Adagrad(Optimizer):
     _low_precision = True
     _state_keys = ("sum",)
     _kernel = staticmethod(_core.adagrad_step)
+    _drive = staticmethod(_core.adagrad_drive)
 
     def __init__(
         self,
@@ -78,7 +79,10 @@ class Adagrad(Optimizer):
         eps = nonneg(group, "eps", "epsilon value")
         maximize = _flag(group["maximize"], "maximize")
         check_unsupported(group)
-        return (lr, lr_decay, weight_decay, eps, maximize)
+        # Element 5 fills a new 'sum' in the C++ driver (the kernel reads the first five): as _item, the
+        # defaults' value (while __init__ validates the defaults, self.defaults is not set yet).
+        init = getattr(self, "defaults", group)["initial_accumulator_value"]
+        return (lr, lr_decay, weight_decay, eps, maximize, _real(init, "initial_accumulator_value"))
 
     def _item(self, index, group_index, p, g, state, added, group):
         step = self._next_step(state, index)

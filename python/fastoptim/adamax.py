@@ -52,6 +52,7 @@ class Adamax(Optimizer):
     _low_precision = True
     _state_keys = ("exp_avg", "exp_inf")
     _kernel = staticmethod(_core.adamax_step)
+    _drive = staticmethod(_core.adamax_drive)
 
     def __init__(
         self,

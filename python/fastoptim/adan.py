@@ -65,6 +65,7 @@ class Adan(Optimizer):
     _low_precision = True
     _state_keys = ("exp_avg", "exp_avg_sq", "exp_avg_diff", "neg_pre_grad")
     _kernel = staticmethod(_core.adan_step)
+    _drive = staticmethod(_core.adan_drive)
 
     def __init__(
         self,
@@ -103,7 +104,8 @@ class Adan(Optimizer):
         check_unsupported(group)
         if stepping:
             self._next_steps[id(group)] = step + 1
-        return (lr, beta1, beta2, beta3, eps, weight_decay, no_prox, maximize)
+        # The last element, the group's step after increment, is the C++ driver's (the kernel reads the first eight).
+        return (lr, beta1, beta2, beta3, eps, weight_decay, no_prox, maximize, float(step + 1))
 
     def step(self, grads: Sequence[Optional[np.ndarray]]) -> None:
         self._next_steps = {}

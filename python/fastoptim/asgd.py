@@ -51,6 +51,7 @@ class ASGD(Optimizer):
     _state_keys = ("ax",)
     _scalar_state_keys = _SCALAR_KEYS  # 0-d state besides "step" (checkpoints store them as scalars)
     _kernel = staticmethod(_core.asgd_step)
+    _drive = staticmethod(_core.asgd_drive)
 
     def __init__(
         self,

@@ -50,6 +50,7 @@ class LAMB(Optimizer):
 
     _state_keys = ("exp_avg", "exp_avg_sq")
     _kernel = staticmethod(_core.lamb_step)
+    _drive = staticmethod(_core.lamb_drive)
 
     def __init__(
         self,

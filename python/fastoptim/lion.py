@@ -44,6 +44,7 @@ class Lion(Optimizer):
     _low_precision = True
     _state_keys = ("exp_avg",)
     _kernel = staticmethod(_core.lion_step)
+    _drive = staticmethod(_core.lion_drive)
 
     def __init__(
         self,

@@ -51,6 +51,7 @@ class NAdam(Optimizer):
     _state_keys = ("exp_avg", "exp_avg_sq")
     _scalar_state_keys = ("mu_product",)  # 0-d, with its own dtype (fastoptim.save/load need to know)
     _kernel = staticmethod(_core.nadam_step)
+    _drive = staticmethod(_core.nadam_drive)
 
     def __init__(
         self,

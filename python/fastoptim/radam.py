@@ -45,6 +45,7 @@ class RAdam(Optimizer):
     _low_precision = True
     _state_keys = ("exp_avg", "exp_avg_sq")
     _kernel = staticmethod(_core.radam_step)
+    _drive = staticmethod(_core.radam_drive)
 
     def __init__(
         self,

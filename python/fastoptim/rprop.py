@@ -50,6 +50,7 @@ class Rprop(Optimizer):
     _low_precision = True
     _state_keys = ("prev", "step_size")
     _kernel = staticmethod(_core.rprop_step)
+    _drive = staticmethod(_core.rprop_drive)
 
     def __init__(
         self,

@@ -65,6 +65,7 @@ class ScheduleFreeAdamW(Optimizer):
 
     _state_keys = ("z", "exp_avg_sq")
     _kernel = staticmethod(_core.schedulefree_adamw_step)
+    _drive = staticmethod(_core.schedulefree_adamw_drive)
 
     def __init__(
         self,

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "../core/config.hpp"
 #include "../core/math.hpp"
@@ -29,6 +30,12 @@ struct AdamHyper {
 
 FASTOPTIM_ISA_BEGIN
 
+inline std::uint64_t adam_key_bits(double x) noexcept {
+  std::uint64_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+}
+
 template <class T>
 struct AdamScalars {
   T one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_factor, neg_step_size, bias_correction2_sqrt;
@@ -46,10 +53,28 @@ struct AdamScalars {
         maximize(h.maximize),
         coupled_decay(h.weight_decay != 0.0 && !h.decoupled_weight_decay),
         decoupled_decay(h.weight_decay != 0.0 && h.decoupled_weight_decay) {
-    const double bias_correction1 = 1.0 - std::pow(h.beta1, step);
-    const double bias_correction2 = 1.0 - std::pow(h.beta2, step);
-    neg_step_size = static_cast<T>(-(h.lr / bias_correction1));
-    bias_correction2_sqrt = static_cast<T>(std::pow(bias_correction2, 0.5));
+    // The items of one step mostly share their group's lr, betas and step count: the bias corrections (three
+    // pow() calls, a visible cost with thousands of small tensors) are reused while the inputs are the same
+    // bits as the last call's on this thread.
+    struct Last {
+      double key[4];
+      T neg_step_size, bias_correction2_sqrt;
+      bool valid;
+    };
+    static thread_local Last last{};
+    const double key[4] = {h.lr, h.beta1, h.beta2, step};
+    bool same = last.valid;
+    for (int i = 0; i < 4 && same; ++i) same = adam_key_bits(key[i]) == adam_key_bits(last.key[i]);  // -0.0 is not 0.0
+    if (!same) {
+      const double bias_correction1 = 1.0 - std::pow(h.beta1, step);
+      const double bias_correction2 = 1.0 - std::pow(h.beta2, step);
+      last.neg_step_size = static_cast<T>(-(h.lr / bias_correction1));
+      last.bias_correction2_sqrt = static_cast<T>(std::pow(bias_correction2, 0.5));
+      std::memcpy(last.key, key, sizeof key);
+      last.valid = true;
+    }
+    neg_step_size = last.neg_step_size;
+    bias_correction2_sqrt = last.bias_correction2_sqrt;
   }
 };
 
