@@ -49,7 +49,7 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
   const auto steps = steps_of(hyper_tuples);
   Validator v;
-  const auto work = collect_items(items, hypers, v, {"z", "exp_avg_sq"}, nullptr, no_rest);
+  auto work = collect_items(items, hypers, v, {"z", "exp_avg_sq"}, nullptr, no_rest);
   v.check_overlaps();
   const auto run = isa_kernel<Kernel>("schedulefree_adamw");
   py::gil_scoped_release release;

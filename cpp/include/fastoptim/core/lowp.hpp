@@ -81,19 +81,23 @@ inline std::uint32_t select(std::uint32_t mask, std::uint32_t if_set, std::uint3
 
 inline float bf16_to_f32(std::uint16_t h) noexcept { return bits_float(static_cast<std::uint32_t>(h) << 16); }
 
+// All-ones for a NaN's bits, else zero (integer arithmetic: still right under -ffinite-math-only).
+inline std::uint32_t nan_mask(std::uint32_t u) noexcept { return 0U - ((0x7f800000U - (u & 0x7fffffffU)) >> 31); }
+
+// Adds the rounding increment to the dropped half, or for a NaN sets its quiet bit and adds nothing.
 inline std::uint16_t f32_to_bf16(float f) noexcept {
   const std::uint32_t u = float_bits(f);
-  const std::uint32_t nan = mask_of((u & 0x7fffffffU) > 0x7f800000U);
-  const std::uint32_t rounded = (u + 0x7fffU + ((u >> 16) & 1U)) >> 16;
-  return static_cast<std::uint16_t>(select(nan, (u >> 16) | 0x40U, rounded));
+  const std::uint32_t nan = nan_mask(u);
+  const std::uint32_t increment = (0x7fffU + ((u >> 16) & 1U)) & ~nan;
+  return static_cast<std::uint16_t>(((u | (nan & 0x400000U)) + increment) >> 16);
 }
 
 // Rounds up (away from zero) with probability (low 16 bits) / 2^16, using the low 16 bits of `random`.
 inline std::uint16_t f32_to_bf16_stochastic(float f, std::uint32_t random) noexcept {
   const std::uint32_t u = float_bits(f);
-  const std::uint32_t nan = mask_of((u & 0x7fffffffU) > 0x7f800000U);
-  const std::uint32_t rounded = (u + (random & 0xffffU)) >> 16;  // no overflow: |u| <= inf's bits here
-  return static_cast<std::uint16_t>(select(nan, (u >> 16) | 0x40U, rounded));
+  const std::uint32_t nan = nan_mask(u);
+  const std::uint32_t increment = random & 0xffffU & ~nan;  // no overflow: |u| <= inf's bits otherwise
+  return static_cast<std::uint16_t>(((u | (nan & 0x400000U)) + increment) >> 16);
 }
 
 // ------------------------------------------------------------------------------------------- float16
