@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "../core/config.hpp"
+#include "../core/lowp.hpp"
 #include "../core/math.hpp"
 #include "../core/parallel.hpp"
 
@@ -80,9 +81,11 @@ struct AdamScalars {
 
 namespace impl {
 
-template <class T, bool kMaximize, bool kAmsgrad, bool kCoupled, bool kDecoupled, bool kSmallWeight>
-inline void adam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad, T* FASTOPTIM_RESTRICT exp_avg,
-                      T* FASTOPTIM_RESTRICT exp_avg_sq, T* FASTOPTIM_RESTRICT max_exp_avg_sq, std::size_t n,
+// S: the state's storage type, T or (T = float) a 16-bit type of core/lowp.hpp; the arithmetic is T's and
+// the update uses the unrounded new moments, as if the state were T and rounded after the step.
+template <class T, class S, bool kMaximize, bool kAmsgrad, bool kCoupled, bool kDecoupled, bool kSmallWeight>
+inline void adam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad, S* FASTOPTIM_RESTRICT exp_avg,
+                      S* FASTOPTIM_RESTRICT exp_avg_sq, S* FASTOPTIM_RESTRICT max_exp_avg_sq, std::size_t n,
                       const AdamScalars<T>& s) noexcept {
   const T w = s.one_minus_beta1, beta2 = s.beta2, omb2 = s.one_minus_beta2, eps = s.eps, wd = s.weight_decay,
           decay = s.decay_factor, neg_step = s.neg_step_size, bc2_sqrt = s.bias_correction2_sqrt;
@@ -91,13 +94,13 @@ inline void adam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT g
     T p = param[i];
     if (kDecoupled) p = p * decay;
     if (kCoupled) g = fmadd(p, wd, g);
-    const T m = lerp_fixed<kSmallWeight>(exp_avg[i], g, w);
-    T v = fmadd(omb2 * g, g, exp_avg_sq[i] * beta2);
-    exp_avg[i] = m;
-    exp_avg_sq[i] = v;
+    const T m = lerp_fixed<kSmallWeight>(static_cast<T>(widen(exp_avg[i])), g, w);
+    T v = fmadd(omb2 * g, g, static_cast<T>(widen(exp_avg_sq[i])) * beta2);
+    exp_avg[i] = narrow_as<S>(m);
+    exp_avg_sq[i] = narrow_as<S>(v);
     if (kAmsgrad) {
-      v = nan_max(max_exp_avg_sq[i], v);
-      max_exp_avg_sq[i] = v;
+      v = nan_max(static_cast<T>(widen(max_exp_avg_sq[i])), v);
+      max_exp_avg_sq[i] = narrow_as<S>(v);
     }
     const T denom = std::sqrt(v) / bc2_sqrt + eps;
     param[i] = p + neg_step * m / denom;
@@ -106,9 +109,10 @@ inline void adam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT g
 
 }  // namespace impl
 
-// Scalar reference kernel over [0, n). `max_exp_avg_sq` is used only when amsgrad is set.
-template <class T>
-inline void adam_update_ref(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, std::size_t n,
+// Scalar reference kernel over [0, n). `max_exp_avg_sq` is used only when amsgrad is set. S: the state's
+// storage (T, or for T = float bfloat16_bits / float16_bits, rounded to nearest even).
+template <class T, class S = T>
+inline void adam_update_ref(T* param, const T* grad, S* exp_avg, S* exp_avg_sq, S* max_exp_avg_sq, std::size_t n,
                             const AdamScalars<T>& s) noexcept {
   using impl::with_flag;
   with_flag(s.maximize, [&](auto mx) {
@@ -116,7 +120,7 @@ inline void adam_update_ref(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, 
       with_flag(s.coupled_decay, [&](auto cd) {
         with_flag(s.decoupled_decay, [&](auto dd) {
           with_flag(lerp_weight_is_small(s.one_minus_beta1), [&](auto small) {
-            impl::adam_loop<T, decltype(mx)::value, decltype(ams)::value, decltype(cd)::value, decltype(dd)::value,
+            impl::adam_loop<T, S, decltype(mx)::value, decltype(ams)::value, decltype(cd)::value, decltype(dd)::value,
                               decltype(small)::value>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, s);
           });
         });
@@ -125,8 +129,8 @@ inline void adam_update_ref(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, 
   });
 }
 
-template <class T>
-void adam_step(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, std::size_t n,
+template <class T, class S = T>
+void adam_step(T* param, const T* grad, S* exp_avg, S* exp_avg_sq, S* max_exp_avg_sq, std::size_t n,
                const AdamHyper& h, double step, std::size_t grain = kDefaultGrain) {
   const AdamScalars<T> s(h, step);
   parallel_for(n, grain, [&](std::size_t b, std::size_t e) {

@@ -14,10 +14,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "config.hpp"
 
 namespace fastoptim {
+
+// 16-bit storage types for kernels that load and store them directly (adam_kernel.hpp): the raw bits.
+struct bfloat16_bits {
+  std::uint16_t bits;
+};
+struct float16_bits {
+  std::uint16_t bits;
+};
 
 // A 32-bit integer hash with good avalanche (Chris Wellons' "lowbias32"); cheap and vectorizable.
 constexpr std::uint32_t hash32(std::uint32_t x) noexcept {
@@ -137,6 +146,25 @@ inline std::uint16_t f32_to_f16(float f) noexcept {
   out = select(mask_of(a >= 0x47800000U), 0x7c00U, out);  // >= 65536 (and inf): infinity
   out = select(mask_of(a > 0x7f800000U), nan, out);
   return static_cast<std::uint16_t>(sign | out);
+}
+
+// Element access for kernels templated on a storage type S: widen(x) gives the arithmetic value (float for
+// the 16-bit types), narrow_as<S>(v) the stored one, rounded to nearest even.
+template <class T>
+inline T widen(T x) noexcept {
+  return x;
+}
+inline float widen(bfloat16_bits x) noexcept { return bf16_to_f32(x.bits); }
+inline float widen(float16_bits x) noexcept { return f16_to_f32(x.bits); }
+
+template <class S, class T>
+inline S narrow_as(T x) noexcept {
+  if constexpr (std::is_same_v<S, bfloat16_bits>)
+    return S{f32_to_bf16(x)};
+  else if constexpr (std::is_same_v<S, float16_bits>)
+    return S{f32_to_f16(x)};
+  else
+    return x;
 }
 
 // ------------------------------------------------------------------------------------ array loops
