@@ -308,7 +308,7 @@ void test_state() {
 
 // ---------------------------------------------------------------------------------------------- GEMM
 
-// impl::gemm_f32 against the sequential sum of separately rounded products, bit for bit, on
+// impl::gemm_bf16 (its float sums, unrounded) against the sequential sum of separately rounded products, bit for bit, on
 // bfloat16-valued matrices (column-major A, B column-major or row-major; symmetric: B = A^T, read as A
 // row-major): with FMA (built for a tier that has it) when every product is exact, without otherwise.
 void test_gemm_is_the_sequential_sum() {
@@ -333,15 +333,16 @@ void test_gemm_is_the_sequential_sum() {
         if (c.symmetric) return A[static_cast<std::size_t>(j + p * c.m)];
         return c.rhs_row_major ? B[static_cast<std::size_t>(p * c.n + j)] : B[static_cast<std::size_t>(p + j * c.k)];
       };
-      std::vector<float> C(static_cast<std::size_t>(c.m * c.n), -1.0f), pack(3 * impl::kGemmScratch);
+      std::vector<float> C(static_cast<std::size_t>(c.m * c.n)), out(C.size(), -1.0f), pack(3 * impl::kGemmScratch);
+      const impl::GemmOut raw{out.data(), nullptr, 1.0f, 0.0f, false};
       const float* b = c.symmetric ? A.data() : B.data();
       const bool exact = impl::gemm_products_exact(impl::gemm_range(A.data(), A.size()),
                                                    impl::gemm_range(b, c.symmetric ? A.size() : B.size()));
       CHECK(exact == (c.scale == 1.0 || c.k == 0));
       if (c.rhs_row_major)
-        impl::gemm_f32<true>(c.m, c.n, c.k, A.data(), b, C.data(), c.symmetric, exact, pack.data(), threads);
+        impl::gemm_bf16<true>(c.m, c.n, c.k, A.data(), b, C.data(), c.symmetric, raw, exact, pack.data(), threads);
       else
-        impl::gemm_f32<false>(c.m, c.n, c.k, A.data(), b, C.data(), c.symmetric, exact, pack.data(), threads);
+        impl::gemm_bf16<false>(c.m, c.n, c.k, A.data(), b, C.data(), c.symmetric, raw, exact, pack.data(), threads);
       long mismatches = 0;
       for (long i = 0; i < c.m; ++i)
         for (long j = 0; j < c.n; ++j) {
@@ -350,7 +351,7 @@ void test_gemm_is_the_sequential_sum() {
             const float product = A[static_cast<std::size_t>(i + p * c.m)] * b_at(p, j);
             sum = sum + product;
           }
-          const float got = C[static_cast<std::size_t>(i + j * c.m)];
+          const float got = out[static_cast<std::size_t>(i + j * c.m)];
           mismatches += std::memcmp(&got, &sum, sizeof sum) != 0;
         }
       CHECK_MSG(mismatches == 0, std::to_string(c.m) + "x" + std::to_string(c.n) + "x" + std::to_string(c.k) + ", " +

@@ -13,13 +13,13 @@
 //   G <- X X^T;   U <- b G + c G G;   X <- a X + U X
 // with every matrix rounded to bfloat16. torch's CPU bfloat16 products (oneDNN, or ATen's fallback)
 // multiply exactly (a bf16 product fits a float) and accumulate in float, applying alpha/beta in float
-// before the one rounding to bfloat16; we do the same, with our own float GEMM (impl::gemm_f32) for the
+// before the one rounding to bfloat16; we do the same, with our own float GEMM (impl::gemm_bf16) for the
 // products. Results then differ from torch's only where the two float accumulation orders round to
 // different sides of a bfloat16 rounding boundary (a few elements in ten thousand, one bfloat16 ulp each;
 // tests/test_muon.py).
 //
 // Determinism: every element of a product is the same sequential float sum whatever the instruction set
-// the header is compiled for, its vector width, the blocking and the thread count (see impl::gemm_f32), so
+// the header is compiled for, its vector width, the blocking and the thread count (see impl::gemm_bf16), so
 // results depend on none of them. The Python extension compiles Muon once per instruction set, each into
 // its own extension module (fastoptim._muon_<tier>, cpp/bindings/muon_module.cpp).
 
@@ -240,11 +240,29 @@ void gemm_pack_b(const float* B, GemmIndex ldb, GemmIndex n, GemmIndex j0, GemmI
 // Floats of packing scratch one thread needs.
 inline constexpr std::size_t kGemmScratch = static_cast<std::size_t>(kGemmMc * kGemmKc + kGemmKc * kGemmNc);
 
+// Where a product's float result goes, rounded to bfloat16 (torch's bf16 mm / addmm epilogue):
+//   c == nullptr:  out = bf16(acc)  (acc itself when !round: tests read the float sums so)
+//   otherwise:     out = bf16(alpha * acc + beta * c), each product and the sum rounded in float
+// out and c are column-major with C's shape; c may be out (each element is read before it is written),
+// and may be an operand of the product only where the threads' column ranges keep it safe (newton_schulz).
+struct GemmOut {
+  float* out;
+  const float* c;
+  float alpha, beta;
+  bool round = true;
+};
+
+inline float gemm_finish(const GemmOut& o, float acc, std::size_t index) noexcept {
+  if (!o.c) return o.round ? bf16_round(acc) : acc;
+  return bf16_round(mul_rounded(o.alpha, acc) + mul_rounded(o.beta, o.c[index]));
+}
+
 // Columns [jb, je) of C, on the calling thread; scratch holds kGemmScratch floats. When symmetric (C is
-// known to be symmetric), only the register tiles that reach the diagonal or above are computed.
+// known to be symmetric), only the register tiles that reach the diagonal or above are computed. Each
+// tile, once its last k-block is summed, goes to o (see GemmOut); C holds the float sums.
 template <bool kRhsRowMajor, bool kFused>
 void gemm_columns(GemmIndex m, GemmIndex n, GemmIndex k, const float* A, const float* B, float* C, GemmIndex jb,
-                  GemmIndex je, bool symmetric, float* scratch) noexcept {
+                  GemmIndex je, bool symmetric, const GemmOut& o, float* scratch) noexcept {
   const GemmIndex ldb = kRhsRowMajor ? n : k;
   float* packed_a = scratch;
   float* packed_b = scratch + kGemmMc * kGemmKc;
@@ -255,7 +273,7 @@ void gemm_columns(GemmIndex m, GemmIndex n, GemmIndex k, const float* A, const f
     const GemmIndex m_used = symmetric ? std::min(m, jc + nc) : m;
     for (GemmIndex pc = 0; pc < k; pc += kGemmKc) {
       const GemmIndex kc = std::min(kGemmKc, k - pc);
-      const bool accumulate = pc > 0;
+      const bool accumulate = pc > 0, last = pc + kc == k;
       gemm_pack_b<kRhsRowMajor>(B, ldb, n, jc, nc, pc, kc, packed_b);
       for (GemmIndex ic = 0; ic < m_used; ic += kGemmMc) {
         const GemmIndex mc = std::min(kGemmMc, m_used - ic);
@@ -269,15 +287,28 @@ void gemm_columns(GemmIndex m, GemmIndex n, GemmIndex k, const float* A, const f
             const GemmIndex rows = std::min<GemmIndex>(kGemmMr, m - i);
             const float* a = packed_a + ir * kc;
             float* c = C + i + j * m;
+            const float* sums = c;
+            GemmIndex ld = m;
             if (rows == kGemmMr && cols == kGemmNr) {
               gemm_tile<kFused>(kc, a, b, c, m, accumulate);
-              continue;
+            } else {
+              // an edge tile: the same kernel on a padded copy
+              if (accumulate)
+                for (GemmIndex q = 0; q < cols; ++q)
+                  std::memcpy(edge + q * kGemmMr, c + q * m, static_cast<std::size_t>(rows) * sizeof(float));
+              gemm_tile<kFused>(kc, a, b, edge, kGemmMr, accumulate);
+              if (!last)
+                for (GemmIndex q = 0; q < cols; ++q)
+                  std::memcpy(c + q * m, edge + q * kGemmMr, static_cast<std::size_t>(rows) * sizeof(float));
+              sums = edge;
+              ld = kGemmMr;
             }
-            // an edge tile: the same kernel on a padded copy
-            if (accumulate)
-              for (GemmIndex q = 0; q < cols; ++q) std::memcpy(edge + q * kGemmMr, c + q * m, static_cast<std::size_t>(rows) * sizeof(float));
-            gemm_tile<kFused>(kc, a, b, edge, kGemmMr, accumulate);
-            for (GemmIndex q = 0; q < cols; ++q) std::memcpy(c + q * m, edge + q * kGemmMr, static_cast<std::size_t>(rows) * sizeof(float));
+            if (last)
+              for (GemmIndex q = 0; q < cols; ++q)
+                for (GemmIndex r = 0; r < rows; ++r) {
+                  const auto index = static_cast<std::size_t>(i + r + (j + q) * m);
+                  o.out[index] = gemm_finish(o, sums[r + q * ld], index);
+                }
           }
         }
       }
@@ -323,15 +354,16 @@ inline bool gemm_products_exact(const GemmRange& a, const GemmRange& b) noexcept
 
 // C = A * B (see above); symmetric: C is known to be symmetric (X X^T, or G G with G symmetric), so only
 // its upper triangle is computed and then mirrored (the lower element is the same sum of the same
-// products in the same order, so the copy is bit-identical to computing it). exact_products: every
-// product is exact (gemm_products_exact), which lets FMA instructions compute the same bits. scratch: the
-// packing buffers, grown to threads * kGemmScratch floats by the caller (nothing here allocates).
+// products in the same order, so the copy is bit-identical to computing it). The bfloat16 results go to o
+// (GemmOut); C (m x n floats) is scratch for the sums. exact_products: every product is exact
+// (gemm_products_exact), which lets FMA instructions compute the same bits. scratch: the packing buffers,
+// grown to threads * kGemmScratch floats by the caller (nothing here allocates).
 template <bool kRhsRowMajor>
-void gemm_f32(GemmIndex m, GemmIndex n, GemmIndex k, const float* A, const float* B, float* C, bool symmetric,
-              bool exact_products, float* scratch, int threads) {
+void gemm_bf16(GemmIndex m, GemmIndex n, GemmIndex k, const float* A, const float* B, float* C, bool symmetric,
+               const GemmOut& o, bool exact_products, float* scratch, int threads) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
-    std::fill(C, C + m * n, 0.0f);
+    for (std::size_t i = 0; i < static_cast<std::size_t>(m * n); ++i) o.out[i] = gemm_finish(o, 0.0f, i);
     return;
   }
   // Threads split the columns (results do not depend on the split); a symmetric product's work per column
@@ -339,38 +371,46 @@ void gemm_f32(GemmIndex m, GemmIndex n, GemmIndex k, const float* A, const float
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
   threads = static_cast<int>(std::min<double>({static_cast<double>(threads), std::max(1.0, flops / (1 << 22)),
                                                static_cast<double>((n + kGemmNr - 1) / kGemmNr)}));
-  const auto cut = [&](int t) -> GemmIndex {
-    if (t >= threads) return n;
-    const double f = static_cast<double>(t) / threads;
+  const auto cut = [&](int t, int nt) -> GemmIndex {
+    if (t >= nt) return n;
+    const double f = static_cast<double>(t) / nt;
     const double x = static_cast<double>(n) * (symmetric ? std::sqrt(f) : f);
     return std::min(n, static_cast<GemmIndex>(x / kGemmNr + 0.5) * kGemmNr);
   };
   const auto columns = kGemmHasFma && exact_products ? &gemm_columns<kRhsRowMajor, kGemmHasFma>
                                                      : &gemm_columns<kRhsRowMajor, false>;
-  if (threads <= 1) {
-    columns(m, n, k, A, B, C, 0, n, symmetric, scratch);
-  } else {
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static, 1) num_threads(threads)
+  // the lower triangle of o.out from the upper one, in cache-sized blocks; a block column per call
+  constexpr GemmIndex kMirror = 64;
+  const GemmIndex mirror_blocks = symmetric ? (n + kMirror - 1) / kMirror : 0;
+  const auto mirror = [&](GemmIndex block) {
+    const GemmIndex jb = block * kMirror;
+    for (GemmIndex ib = jb; ib < m; ib += kMirror)
+      for (GemmIndex j = jb; j < std::min(n, jb + kMirror); ++j)
+        for (GemmIndex i = std::max(ib, j + 1); i < std::min(m, ib + kMirror); ++i) o.out[i + j * m] = o.out[j + i * m];
+  };
+#if !defined(_OPENMP)
+  threads = 1;
+  (void)cut;
 #endif
-    for (int t = 0; t < threads; ++t)
-      columns(m, n, k, A, B, C, cut(t), cut(t + 1), symmetric, scratch + static_cast<std::size_t>(t) * kGemmScratch);
+  if (threads <= 1) {
+    columns(m, n, k, A, B, C, 0, n, symmetric, o, scratch);
+    for (GemmIndex b = 0; b < mirror_blocks; ++b) mirror(b);
+    return;
   }
-  if (symmetric) {
-    const GemmIndex block = 64;  // mirror the upper triangle in cache-sized blocks
-    for (GemmIndex jb = 0; jb < n; jb += block)
-      for (GemmIndex ib = jb; ib < m; ib += block)
-        for (GemmIndex j = jb; j < std::min(n, jb + block); ++j)
-          for (GemmIndex i = std::max(ib, j + 1); i < std::min(m, ib + block); ++i) C[i + j * m] = C[j + i * m];
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(threads)
+  {
+    // the team may be smaller than asked for: split among those there are
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    columns(m, n, k, A, B, C, cut(t, nt), cut(t + 1, nt), symmetric, o,
+            scratch + static_cast<std::size_t>(t) * kGemmScratch);
+    if (mirror_blocks > 0) {
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+      for (GemmIndex b = 0; b < mirror_blocks; ++b) mirror(b);
+    }
   }
-}
-
-// out[i] = bf16(alpha * acc[i] + beta * c[i]) in float, each operation rounded (as oneDNN's output scale
-// and sum post-op; with alpha = 1 the product is exact).
-inline void bf16_axpby(float* out, const float* acc, float alpha, const float* c, float beta, std::size_t n) {
-  parallel_for(n, kDefaultGrain, [&](std::size_t lo, std::size_t hi) {
-    for (std::size_t i = lo; i < hi; ++i) out[i] = bf16_round(mul_rounded(alpha, acc[i]) + mul_rounded(beta, c[i]));
-  });
+#endif
 }
 
 }  // namespace impl
@@ -416,21 +456,19 @@ inline void newton_schulz_bf16(float* X, std::size_t r, std::size_t k, const std
   for (std::int64_t s = 0; s < steps; ++s) {
     // gram = X @ X.T (symmetric; X^T is X read row-major)
     const impl::GemmRange x_range = impl::gemm_range(X, n);
-    impl::gemm_f32<true>(R, R, K, X, X, ws.acc.data(), true, impl::gemm_products_exact(x_range, x_range), pack,
-                         threads);
-    parallel_for(r * r, kDefaultGrain, [&](std::size_t lo, std::size_t hi) {
-      for (std::size_t i = lo; i < hi; ++i) ws.gram[i] = bf16_round(ws.acc[i]);
-    });
-    // update = addmm(gram, gram, gram, beta=b, alpha=c)
-    // (gram is symmetric, so reading it row-major is reading it; gram @ gram is symmetric)
+    impl::gemm_bf16<true>(R, R, K, X, X, ws.acc.data(), true, {ws.gram.data(), nullptr, 1.0f, 0.0f},
+                          impl::gemm_products_exact(x_range, x_range), pack, threads);
+    // update = addmm(gram, gram, gram, beta=b, alpha=c) (gram is symmetric, so reading it row-major is
+    // reading it; gram @ gram is symmetric)
     const impl::GemmRange gram_range = impl::gemm_range(ws.gram.data(), r * r);
-    impl::gemm_f32<true>(R, R, R, ws.gram.data(), ws.gram.data(), ws.acc.data(), true,
-                         impl::gemm_products_exact(gram_range, gram_range), pack, threads);
-    impl::bf16_axpby(ws.update.data(), ws.acc.data(), c, ws.gram.data(), b, r * r);
-    // X = addmm(X, update, X, beta=a)
-    impl::gemm_f32<false>(R, K, R, ws.update.data(), X, ws.acc.data(), false,
-                          impl::gemm_products_exact(impl::gemm_range(ws.update.data(), r * r), x_range), pack, threads);
-    impl::bf16_axpby(X, ws.acc.data(), 1.0f, X, a, n);
+    impl::gemm_bf16<true>(R, R, R, ws.gram.data(), ws.gram.data(), ws.acc.data(), true,
+                          {ws.update.data(), ws.gram.data(), c, b}, impl::gemm_products_exact(gram_range, gram_range),
+                          pack, threads);
+    // X = addmm(X, update, X, beta=a), in place: a thread reads (packs) and writes only its own columns of X,
+    // and writes a column block only after its last packing
+    impl::gemm_bf16<false>(R, K, R, ws.update.data(), X, ws.acc.data(), false, {X, X, 1.0f, a},
+                           impl::gemm_products_exact(impl::gemm_range(ws.update.data(), r * r), x_range), pack,
+                           threads);
   }
 }
 
