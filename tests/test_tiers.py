@@ -98,6 +98,21 @@ if ml_dtypes is not None:
             for i in sorted(opt.state):
                 for k in sorted(opt.state[i]):
                     h.update(np.asarray(opt.state[i][k]).tobytes())
+# Muon: its GEMM (fastoptim._muon_<tier>) on shapes with edge tiles, threaded products, both layouts
+# (wide: X is the parameter's transpose; tall), several parameters in one step.
+for dtype in (np.float32, np.float64):
+    rng = np.random.default_rng(3)
+    shapes = [(1, 5), (17, 1), (33, 47), (200, 300), (517, 129), (96, 1000)]
+    params = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    opt = fastoptim.Muon(params, lr=0.02, weight_decay=0.01, nesterov=dtype is np.float32)
+    for _ in range(3):
+        opt.step([rng.standard_normal(p.shape).astype(dtype) for p in params])
+    for p in params:
+        h.update(p.tobytes())
+    for i in sorted(opt.state):
+        h.update(opt.state[i]["momentum_buffer"].tobytes())
+muon = sorted(m for m in sys.modules if m.startswith("fastoptim._muon_"))
+assert muon == ["fastoptim._muon_" + fastoptim.cpu_capability()], muon
 print(fastoptim.cpu_capability(), h.hexdigest())
 """
 
@@ -117,6 +132,16 @@ def test_every_tier_and_thread_count_gives_identical_bits():
             assert used == tier
             results[(tier, threads)] = digest
     assert len(set(results.values())) == 1, results
+
+
+def test_muon_has_a_kernel_module_per_tier():
+    # found without importing them: a module for an instruction set the CPU lacks must never be imported
+    import importlib.util
+    import platform
+
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "x64")
+    for tier in ("baseline", "avx2", "avx512") if x86 else ("baseline",):
+        assert importlib.util.find_spec(f"fastoptim._muon_{tier}") is not None, tier
 
 
 def test_unknown_tier_is_an_error():

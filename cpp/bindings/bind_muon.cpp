@@ -1,22 +1,42 @@
 // _core.muon_step: validates every item of a Muon step, then runs the updates without the GIL.
 //
-// Muon is compiled once, here, not per instruction set (cpp/bindings/isa/): its work is Eigen's GEMM,
-// whose inline functions live outside fastoptim's per-ISA namespaces (one copy per program, so they must
-// not be built with several instruction sets) and whose rounding depends on the instruction set (one build
-// keeps every tier's results identical).
+// The updates run in fastoptim._muon_<tier>, the extension module holding Muon's kernels for the active
+// tier (muon_abi.hpp: one module per instruction set, so their GEMM's inline functions stay private to
+// each). Every tier computes the same bits (fastoptim/muon/muon_kernel.hpp).
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <new>
+#include <string>
 #include <vector>
 
 #include "binding.hpp"
-#include "fastoptim/muon/muon_kernel.hpp"
+#include "muon_abi.hpp"
 #include "registry.hpp"
 
 namespace fastoptim_py {
+
+int active_tier();  // _core.cpp
+
 namespace {
+
+// The kernels of the active tier, imported on first use (with the GIL held).
+const MuonKernel& muon_kernel() {
+  static const MuonKernel* kernel = nullptr;
+  if (kernel) return *kernel;
+  static const char* const modules[kTiers] = {"fastoptim._muon_baseline", "fastoptim._muon_avx2", "fastoptim._muon_avx512"};
+  const int tier = active_tier();
+  const py::object capsule = py::module_::import(modules[tier]).attr("kernel");
+  if (!py::isinstance<py::capsule>(capsule) || capsule.cast<py::capsule>().name() != std::string(FASTOPTIM_MUON_CAPSULE))
+    throw py::import_error(std::string(modules[tier]) + " holds no Muon kernel: reinstall fastoptim");
+  const auto* k = capsule.cast<py::capsule>().get_pointer<const MuonKernel>();
+  if (k->abi_version != kMuonAbiVersion || k->tier != tier)
+    throw py::import_error(std::string(modules[tier]) + " does not match fastoptim._core: reinstall fastoptim");
+  kernel = k;
+  return *kernel;
+}
 
 fastoptim::MuonHyper hyper_of(const py::tuple& t) {
   fastoptim::MuonHyper h;
@@ -31,45 +51,39 @@ fastoptim::MuonHyper hyper_of(const py::tuple& t) {
   return h;
 }
 
-struct MuonItem {
-  Item item;
-  std::size_t rows, cols;
-};
-
-template <class T>
-void update(const MuonItem& w, const fastoptim::MuonHyper& h, fastoptim::MuonWorkspace& ws) {
-  fastoptim::muon_update<T>(static_cast<T*>(w.item.ptr[0]), static_cast<const T*>(w.item.ptr[1]),
-                            static_cast<T*>(w.item.ptr[2]), w.rows, w.cols, h, ws);
-}
-
 // items: (index, group, param, grad, momentum_buffer)
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
+  const MuonKernel& kernel = muon_kernel();
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
   Validator v;
-  std::vector<MuonItem> work;
+  std::vector<MuonTask> work;
   work.reserve(items.size());
   for (py::handle h : items) {
     auto t = h.cast<py::tuple>();
     const auto index = t[0].cast<std::size_t>();
-    MuonItem w{};
-    w.item.group = group_of(t, hypers.size());
-    const Ref p = v.param(t[2], index, w.item.dtype);
+    Item item{};
+    const std::size_t group = group_of(t, hypers.size());
+    const Ref p = v.param(t[2], index, item.dtype);
     const auto arr = py::reinterpret_borrow<py::array>(t[2]);
     if (arr.ndim() != 2)
       throw py::value_error("Muon only supports 2D parameters whereas we found a parameter with size: " + shape_str(arr));
+    MuonTask w{};
+    w.f64 = item.dtype == DType::f64;
+    w.group = group;
+    w.param = p.data;
     w.rows = static_cast<std::size_t>(arr.shape(0));
     w.cols = static_cast<std::size_t>(arr.shape(1));
-    w.item.ptr[0] = p.data;
-    w.item.n = p.size;
-    w.item.ptr[1] = v.like_param(t[3], "gradient", index, w.item.dtype, false).data;
-    w.item.ptr[2] = v.like_param(t[4], "momentum_buffer", index, w.item.dtype, true).data;
+    w.grad = v.like_param(t[3], "gradient", index, item.dtype, false).data;
+    w.buf = v.like_param(t[4], "momentum_buffer", index, item.dtype, true).data;
     work.push_back(w);
   }
   v.check_overlaps();
-  py::gil_scoped_release release;
-  fastoptim::MuonWorkspace ws;
-  for (const auto& w : work)
-    (w.item.dtype == DType::f32 ? update<float> : update<double>)(w, hypers[w.item.group], ws);
+  int rc;
+  {
+    py::gil_scoped_release release;
+    rc = kernel.run(work.data(), work.size(), hypers.data());
+  }
+  if (rc != 0) throw std::bad_alloc();
 }
 
 const Register reg(0, [](py::module_& m) { m.def("muon_step", &step, py::arg("items"), py::arg("hypers")); });

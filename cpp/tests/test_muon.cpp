@@ -1,4 +1,4 @@
-// C++ tests for fastoptim::Muon (needs Eigen 3.4; built when CMake finds it):
+// C++ tests for fastoptim::Muon (built when CMake finds Eigen 3.4, which the fastoptim::muon target links):
 //
 //  * golden:   torch 2.13's Muon (golden_opt_muon.hpp) from the same parameters and gradients: without
 //              matrix products (ns_steps = 0) parameters and momentum buffers bit for bit; with
@@ -8,7 +8,10 @@
 //  * bfloat16: rounding ties to even, NaN and infinities;
 //  * defaults and errors: MuonOptions equals torch's defaults; invalid options throw with torch's
 //              messages; bad steps throw and change nothing;
-//  * threads:  products split into several panels give the same bits with 1, 2 and 3 threads;
+//  * GEMM:     every element of a product is the plain sequential float sum over k (so no instruction
+//              set, blocking or thread count can change it), for both layouts, symmetric products,
+//              edge tiles and several k-blocks;
+//  * threads:  products split across threads give the same bits with 1, 2 and 3 threads;
 //  * state:    load_state round trips and validation.
 
 #include <fastoptim/fastoptim.hpp>
@@ -303,6 +306,60 @@ void test_state() {
                    resumed.load_state(0, bad));
 }
 
+// ---------------------------------------------------------------------------------------------- GEMM
+
+// impl::gemm_bf16 (its float sums, unrounded) against the sequential sum of separately rounded products, bit for bit, on
+// bfloat16-valued matrices (column-major A, B column-major or row-major; symmetric: B = A^T, read as A
+// row-major): with FMA (built for a tier that has it) when every product is exact, without otherwise.
+void test_gemm_is_the_sequential_sum() {
+  namespace impl = fastoptim::impl;
+  struct Case {
+    long m, n, k;
+    bool rhs_row_major, symmetric;
+    double scale = 1.0;  // 2^-64: many products underflow (inexact: no FMA)
+  };
+  const Case cases[] = {{1, 1, 1, false, false},   {3, 2, 0, false, false},   {37, 29, 5, false, false},
+                        {70, 130, 600, false, false}, {301, 13, 257, true, false}, {200, 200, 300, true, true},
+                        {97, 97, 513, true, true},  {1, 1, 9, true, true},     {250, 1700, 40, false, false},
+                        {64, 50, 300, false, false, 0x1p-64}, {90, 90, 70, true, true, 0x1p-64}};
+  for (int threads : {1, 3}) {
+    ThreadCount tc(threads);
+    for (const Case& c : cases) {
+      Rng rng(static_cast<std::uint64_t>(c.m * 1000003 + c.n * 1009 + c.k));
+      std::vector<float> A(static_cast<std::size_t>(c.m * c.k)), B(static_cast<std::size_t>(c.k * c.n));
+      for (auto& v : A) v = fastoptim::bf16_round(static_cast<float>(rng.uniform() * 2.0 * c.scale));
+      for (auto& v : B) v = fastoptim::bf16_round(static_cast<float>(rng.uniform() * 2.0 * c.scale));
+      const auto b_at = [&](long p, long j) {
+        if (c.symmetric) return A[static_cast<std::size_t>(j + p * c.m)];
+        return c.rhs_row_major ? B[static_cast<std::size_t>(p * c.n + j)] : B[static_cast<std::size_t>(p + j * c.k)];
+      };
+      std::vector<float> C(static_cast<std::size_t>(c.m * c.n)), out(C.size(), -1.0f), pack(3 * impl::kGemmScratch);
+      const impl::GemmOut raw{out.data(), nullptr, 1.0f, 0.0f, false};
+      const float* b = c.symmetric ? A.data() : B.data();
+      const bool exact = impl::gemm_products_exact(impl::gemm_range(A.data(), A.size()),
+                                                   impl::gemm_range(b, c.symmetric ? A.size() : B.size()));
+      CHECK(exact == (c.scale == 1.0 || c.k == 0));
+      if (c.rhs_row_major)
+        impl::gemm_bf16<true>(c.m, c.n, c.k, A.data(), b, C.data(), c.symmetric, raw, exact, pack.data(), threads);
+      else
+        impl::gemm_bf16<false>(c.m, c.n, c.k, A.data(), b, C.data(), c.symmetric, raw, exact, pack.data(), threads);
+      long mismatches = 0;
+      for (long i = 0; i < c.m; ++i)
+        for (long j = 0; j < c.n; ++j) {
+          float sum = 0.0f;
+          for (long p = 0; p < c.k; ++p) {
+            const float product = A[static_cast<std::size_t>(i + p * c.m)] * b_at(p, j);
+            sum = sum + product;
+          }
+          const float got = out[static_cast<std::size_t>(i + j * c.m)];
+          mismatches += std::memcmp(&got, &sum, sizeof sum) != 0;
+        }
+      CHECK_MSG(mismatches == 0, std::to_string(c.m) + "x" + std::to_string(c.n) + "x" + std::to_string(c.k) + ", " +
+                                     std::to_string(threads) + " threads: " + std::to_string(mismatches) + " elements differ");
+    }
+  }
+}
+
 // -------------------------------------------------------------------------------------------- threads
 
 template <class T>
@@ -329,13 +386,14 @@ void test_thread_count_independence() {
 }  // namespace
 
 int main() {
-  std::printf("fastoptim %s Muon tests, Eigen %d.%d.%d, %d threads\n", FASTOPTIM_VERSION_STRING, EIGEN_WORLD_VERSION,
-              EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, fastoptim::max_threads());
+  std::printf("fastoptim %s Muon tests, GEMM of %d-float vectors, %d threads\n", FASTOPTIM_VERSION_STRING,
+              fastoptim::impl::kGemmLanes, fastoptim::max_threads());
   try {
     test_bf16_round();
     test_defaults();
     test_golden();
     test_golden_orthogonalization();
+    test_gemm_is_the_sequential_sum();
     test_errors();
     test_state();
     test_thread_count_independence<float>();

@@ -35,11 +35,11 @@ class Muon(Optimizer):
     Training", so AdamW's lr and weight decay carry over).
 
     As torch's, NS runs in bfloat16 whatever the parameters' dtype: matrix products multiply exactly and
-    accumulate in float (Eigen's GEMM here, oneDNN's in torch), each result rounded to bfloat16. The update
-    is therefore a bfloat16 matrix for float64 parameters too, and differs from torch's where the two
-    accumulation orders round a float sum to different bfloat16 neighbours (tests/test_muon.py measures
-    it against torch's own spread between its oneDNN and ATen products). Results do not depend on the
-    thread count.
+    accumulate in float (sequentially over the inner dimension here, in oneDNN's order in torch), each
+    result rounded to bfloat16. The update is therefore a bfloat16 matrix for float64 parameters too, and
+    differs from torch's where the two accumulation orders round a float sum to different bfloat16
+    neighbours (tests/test_muon.py measures it against torch's own spread between its oneDNN and ATen
+    products). Results depend neither on the thread count nor on the CPU's instruction set.
 
     Muon is meant for the 2-D weights of hidden layers; optimize biases, embeddings and other parameters
     with e.g. AdamW. State per parameter: ``momentum_buffer``.

@@ -13,16 +13,15 @@
 //   G <- X X^T;   U <- b G + c G G;   X <- a X + U X
 // with every matrix rounded to bfloat16. torch's CPU bfloat16 products (oneDNN, or ATen's fallback)
 // multiply exactly (a bf16 product fits a float) and accumulate in float, applying alpha/beta in float
-// before the one rounding to bfloat16; we do the same, with Eigen's float GEMM for the products. Results
-// then differ from torch's only where the two float accumulation orders round to different sides of a
-// bfloat16 rounding boundary (a few elements in ten thousand, one bfloat16 ulp each; tests/test_muon.py).
+// before the one rounding to bfloat16; we do the same, with our own float GEMM (impl::gemm_bf16) for the
+// products. Results then differ from torch's only where the two float accumulation orders round to
+// different sides of a bfloat16 rounding boundary (a few elements in ten thousand, one bfloat16 ulp each;
+// tests/test_muon.py).
 //
-// Determinism: the products run in Eigen's serial GEMM kernel over fixed panels of kPanel columns, split
-// across threads by panel, so results do not depend on the thread count. They do depend on the
-// instruction set the header is compiled for (Eigen's kernels differ), which is why the Python extension
-// compiles Muon once. This header is the only one in fastoptim that includes Eigen (3.4).
-
-#include <Eigen/Core>
+// Determinism: every element of a product is the same sequential float sum whatever the instruction set
+// the header is compiled for, its vector width, the blocking and the thread count (see impl::gemm_bf16), so
+// results depend on none of them. The Python extension compiles Muon once per instruction set, each into
+// its own extension module (fastoptim._muon_<tier>, cpp/bindings/muon_module.cpp).
 
 #include <algorithm>
 #include <array>
@@ -33,13 +32,13 @@
 #include <limits>
 #include <vector>
 
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__SSE2__) || defined(__AVX__))
+#include <immintrin.h>
+#endif
+
 #include "../core/config.hpp"
 #include "../core/math.hpp"
 #include "../core/parallel.hpp"
-
-#if !EIGEN_VERSION_AT_LEAST(3, 4, 0) || EIGEN_VERSION_AT_LEAST(3, 4, 90)
-#error "fastoptim's Muon calls Eigen 3.4's serial GEMM kernel; it needs Eigen 3.4"
-#endif
 
 namespace fastoptim {
 
@@ -87,59 +86,350 @@ inline float to_bf16(T x) noexcept {
 
 namespace impl {
 
-using EigenIndex = Eigen::Index;
+// ------------------------------------------------------------------------------------------ GEMM
+//
+// C (m x n) = A (m x k) * B (k x n) in float for bfloat16-valued A and B; A and C column-major, B
+// column-major or row-major. Every element of C is the plain sequential sum
+//   c = ((0 + a_0 b_0) + a_1 b_1) + ... + a_{k-1} b_{k-1},
+// each product and each sum rounded to float, whatever the instruction set, the vector width, the
+// blocking and the thread count: a vector lane holds one element of C, the k-blocks carry the running sum
+// in C itself (never summing partial sums), and tiles at the edges run the same kernel on a padded copy.
+// Results therefore do not depend on the tier the header is compiled for nor on the thread count.
+//
+// Fused multiply-adds: a product of two bfloat16 values has at most 16 significant bits, so it is exact in
+// float unless it underflows below 2^-126 or overflows, and then round(c + a b) computed by an FMA equals
+// round(c + round(a b)). Where the instruction set has FMA, a product uses it only when the operands'
+// magnitude ranges (gemm_range) show that every product is exact (gemm_products_exact); otherwise it runs
+// the separate multiply and add, as the tiers without FMA always do. The bits are the same either way.
+// (A compiler that fuses on its own, -ffp-contract=fast, could change only the rounding of such tiny or
+// huge products.)
 
-// Columns of each product computed by one serial GEMM call. Fixed, so the split never depends on the
-// thread count; a multiple of every Eigen register block width.
-inline constexpr EigenIndex kMuonPanel = 128;
+using GemmIndex = std::ptrdiff_t;
 
-// C (m x n) = A (m x k) * B (k x n) in float, all column-major except B when kRhsRowMajor. Runs Eigen's
-// GEMM kernel directly: Eigen's public product would split big products across its own OpenMP threads
-// and size its blocks by the thread count, which changes the rounding.
-template <bool kRhsRowMajor>
-void gemm_f32(EigenIndex m, EigenIndex n, EigenIndex k, const float* A, const float* B, float* C) {
-  constexpr int kRhsOrder = kRhsRowMajor ? Eigen::RowMajor : Eigen::ColMajor;
-  using Gemm = Eigen::internal::general_matrix_matrix_product<EigenIndex, float, Eigen::ColMajor, false, float,
-                                                                kRhsOrder, false, Eigen::ColMajor, 1>;
-  using Blocking = Eigen::internal::gemm_blocking_space<Eigen::ColMajor, float, float, Eigen::Dynamic, Eigen::Dynamic,
-                                                        Eigen::Dynamic>;
-  const EigenIndex ldb = kRhsRowMajor ? n : k;
-  const EigenIndex panels = (n + kMuonPanel - 1) / kMuonPanel;
-  const auto panel = [&](EigenIndex p) {
-    const EigenIndex j0 = p * kMuonPanel, cols = std::min(kMuonPanel, n - j0);
-    float* c = C + j0 * m;
-    std::fill(c, c + cols * m, 0.0f);
-    const float* b = kRhsRowMajor ? B + j0 : B + j0 * k;
-    Blocking blocking(m, cols, k, 1, true);
-    Gemm::run(m, cols, k, A, m, b, ldb, c, 1, m, 1.0f, blocking, nullptr);
-  };
-  // A thread per panel once a panel is worth ~1 Mflop.
-  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const int threads = static_cast<int>(std::min<double>({static_cast<double>(max_threads()), static_cast<double>(panels),
-                                                         std::max(1.0, flops / (1 << 20))}));
-  if (threads <= 1) {
-    for (EigenIndex p = 0; p < panels; ++p) panel(p);
-    return;
+#if defined(__AVX512F__)
+#define FASTOPTIM_MUON_LANES 16
+inline constexpr int kGemmNr = 12;  // 24 accumulators of the 32 zmm registers
+#elif defined(__AVX__)
+#define FASTOPTIM_MUON_LANES 8
+inline constexpr int kGemmNr = 6;   // 12 accumulators of the 16 ymm registers
+#else
+#define FASTOPTIM_MUON_LANES 4
+inline constexpr int kGemmNr = 6;
+#endif
+inline constexpr int kGemmLanes = FASTOPTIM_MUON_LANES;
+inline constexpr int kGemmMr = 2 * kGemmLanes;  // rows of a register tile: two vectors
+// Cache blocking: a kc x nr panel of B stays in L1, an mc x kc block of A in L2, a kc x nc block of B in
+// L3. Changing them changes the speed only.
+inline constexpr GemmIndex kGemmKc = 256, kGemmMc = 192, kGemmNc = 1536;
+static_assert(kGemmMc % kGemmMr == 0 && kGemmNc % kGemmNr == 0, "blocks of whole register tiles");
+
+#if defined(__GNUC__) || defined(__clang__)
+typedef float GemmVec __attribute__((vector_size(FASTOPTIM_MUON_LANES * sizeof(float))));
+#else
+struct GemmVec {
+  float v[kGemmLanes];
+  float& operator[](int i) { return v[i]; }
+  friend GemmVec operator*(GemmVec a, const GemmVec& b) {
+    for (int i = 0; i < kGemmLanes; ++i) a.v[i] *= b.v[i];
+    return a;
   }
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (EigenIndex p = 0; p < panels; ++p) panel(p);
+  friend GemmVec operator+(GemmVec a, const GemmVec& b) {
+    for (int i = 0; i < kGemmLanes; ++i) a.v[i] += b.v[i];
+    return a;
+  }
+};
+#endif
+#undef FASTOPTIM_MUON_LANES
+
+inline GemmVec gemm_load(const float* p) noexcept {
+  GemmVec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void gemm_store(float* p, const GemmVec& v) noexcept { std::memcpy(p, &v, sizeof v); }
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__FMA__) && (defined(__AVX512F__) || defined(__AVX__))
+inline constexpr bool kGemmHasFma = true;
+#else
+inline constexpr bool kGemmHasFma = false;
+#endif
+
+// c + a * b: fused (one rounding) when kFused, else the product and the sum each rounded.
+template <bool kFused>
+inline GemmVec gemm_madd(const GemmVec& a, const GemmVec& b, const GemmVec& c) noexcept {
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__FMA__) && defined(__AVX512F__)
+  if constexpr (kFused) return _mm512_fmadd_ps(a, b, c);
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__FMA__) && defined(__AVX__)
+  if constexpr (kFused) return _mm256_fmadd_ps(a, b, c);
+#endif
+  const GemmVec product = a * b;
+  return c + product;
+}
+
+inline GemmVec gemm_broadcast(float s) noexcept {
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX512F__)
+  return _mm512_set1_ps(s);
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__AVX__)
+  return _mm256_set1_ps(s);
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__SSE2__)
+  return _mm_set1_ps(s);
+#else
+  GemmVec v;
+  for (int l = 0; l < kGemmLanes; ++l) v[l] = s;
+  return v;
 #endif
 }
 
-// out[i] = bf16(alpha * acc[i] + beta * c[i]) in float, each operation rounded (as oneDNN's output scale
-// and sum post-op; with alpha = 1 the product is exact).
-inline void bf16_axpby(float* out, const float* acc, float alpha, const float* c, float beta, std::size_t n) {
-  parallel_for(n, kDefaultGrain, [&](std::size_t lo, std::size_t hi) {
-    for (std::size_t i = lo; i < hi; ++i) out[i] = bf16_round(mul_rounded(alpha, acc[i]) + mul_rounded(beta, c[i]));
-  });
+// The kMr x kNr tile c (column-major, leading dimension ldc) += a (kc x kMr, packed) * b (kc x kNr,
+// packed), starting from zero instead of c when !accumulate.
+template <bool kFused>
+inline void gemm_tile(GemmIndex kc, const float* FASTOPTIM_RESTRICT a, const float* FASTOPTIM_RESTRICT b,
+                      float* FASTOPTIM_RESTRICT c, GemmIndex ldc, bool accumulate) noexcept {
+  GemmVec acc[kGemmNr][2];
+  for (int j = 0; j < kGemmNr; ++j)
+    for (int v = 0; v < 2; ++v) {
+      acc[j][v] = accumulate ? gemm_load(c + j * ldc + v * kGemmLanes) : GemmVec{};
+    }
+  for (GemmIndex p = 0; p < kc; ++p) {
+    const GemmVec a0 = gemm_load(a + p * kGemmMr), a1 = gemm_load(a + p * kGemmMr + kGemmLanes);
+    for (int j = 0; j < kGemmNr; ++j) {
+      const GemmVec bj = gemm_broadcast(b[p * kGemmNr + j]);
+      acc[j][0] = gemm_madd<kFused>(a0, bj, acc[j][0]);
+      acc[j][1] = gemm_madd<kFused>(a1, bj, acc[j][1]);
+    }
+  }
+  for (int j = 0; j < kGemmNr; ++j)
+    for (int v = 0; v < 2; ++v) gemm_store(c + j * ldc + v * kGemmLanes, acc[j][v]);
+}
+
+// Rows [i0, i0 + mc) and depths [p0, p0 + kc) of column-major A (leading dimension lda) as micro-panels of
+// kMr rows, each kc x kMr row-major, rows past m zero.
+inline void gemm_pack_a(const float* A, GemmIndex lda, GemmIndex m, GemmIndex i0, GemmIndex mc, GemmIndex p0,
+                        GemmIndex kc, float* out) noexcept {
+  for (GemmIndex i = 0; i < mc; i += kGemmMr) {
+    const GemmIndex rows = std::min<GemmIndex>(kGemmMr, m - i0 - i);
+    for (GemmIndex p = 0; p < kc; ++p, out += kGemmMr) {
+      const float* src = A + (i0 + i) + (p0 + p) * lda;
+      std::memcpy(out, src, static_cast<std::size_t>(rows) * sizeof(float));
+      std::fill(out + rows, out + kGemmMr, 0.0f);
+    }
+  }
+}
+
+// Columns [j0, j0 + nc) and depths [p0, p0 + kc) of B as micro-panels of kNr columns, each kc x kNr
+// row-major, columns past n zero. B(p, j) is B[p + j * ldb] (column-major) or B[p * ldb + j] (row-major).
+template <bool kRowMajor>
+void gemm_pack_b(const float* B, GemmIndex ldb, GemmIndex n, GemmIndex j0, GemmIndex nc, GemmIndex p0, GemmIndex kc,
+                 float* out) noexcept {
+  for (GemmIndex j = 0; j < nc; j += kGemmNr) {
+    const GemmIndex cols = std::min<GemmIndex>(kGemmNr, n - j0 - j);
+    if (kRowMajor) {
+      for (GemmIndex p = 0; p < kc; ++p) {
+        std::memcpy(out + p * kGemmNr, B + (p0 + p) * ldb + j0 + j, static_cast<std::size_t>(cols) * sizeof(float));
+        std::fill(out + p * kGemmNr + cols, out + (p + 1) * kGemmNr, 0.0f);
+      }
+    } else {
+      for (GemmIndex q = 0; q < kGemmNr; ++q) {
+        const float* src = B + p0 + (j0 + j + q) * ldb;
+        for (GemmIndex p = 0; p < kc; ++p) out[p * kGemmNr + q] = q < cols ? src[p] : 0.0f;
+      }
+    }
+    out += kc * kGemmNr;
+  }
+}
+
+// Floats of packing scratch one thread needs.
+inline constexpr std::size_t kGemmScratch = static_cast<std::size_t>(kGemmMc * kGemmKc + kGemmKc * kGemmNc);
+
+// Where a product's float result goes, rounded to bfloat16 (torch's bf16 mm / addmm epilogue):
+//   c == nullptr:  out = bf16(acc)  (acc itself when !round: tests read the float sums so)
+//   otherwise:     out = bf16(alpha * acc + beta * c), each product and the sum rounded in float
+// out and c are column-major with C's shape; c may be out (each element is read before it is written),
+// and may be an operand of the product only where the threads' column ranges keep it safe (newton_schulz).
+struct GemmOut {
+  float* out;
+  const float* c;
+  float alpha, beta;
+  bool round = true;
+};
+
+inline float gemm_finish(const GemmOut& o, float acc, std::size_t index) noexcept {
+  if (!o.c) return o.round ? bf16_round(acc) : acc;
+  return bf16_round(mul_rounded(o.alpha, acc) + mul_rounded(o.beta, o.c[index]));
+}
+
+// Columns [jb, je) of C, on the calling thread; scratch holds kGemmScratch floats. When symmetric (C is
+// known to be symmetric), only the register tiles that reach the diagonal or above are computed. Each
+// tile, once its last k-block is summed, goes to o (see GemmOut); C holds the float sums.
+template <bool kRhsRowMajor, bool kFused>
+void gemm_columns(GemmIndex m, GemmIndex n, GemmIndex k, const float* A, const float* B, float* C, GemmIndex jb,
+                  GemmIndex je, bool symmetric, const GemmOut& o, float* scratch) noexcept {
+  const GemmIndex ldb = kRhsRowMajor ? n : k;
+  float* packed_a = scratch;
+  float* packed_b = scratch + kGemmMc * kGemmKc;
+  alignas(64) float edge[kGemmMr * kGemmNr];
+  for (GemmIndex jc = jb; jc < je; jc += kGemmNc) {
+    const GemmIndex nc = std::min(kGemmNc, je - jc);
+    // rows at or above the diagonal of these columns
+    const GemmIndex m_used = symmetric ? std::min(m, jc + nc) : m;
+    for (GemmIndex pc = 0; pc < k; pc += kGemmKc) {
+      const GemmIndex kc = std::min(kGemmKc, k - pc);
+      const bool accumulate = pc > 0, last = pc + kc == k;
+      gemm_pack_b<kRhsRowMajor>(B, ldb, n, jc, nc, pc, kc, packed_b);
+      for (GemmIndex ic = 0; ic < m_used; ic += kGemmMc) {
+        const GemmIndex mc = std::min(kGemmMc, m_used - ic);
+        gemm_pack_a(A, m, m, ic, mc, pc, kc, packed_a);
+        for (GemmIndex jr = 0; jr < nc; jr += kGemmNr) {
+          const GemmIndex cols = std::min<GemmIndex>(kGemmNr, nc - jr);
+          const float* b = packed_b + jr * kc;
+          for (GemmIndex ir = 0; ir < mc; ir += kGemmMr) {
+            const GemmIndex i = ic + ir, j = jc + jr;
+            if (symmetric && i >= j + cols) break;  // this tile and the ones below lie under the diagonal
+            const GemmIndex rows = std::min<GemmIndex>(kGemmMr, m - i);
+            const float* a = packed_a + ir * kc;
+            float* c = C + i + j * m;
+            const float* sums = c;
+            GemmIndex ld = m;
+            if (rows == kGemmMr && cols == kGemmNr) {
+              gemm_tile<kFused>(kc, a, b, c, m, accumulate);
+            } else {
+              // an edge tile: the same kernel on a padded copy
+              if (accumulate)
+                for (GemmIndex q = 0; q < cols; ++q)
+                  std::memcpy(edge + q * kGemmMr, c + q * m, static_cast<std::size_t>(rows) * sizeof(float));
+              gemm_tile<kFused>(kc, a, b, edge, kGemmMr, accumulate);
+              if (!last)
+                for (GemmIndex q = 0; q < cols; ++q)
+                  std::memcpy(c + q * m, edge + q * kGemmMr, static_cast<std::size_t>(rows) * sizeof(float));
+              sums = edge;
+              ld = kGemmMr;
+            }
+            if (last)
+              for (GemmIndex q = 0; q < cols; ++q)
+                for (GemmIndex r = 0; r < rows; ++r) {
+                  const auto index = static_cast<std::size_t>(i + r + (j + q) * m);
+                  o.out[index] = gemm_finish(o, sums[r + q * ld], index);
+                }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The magnitudes of a float matrix: the smallest nonzero and the largest, as bit patterns of |x| (ordered
+// as the values; a largest pattern of 0x7F800000 or more means an infinity or NaN).
+struct GemmRange {
+  std::uint32_t min_nonzero = 0xFFFFFFFFu, max = 0;
+};
+
+inline GemmRange gemm_range(const float* x, std::size_t n) noexcept {
+  // integer min/max over |x|'s bits vectorize; 0 - 1 wraps to the largest pattern, out of the minimum
+  std::uint32_t lo = 0xFFFFFFFFu, hi = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    bits &= 0x7FFFFFFFu;
+    lo = std::min(lo, bits - 1u);
+    hi = std::max(hi, bits);
+  }
+  GemmRange r;
+  r.min_nonzero = lo + 1u;  // back to the smallest nonzero pattern (0 when all are zero)
+  r.max = hi;
+  return r;
+}
+
+// Whether every product of an element of one matrix and one of the other is exact in float: none
+// underflows below 2^-126 (nonzero ones), none overflows, and no infinity or NaN.
+inline bool gemm_products_exact(const GemmRange& a, const GemmRange& b) noexcept {
+  constexpr std::uint32_t kInf = 0x7F800000u;
+  if (a.max >= kInf || b.max >= kInf) return false;
+  if (a.max == 0 || b.max == 0) return true;  // all products are zero
+  const auto value = [](std::uint32_t bits) {
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return static_cast<double>(f);
+  };
+  return value(a.min_nonzero) * value(b.min_nonzero) >= 0x1p-126 && value(a.max) * value(b.max) < 0x1p126;
+}
+
+// C = A * B (see above); symmetric: C is known to be symmetric (X X^T, or G G with G symmetric), so only
+// its upper triangle is computed and then mirrored (the lower element is the same sum of the same
+// products in the same order, so the copy is bit-identical to computing it). The bfloat16 results go to o
+// (GemmOut); C (m x n floats) is scratch for the sums. exact_products: every product is exact
+// (gemm_products_exact), which lets FMA instructions compute the same bits. scratch: the packing buffers,
+// grown to threads * kGemmScratch floats by the caller (nothing here allocates).
+template <bool kRhsRowMajor>
+void gemm_bf16(GemmIndex m, GemmIndex n, GemmIndex k, const float* A, const float* B, float* C, bool symmetric,
+               const GemmOut& o, bool exact_products, float* scratch, int threads) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (std::size_t i = 0; i < static_cast<std::size_t>(m * n); ++i) o.out[i] = gemm_finish(o, 0.0f, i);
+    return;
+  }
+  // Threads split the columns (results do not depend on the split); a symmetric product's work per column
+  // grows with the column, so its cuts follow sqrt. A thread per ~4 Mflop at least.
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  threads = static_cast<int>(std::min<double>({static_cast<double>(threads), std::max(1.0, flops / (1 << 22)),
+                                               static_cast<double>((n + kGemmNr - 1) / kGemmNr)}));
+  const auto cut = [&](int t, int nt) -> GemmIndex {
+    if (t >= nt) return n;
+    const double f = static_cast<double>(t) / nt;
+    const double x = static_cast<double>(n) * (symmetric ? std::sqrt(f) : f);
+    return std::min(n, static_cast<GemmIndex>(x / kGemmNr + 0.5) * kGemmNr);
+  };
+  const auto columns = kGemmHasFma && exact_products ? &gemm_columns<kRhsRowMajor, kGemmHasFma>
+                                                     : &gemm_columns<kRhsRowMajor, false>;
+  // the lower triangle of o.out from the upper one, in cache-sized blocks; a block column per call
+  constexpr GemmIndex kMirror = 64;
+  const GemmIndex mirror_blocks = symmetric ? (n + kMirror - 1) / kMirror : 0;
+  const auto mirror = [&](GemmIndex block) {
+    const GemmIndex jb = block * kMirror;
+    for (GemmIndex ib = jb; ib < m; ib += kMirror)
+      for (GemmIndex j = jb; j < std::min(n, jb + kMirror); ++j)
+        for (GemmIndex i = std::max(ib, j + 1); i < std::min(m, ib + kMirror); ++i) o.out[i + j * m] = o.out[j + i * m];
+  };
+#if !defined(_OPENMP)
+  threads = 1;
+  (void)cut;
+#endif
+  if (threads <= 1) {
+    columns(m, n, k, A, B, C, 0, n, symmetric, o, scratch);
+    for (GemmIndex b = 0; b < mirror_blocks; ++b) mirror(b);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(threads)
+  {
+    // the team may be smaller than asked for: split among those there are
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    columns(m, n, k, A, B, C, cut(t, nt), cut(t + 1, nt), symmetric, o,
+            scratch + static_cast<std::size_t>(t) * kGemmScratch);
+    if (mirror_blocks > 0) {
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+      for (GemmIndex b = 0; b < mirror_blocks; ++b) mirror(b);
+    }
+  }
+#endif
 }
 
 }  // namespace impl
 
 // Scratch buffers of one orthogonalization, reused across calls.
 struct MuonWorkspace {
-  std::vector<float> x, gram, update, acc;
+  std::vector<float> x, gram, update, acc, pack;
+
+  // Grows every buffer to what a (rows, cols) parameter needs with `threads` threads, so an update of at
+  // most that size allocates nothing (call it for the largest parameter before updating any).
+  void reserve(std::size_t rows, std::size_t cols, int threads) {
+    const std::size_t n = rows * cols, r = std::min(rows, cols);
+    if (x.size() < n) x.resize(n);
+    if (gram.size() < r * r) gram.resize(r * r);
+    if (update.size() < r * r) update.resize(r * r);
+    if (acc.size() < std::max(r * r, n)) acc.resize(std::max(r * r, n));
+    const std::size_t scratch = static_cast<std::size_t>(std::max(threads, 1)) * impl::kGemmScratch;
+    if (pack.size() < scratch) pack.resize(scratch);
+  }
 };
 
 // torch's _zeropower_via_newtonschulz on X, an (r, k) column-major matrix of bfloat16 values held in
@@ -159,22 +449,26 @@ inline void newton_schulz_bf16(float* X, std::size_t r, std::size_t k, const std
   });
 
   const float a = static_cast<float>(abc[0]), b = static_cast<float>(abc[1]), c = static_cast<float>(abc[2]);
-  const auto R = static_cast<impl::EigenIndex>(r), K = static_cast<impl::EigenIndex>(k);
-  ws.gram.resize(r * r);
-  ws.update.resize(r * r);
-  ws.acc.resize(std::max(r * r, n));
+  const auto R = static_cast<impl::GemmIndex>(r), K = static_cast<impl::GemmIndex>(k);
+  const int threads = max_threads();
+  ws.reserve(r, k, threads);
+  float* pack = ws.pack.data();
   for (std::int64_t s = 0; s < steps; ++s) {
-    // gram = X @ X.T
-    impl::gemm_f32<true>(R, R, K, X, X, ws.acc.data());
-    parallel_for(r * r, kDefaultGrain, [&](std::size_t lo, std::size_t hi) {
-      for (std::size_t i = lo; i < hi; ++i) ws.gram[i] = bf16_round(ws.acc[i]);
-    });
-    // update = addmm(gram, gram, gram, beta=b, alpha=c)
-    impl::gemm_f32<false>(R, R, R, ws.gram.data(), ws.gram.data(), ws.acc.data());
-    impl::bf16_axpby(ws.update.data(), ws.acc.data(), c, ws.gram.data(), b, r * r);
-    // X = addmm(X, update, X, beta=a)
-    impl::gemm_f32<false>(R, K, R, ws.update.data(), X, ws.acc.data());
-    impl::bf16_axpby(X, ws.acc.data(), 1.0f, X, a, n);
+    // gram = X @ X.T (symmetric; X^T is X read row-major)
+    const impl::GemmRange x_range = impl::gemm_range(X, n);
+    impl::gemm_bf16<true>(R, R, K, X, X, ws.acc.data(), true, {ws.gram.data(), nullptr, 1.0f, 0.0f},
+                          impl::gemm_products_exact(x_range, x_range), pack, threads);
+    // update = addmm(gram, gram, gram, beta=b, alpha=c) (gram is symmetric, so reading it row-major is
+    // reading it; gram @ gram is symmetric)
+    const impl::GemmRange gram_range = impl::gemm_range(ws.gram.data(), r * r);
+    impl::gemm_bf16<true>(R, R, R, ws.gram.data(), ws.gram.data(), ws.acc.data(), true,
+                          {ws.update.data(), ws.gram.data(), c, b}, impl::gemm_products_exact(gram_range, gram_range),
+                          pack, threads);
+    // X = addmm(X, update, X, beta=a), in place: a thread reads (packs) and writes only its own columns of X,
+    // and writes a column block only after its last packing
+    impl::gemm_bf16<false>(R, K, R, ws.update.data(), X, ws.acc.data(), false, {X, X, 1.0f, a},
+                           impl::gemm_products_exact(impl::gemm_range(ws.update.data(), r * r), x_range), pack,
+                           threads);
   }
 }
 
@@ -189,7 +483,7 @@ void muon_update(T* param, const T* grad, T* buf, std::size_t rows, std::size_t 
   // (cols, rows) one, which is X when rows > cols (torch transposes then) and X^T otherwise.
   const bool transposed = rows > cols;
   const std::size_t r = transposed ? cols : rows, k = transposed ? rows : cols;
-  ws.x.resize(n);
+  ws.reserve(rows, cols, max_threads());
   float* X = ws.x.data();
   parallel_for(n, kDefaultGrain, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t i = lo; i < hi; ++i) {

@@ -1,0 +1,43 @@
+// fastoptim._muon_<tier>: Muon's kernels for one instruction set, as an extension module of their own
+// (muon_abi.hpp explains why). CMake compiles this file once per tier with that tier's flags and defines
+// FASTOPTIM_MUON_MODULE (the module name), FASTOPTIM_MUON_TIER_NAME and FASTOPTIM_ISA_TIER.
+
+#include <pybind11/pybind11.h>
+
+#include <new>
+
+#include "fastoptim/muon/muon_kernel.hpp"
+#include "muon_abi.hpp"
+
+namespace {
+
+int run(const fastoptim_py::MuonTask* tasks, std::size_t count, const fastoptim::MuonHyper* hypers) noexcept {
+  fastoptim::MuonWorkspace ws;
+  try {
+    const int threads = fastoptim::max_threads();
+    for (std::size_t i = 0; i < count; ++i) ws.reserve(tasks[i].rows, tasks[i].cols, threads);
+  } catch (const std::bad_alloc&) {
+    return 1;
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& t = tasks[i];
+    if (t.f64)
+      fastoptim::muon_update<double>(static_cast<double*>(t.param), static_cast<const double*>(t.grad),
+                                     static_cast<double*>(t.buf), t.rows, t.cols, hypers[t.group], ws);
+    else
+      fastoptim::muon_update<float>(static_cast<float*>(t.param), static_cast<const float*>(t.grad),
+                                    static_cast<float*>(t.buf), t.rows, t.cols, hypers[t.group], ws);
+  }
+  return 0;
+}
+
+const fastoptim_py::MuonKernel kKernel{fastoptim_py::kMuonAbiVersion, FASTOPTIM_ISA_TIER, &run};
+
+}  // namespace
+
+PYBIND11_MODULE(FASTOPTIM_MUON_MODULE, m) {
+  m.doc() = "Muon's kernels for one instruction set (private: fastoptim._core imports the one for its tier).";
+  m.attr("tier") = FASTOPTIM_MUON_TIER_NAME;
+  m.attr("gemm_lanes") = fastoptim::impl::kGemmLanes;
+  m.attr("kernel") = pybind11::capsule(static_cast<const void*>(&kKernel), FASTOPTIM_MUON_CAPSULE);
+}
