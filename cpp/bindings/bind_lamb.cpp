@@ -32,7 +32,7 @@ fastoptim::LAMBHyper hyper_of(const py::tuple& t) {
 void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   const auto hypers = hypers_of(hyper_tuples, &hyper_of);
   Validator v;
-  const auto work = collect_items(items, hypers, v, {"exp_avg", "exp_avg_sq"}, nullptr, [](const py::tuple& t, Item& w) {
+  auto work = collect_items(items, hypers, v, {"exp_avg", "exp_avg_sq"}, nullptr, [](const py::tuple& t, Item& w) {
     w.step = t[6].cast<double>();
   });
   run_items(v, work, hypers, "lamb");
