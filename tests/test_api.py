@@ -234,6 +234,7 @@ _DRIVEN = {
     "AdaBelief": (dict(weight_decay=0.1), ("amsgrad", True)),
     "ScheduleFreeAdamW": (dict(warmup_steps=2, weight_decay=0.1), ("weight_decay", 0.0)),
     "LAMB": (dict(weight_decay=0.1), ("trust_clip", True)),
+    "Adafactor": (dict(beta2_decay=-0.5), ("eps", (1e-20, 1e-3))),
 }
 
 

@@ -75,6 +75,25 @@ for dtype in (np.float32, np.float64):
         for i in sorted(opt.state):
             for k in sorted(opt.state[i]):
                 h.update(np.asarray(opt.state[i][k]).tobytes())
+# LBFGS (isa/lbfgs.cpp): its blocked dot products and fused two-loop passes over a flat vector of many
+# blocks, the history full and dropping pairs, with and without the strong-Wolfe line search.
+for dtype in (np.float32, np.float64):
+    for kw in (dict(lr=0.5, max_iter=4, history_size=3), dict(max_iter=5, history_size=2, line_search_fn="strong_wolfe")):
+        rng = np.random.default_rng(3)
+        params = [rng.standard_normal(n).astype(dtype) for n in (1, 17, 1023, 100003, 70001)]
+        curv = [rng.uniform(0.5, 2.0, p.shape).astype(dtype) for p in params]
+        opt = fastoptim.LBFGS(params, **kw)
+        def closure():
+            # a quartic: sum(c * x^2 / 2 + x^4 / 4)
+            loss = sum(float((c * p * p / 2 + p ** 4 / 4).sum()) for p, c in zip(params, curv))
+            return loss, [c * p + p ** 3 for p, c in zip(params, curv)]
+        for _ in range(3):
+            opt.step(closure)
+        for p in params:
+            h.update(p.tobytes())
+        for k, v in sorted(opt.state[0].items()):
+            for a in (v if isinstance(v, list) else [v]):
+                h.update(np.asarray(a if a is not None else np.nan).tobytes())
 # Low-precision storage (lowp_run.hpp tiles): bfloat16 state with stochastic rounding, float16 parameters
 # with float32 master weights, bfloat16 parameters.
 try:

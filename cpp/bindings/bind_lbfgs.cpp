@@ -2,14 +2,15 @@
 // of flat vectors, which step() must not convert on every call); fastoptim.LBFGS reads and writes it in
 // torch's state_dict layout through lbfgs_state_get / lbfgs_state_set.
 //
-// LBFGS is compiled once, not per instruction set: its work is dot products and axpys over the flat
-// vectors, bound by memory traffic, and the closure; one build also keeps every tier's results identical.
+// The step itself runs in the kernel of the active tier (isa/lbfgs.cpp): every tier computes the same bits.
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -175,18 +176,28 @@ double step(const py::list& params, LBFGSHolder<T>& holder, const py::tuple& hyp
       throw py::value_error("the closure returned " + std::to_string(seq.size()) + " gradients, expected " +
                             std::to_string(grads.size()) + " (one per parameter, in param-group order)");
     Validator v;
+    std::vector<const void*> sources(grads.size());
     for (std::size_t i = 0; i < grads.size(); ++i) {
       DType dt;
       v.param(params[i], i, dt);
       const py::object g = seq[i];
-      if (g.is_none()) continue;  // as torch's p.grad None: a zero gradient (grads arrive zeroed)
-      const Ref r = v.like_param(g, "gradient", i, dt, false);
-      std::memcpy(grads[i].data(), r.data, r.size * sizeof(T));
+      if (g.is_none()) continue;  // as torch's p.grad None: a zero gradient
+      sources[i] = v.like_param(g, "gradient", i, dt, false).data;
+    }
+    // Only once every gradient has passed (the views arrive unzeroed: each is written whole here).
+    for (std::size_t i = 0; i < grads.size(); ++i) {
+      if (sources[i])
+        std::memcpy(grads[i].data(), sources[i], grads[i].size() * sizeof(T));
+      else
+        std::fill(grads[i].data(), grads[i].data() + grads[i].size(), T(0));
     }
     return loss;
   };
+  using Kernel = double(const std::vector<fastoptim::Span<T>>&, fastoptim::LBFGSState<T>&, const fastoptim::LBFGSHyper&,
+                        const fastoptim::LBFGSClosure<T>&, bool);
+  const auto run = isa_kernel<Kernel>(std::is_same_v<T, float> ? "lbfgs_float32" : "lbfgs_float64");
   py::gil_scoped_release release;
-  return fastoptim::lbfgs_step<T>(spans, holder.state, h, closure);
+  return run(spans, holder.state, h, closure, /*zeroed_grads=*/false);
 }
 
 template <class T>

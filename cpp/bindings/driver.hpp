@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -125,6 +126,13 @@ void fill(void* data, std::size_t n, double value) {
   for (std::size_t i = 0; i < n; ++i) d[i] = v;
 }
 
+// Whether an extension has the optional hook before(param, grad, index) (see NoExtra).
+template <class E, class = void>
+struct has_before : std::false_type {};
+template <class E>
+struct has_before<E, std::void_t<decltype(std::declval<E&>().before(std::declval<PyObject*>(), std::declval<PyObject*>(),
+                                                                    std::size_t{}))>> : std::true_type {};
+
 }  // namespace driver_detail
 
 // What a spec cannot describe (0-d state scalars, kernels with more arguments): an extension is made once per
@@ -136,6 +144,8 @@ class NoExtra {
   static constexpr bool kAlwaysState = false;  // true: every stepped parameter gets a state dict
   NoExtra(const DriverSpec<Hyper>& spec, const std::vector<py::tuple>& /*hyper_tuples*/)
       : run_(isa_kernel<void(const std::vector<Item>&, const std::vector<Hyper>&)>(spec.kernel)) {}
+  // Optional (an extension may define it): before(param, grad, index), called for each parameter with a
+  // gradient before anything of it is validated (GIL held; may throw), e.g. for its own checks and messages.
   // The k-th item with a gradient (GIL held, nothing published yet; may throw). entry: its state dict or null.
   void collect(std::size_t /*k*/, PyObject* /*entry*/, Item& /*w*/, const Hyper& /*h*/, std::size_t /*index*/,
                Validator& /*v*/) {}
@@ -232,6 +242,7 @@ void drive(const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&), co
       PyObject* g = grad_items[index];
       if (g == Py_None) continue;
       PyObject* p_obj = PyTuple_GET_ITEM(params, pi);
+      if constexpr (driver_detail::has_before<Extra>::value) extra.before(p_obj, g, index);
       // Built in place (reserved above, so the references stay valid): a copied-in struct stalls on its
       // partly written bytes (store forwarding), a cost that shows at thousands of tensors per step.
       const std::size_t k_item = work.size();

@@ -59,6 +59,7 @@ class Adafactor(Optimizer):
 
     _state_keys = ("row_var", "col_var", "variance")
     _kernel = staticmethod(_core.adafactor_step)
+    _drive = staticmethod(_core.adafactor_drive)  # the same step with _item's bookkeeping in C++
 
     def __init__(
         self,

@@ -86,7 +86,8 @@ struct LBFGSState {
 template <class T>
 using LBFGSClosure = std::function<double(const std::vector<Span<T>>& grads)>;
 
-namespace detail {
+FASTOPTIM_ISA_BEGIN
+namespace impl {
 
 // The parameters as one flat vector, as torch's _gather_flat_grad / _add_grad / _clone_param see them.
 template <class T>
@@ -123,10 +124,13 @@ class LBFGSFlat {
       for (std::size_t i = b; i < e; ++i) p[i] = fmadd(d[off + i], t, p[i]);
     });
   }
-  // Calls the closure with views into grad (zeroed: a parameter it leaves alone has a zero gradient, as a
-  // torch parameter whose .grad is None).
-  double evaluate(const LBFGSClosure<T>& closure, std::vector<T>& grad) const {
-    grad.assign(n_, T(0));
+  // Calls the closure with views into grad (zeroed unless zeroed is false, when the closure writes every
+  // element itself: a parameter it leaves alone has a zero gradient, as a torch parameter whose .grad is None).
+  double evaluate(const LBFGSClosure<T>& closure, std::vector<T>& grad, bool zeroed = true) const {
+    if (zeroed)
+      grad.assign(n_, T(0));
+    else
+      grad.resize(n_);
     std::vector<Span<T>> views;
     views.reserve(params_.size());
     for (std::size_t k = 0; k < params_.size(); ++k) views.emplace_back(grad.data() + offsets_[k], params_[k].size());
@@ -172,6 +176,13 @@ class LBFGSHistory {
   void push_back(std::vector<T> y, std::vector<T> s, T ro) {
     dirs_.push_back(std::move(y)), stps_.push_back(std::move(s)), ro_.push_back(ro);
   }
+  // Makes commit() allocation-free (so it cannot throw once the parameters have moved).
+  void reserve(LBFGSState<T>& state) const {
+    const std::size_t total = size();
+    state.old_dirs.reserve(std::max(total, state.old_dirs.size()));
+    state.old_stps.reserve(std::max(total, state.old_stps.size()));
+    state.ro.reserve(std::max(total, state.ro.size()));
+  }
   void commit(LBFGSState<T>& state) {
     const auto drop = [&](auto& v) { v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(dropped_)); };
     drop(state.old_dirs), drop(state.old_stps), drop(state.ro);
@@ -191,29 +202,43 @@ class LBFGSHistory {
   std::vector<T> ro_;
 };
 
-}  // namespace detail
+}  // namespace impl
 
 // One torch LBFGS step over params (torch's LBFGS.step, line by line). Returns the loss of the first
 // closure call. Everything is committed at the end: if the closure throws, params and state are restored.
+// zeroed_grads = false: the closure writes every element of the gradient views itself (they arrive with
+// whatever the last call left there), which saves a pass over the gradient per call.
+//
+// Memory traffic, the cost at large n: the two-loop recursion runs each axpy fused with the dot product
+// that reads its result next (flat_update_dot: the same blocks summed in the same order, so the same
+// bits); the state's direction and previous gradient are read where they are rather than copied; and the
+// parameters are saved for a restore only once they are about to move ahead of a closure call.
 template <class T>
 double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, const LBFGSHyper& o,
-                  const LBFGSClosure<T>& closure) {
+                  const LBFGSClosure<T>& closure, bool zeroed_grads = true) {
   using N = LBFGSNum<T>;
-  const detail::LBFGSFlat<T> flat(params);
+  const impl::LBFGSFlat<T> flat(params);
   const std::size_t n = flat.size();
   state.check(n);
   const std::int64_t max_iter = o.max_iter, max_eval = o.max_evals();
   const std::size_t history_size = static_cast<std::size_t>(o.history_size);
   const N tolerance_grad = N::py(o.tolerance_grad), tolerance_change = N::py(o.tolerance_change);
 
-  std::vector<T> x_start(n);
-  flat.copy_to(x_start.data());
+  // The parameters at the start, saved before they first move if a closure call (or anything else that
+  // can throw) follows; while it is empty the parameters are untouched.
+  std::vector<T> x_start;
+  const auto save_start = [&] {
+    if (x_start.empty()) {
+      x_start.resize(n);
+      flat.copy_to(x_start.data());
+    }
+  };
   try {
     std::int64_t func_evals = state.func_evals, state_n_iter = state.n_iter;
 
     // evaluate initial f(x) and df/dx
     std::vector<T> flat_grad;
-    const double orig_loss = flat.evaluate(closure, flat_grad);
+    const double orig_loss = flat.evaluate(closure, flat_grad, zeroed_grads);
     double loss = orig_loss;
     std::int64_t current_evals = 1;
     func_evals += 1;
@@ -224,11 +249,12 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
       return orig_loss;
     }
 
-    std::vector<T> d = state.d, prev_flat_grad = state.prev_flat_grad;
+    // This step's direction and previous gradient: empty until first set, the state's are read until then.
+    std::vector<T> d, prev_flat_grad;
     N t = N::from(state.t), H_diag = N::from(state.H_diag);
     double prev_loss = state.prev_loss;
     std::vector<std::optional<T>> al = state.al;
-    detail::LBFGSHistory<T> history(state);
+    impl::LBFGSHistory<T> history(state);
 
     std::int64_t n_iter = 0;
     // optimize for a max of max_iter iterations
@@ -236,17 +262,24 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
       n_iter += 1;
       state_n_iter += 1;
 
+      const T* g = flat_grad.data();
+      T gtd_value;  // flat_grad . d, the directional derivative (fused into the last pass over d)
       // compute gradient descent direction
       if (state_n_iter == 1) {
         d.resize(n);
-        flat_scale(d.data(), flat_grad.data(), T(-1), n);
+        T* dd = d.data();
+        gtd_value = flat_update_dot(n, [&](std::size_t b, std::size_t e) {
+          for (std::size_t i = b; i < e; ++i) dd[i] = mul_rounded(g[i], T(-1));
+        }, g, dd);
         history.clear();
         H_diag = N::py(1);
       } else {
         // do lbfgs update (update memory)
+        const std::vector<T>& old_d = d.empty() ? state.d : d;
+        const std::vector<T>& old_g = prev_flat_grad.empty() ? state.prev_flat_grad : prev_flat_grad;
         std::vector<T> y(n), s(n);
-        flat_sub(y.data(), flat_grad.data(), prev_flat_grad.data(), n);
-        flat_scale(s.data(), d.data(), t.as_t(), n);
+        flat_sub(y.data(), g, old_g.data(), n);
+        flat_scale(s.data(), old_d.data(), t.as_t(), n);
         const N ys = N::of(flat_dot(y.data(), s.data(), n));
         if (ys > N::py(1e-10)) {
           // updating memory; torch pops once at a full history, which is the same while history_size is
@@ -263,23 +296,52 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
         if (al.empty()) al.assign(history_size, std::nullopt);
         if (al.size() < num_old) al.resize(num_old);  // history_size raised between steps (torch fails)
 
-        // iteration in L-BFGS loop collapsed to use just one buffer
-        std::vector<T> q(n);
-        flat_scale(q.data(), flat_grad.data(), T(-1), n);
-        for (std::size_t i = num_old; i-- > 0;) {
-          const T a = mul_rounded(flat_dot(history.stp(i).data(), q.data(), n), history.ro(i));
-          al[i] = a;
-          flat_axpy(q.data(), history.dir(i).data(), T(-a), n);
-        }
-        // multiply by initial Hessian; r/d is the final direction
-        d = std::move(q);
-        flat_scale(d.data(), d.data(), H_diag.as_t(), n);
-        for (std::size_t i = 0; i < num_old; ++i) {
-          const T be_i = mul_rounded(flat_dot(history.dir(i).data(), d.data(), n), history.ro(i));
-          flat_axpy(d.data(), history.stp(i).data(), T(*al[i] - be_i), n);
+        // iteration in L-BFGS loop collapsed to use just one buffer (q, written over the old direction,
+        // which is no longer needed); each pass updates q and takes the next dot product with it
+        d.resize(n);
+        T* q = d.data();
+        const T h = H_diag.as_t();
+        if (num_old == 0) {
+          // q = -g; d = q * H_diag; then flat_grad . d
+          gtd_value = flat_update_dot(n, [&](std::size_t b, std::size_t e) {
+            for (std::size_t i = b; i < e; ++i) q[i] = mul_rounded(mul_rounded(g[i], T(-1)), h);
+          }, g, q);
+        } else {
+          T dot = flat_update_dot(n, [&](std::size_t b, std::size_t e) {
+            for (std::size_t i = b; i < e; ++i) q[i] = mul_rounded(g[i], T(-1));
+          }, history.stp(num_old - 1).data(), q);
+          for (std::size_t i = num_old; i-- > 0;) {
+            const T a = mul_rounded(dot, history.ro(i));
+            al[i] = a;
+            const T* yi = history.dir(i).data();
+            const T minus_a = -a;
+            const auto axpy = [&](std::size_t b, std::size_t e) {
+              for (std::size_t j = b; j < e; ++j) q[j] = fmadd(yi[j], minus_a, q[j]);
+            };
+            if (i > 0) {
+              dot = flat_update_dot(n, axpy, history.stp(i - 1).data(), q);
+            } else {
+              // last update of q, then d = q * H_diag (r/d is the final direction), then dir(0) . d
+              dot = flat_update_dot(n, [&](std::size_t b, std::size_t e) {
+                axpy(b, e);
+                for (std::size_t j = b; j < e; ++j) q[j] = mul_rounded(q[j], h);
+              }, history.dir(0).data(), q);
+            }
+          }
+          for (std::size_t i = 0; i < num_old; ++i) {
+            const T be_i = mul_rounded(dot, history.ro(i));
+            const T c = T(*al[i] - be_i);
+            const T* si = history.stp(i).data();
+            // the next dot product: dir(i + 1) . d, or after the last update flat_grad . d
+            const T* next = i + 1 < num_old ? history.dir(i + 1).data() : g;
+            dot = flat_update_dot(n, [&](std::size_t b, std::size_t e) {
+              for (std::size_t j = b; j < e; ++j) q[j] = fmadd(si[j], c, q[j]);
+            }, next, q);
+          }
+          gtd_value = dot;
         }
       }
-      prev_flat_grad = flat_grad;
+      prev_flat_grad.assign(flat_grad.begin(), flat_grad.end());
       prev_loss = loss;
 
       // compute step length: reset initial guess for step size
@@ -289,34 +351,47 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
         t = N::py(o.lr);
 
       // directional derivative
-      const N gtd = N::of(flat_dot(flat_grad.data(), d.data(), n));
+      const N gtd = N::of(gtd_value);
       // directional derivative is below tolerance
       if (gtd > -tolerance_change) break;
 
       std::int64_t ls_func_evals = 0;
       if (o.line_search_fn == LineSearch::strong_wolfe) {
-        std::vector<T> x_init(n);
-        flat.copy_to(x_init.data());
+        // the parameters at this iteration's start: x_start in the first iteration that moves them
+        std::vector<T> x_copy;
+        const T* x_init;
+        if (x_start.empty()) {
+          save_start();
+          x_init = x_start.data();
+        } else {
+          x_copy.resize(n);
+          flat.copy_to(x_copy.data());
+          x_init = x_copy.data();
+        }
         const auto obj_func = [&](N step) {
-          flat.assign(x_init.data(), d.data(), step.as_t());
-          std::vector<T> g;
-          const double f = flat.evaluate(closure, g);
-          return std::make_pair(f, std::move(g));
+          flat.assign(x_init, d.data(), step.as_t());
+          std::vector<T> g_new;
+          const double f = flat.evaluate(closure, g_new, zeroed_grads);
+          return std::make_pair(f, std::move(g_new));
         };
         WolfeResult<T> r = strong_wolfe<T>(obj_func, t, d, loss, std::move(flat_grad), gtd.as_t(), max_eval - current_evals);
         loss = r.f;
         flat_grad = std::move(r.g);
         t = r.t;
         ls_func_evals = r.func_evals;
-        flat.assign(x_init.data(), d.data(), t.as_t());
+        flat.assign(x_init, d.data(), t.as_t());
         opt_cond = N::of(flat_abs_max(flat_grad.data(), n)) <= tolerance_grad;
       } else {
         // no line search, simply move with fixed-step
+        if (n_iter != max_iter)
+          save_start();  // a closure call follows
+        else
+          history.reserve(state);  // nothing follows but the commit, which must not throw then
         flat.add(d.data(), t.as_t());
         if (n_iter != max_iter) {
           // re-evaluate function only if not in last iteration (in a stochastic setting there is no use
           // re-evaluating it)
-          loss = flat.evaluate(closure, flat_grad);
+          loss = flat.evaluate(closure, flat_grad, zeroed_grads);
           opt_cond = N::of(flat_abs_max(flat_grad.data(), n)) <= tolerance_grad;
           ls_func_evals = 1;
         }
@@ -335,6 +410,7 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
       if (std::fabs(loss - prev_loss) < o.tolerance_change) break;
     }
 
+    history.reserve(state);
     state.func_evals = func_evals;
     state.n_iter = state_n_iter;
     state.d = std::move(d);
@@ -346,10 +422,12 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
     state.al = std::move(al);
     return orig_loss;
   } catch (...) {
-    flat.copy_from(x_start.data());
+    if (!x_start.empty()) flat.copy_from(x_start.data());
     throw;
   }
 }
+
+FASTOPTIM_ISA_END
 
 template <class T>
 class LBFGS {

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -131,6 +132,57 @@ double block_sum(std::size_t begin, std::size_t end, const Term& term) noexcept 
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+// x . y over [begin, end): block_sum of x[i] * y[i] in double, spelled with vector types where the compiler
+// has them (GCC and Clang leave the scalar form unvectorized). Lane j is accumulator j: each lane does exactly
+// the scalar form's operations, in the same order.
+template <class T>
+double block_dot(const T* x, const T* y, std::size_t begin, std::size_t end) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  typedef double D8 __attribute__((vector_size(64)));
+  typedef T T8 __attribute__((vector_size(8 * sizeof(T))));
+  D8 acc = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::size_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    T8 xv, yv;
+    std::memcpy(&xv, x + i, sizeof xv);
+    std::memcpy(&yv, y + i, sizeof yv);
+    acc += __builtin_convertvector(xv, D8) * __builtin_convertvector(yv, D8);
+  }
+  double a[8];
+  std::memcpy(a, &acc, sizeof a);
+  for (std::size_t j = 0; i < end; ++i, ++j) a[j] += static_cast<double>(x[i]) * static_cast<double>(y[i]);
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+#else
+  return block_sum(begin, end, [&](std::size_t i) { return static_cast<double>(x[i]) * static_cast<double>(y[i]); });
+#endif
+}
+
+// max |x| over [begin, end), NaN if any element is NaN (exact: the order does not matter), vectorized where
+// the compiler has vector types.
+template <class T>
+T block_abs_max(const T* x, std::size_t begin, std::size_t end) noexcept {
+  T m = 0;
+  std::size_t i = begin;
+#if defined(__GNUC__) || defined(__clang__)
+  constexpr std::size_t kLanes = 64 / sizeof(T);
+  typedef T V __attribute__((vector_size(64)));
+  V vm = {}, nan = {};  // nan: lanes that saw a NaN are NaN
+  for (; i + kLanes <= end; i += kLanes) {
+    V v;
+    std::memcpy(&v, x + i, sizeof v);
+    const V a = v < 0 ? -v : v;
+    vm = a > vm ? a : vm;
+    nan = a != a ? a : nan;
+  }
+  T lanes[kLanes], nans[kLanes];
+  std::memcpy(lanes, &vm, sizeof lanes);
+  std::memcpy(nans, &nan, sizeof nans);
+  for (std::size_t j = 0; j < kLanes; ++j) m = nan_max(nan_max(m, lanes[j]), nans[j]);
+#endif
+  for (; i < end; ++i) m = nan_max(m, std::fabs(x[i]));
+  return m;
+}
+
 // Combines block(begin, end) over fixed blocks of [0, n) with combine, in block order. The partial results
 // are computed in parallel (a thread takes at least kMinBlocksPerThread blocks), the combination serially.
 template <class R, class Block, class Combine>
@@ -165,8 +217,20 @@ template <class T>
 T flat_dot(const T* x, const T* y, std::size_t n) {
   return static_cast<T>(impl::blocked_reduce(
       n, 0.0,
+      [&](std::size_t b, std::size_t e) { return impl::block_dot(x, y, b, e); },
+      impl::add));
+}
+
+// update(b, e) over fixed blocks [b, e) of [0, n), each block followed by the partial sum of x . y over it:
+// x . y after the update, in one pass over the memory, rounded exactly as flat_dot after a separate update
+// (the same blocks, summed in the same order). update must be element-wise (any split gives the same).
+template <class T, class Update>
+T flat_update_dot(std::size_t n, const Update& update, const T* x, const T* y) {
+  return static_cast<T>(impl::blocked_reduce(
+      n, 0.0,
       [&](std::size_t b, std::size_t e) {
-        return impl::block_sum(b, e, [&](std::size_t i) { return static_cast<double>(x[i]) * static_cast<double>(y[i]); });
+        update(b, e);
+        return impl::block_dot(x, y, b, e);
       },
       impl::add));
 }
@@ -188,11 +252,7 @@ T flat_abs_max(const T* x, std::size_t n) {
   const auto nan_max_of = [](T a, T b) { return nan_max(a, b); };
   return impl::blocked_reduce(
       n, T(0),
-      [&](std::size_t b, std::size_t e) {
-        T m = 0;
-        for (std::size_t i = b; i < e; ++i) m = nan_max(m, std::fabs(x[i]));
-        return m;
-      },
+      [&](std::size_t b, std::size_t e) { return impl::block_abs_max(x, b, e); },
       nan_max_of);
 }
 
