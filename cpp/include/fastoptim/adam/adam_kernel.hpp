@@ -81,11 +81,6 @@ struct AdamScalars {
 
 namespace impl {
 
-template <class S>
-struct same_type {  // std::type_identity (C++20)
-  using type = S;
-};
-
 // S: the state's storage type, T or (T = float) a 16-bit type of core/lowp.hpp; the arithmetic is T's and
 // the update uses the unrounded new moments, as if the state were T and rounded after the step.
 template <class T, class S, bool kMaximize, bool kAmsgrad, bool kCoupled, bool kDecoupled, bool kSmallWeight>
@@ -119,7 +114,7 @@ inline void adam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT g
 // (max_exp_avg_sq does not take part in deducing S, so a literal nullptr works there.)
 template <class T, class S = T>
 inline void adam_update_ref(T* param, const T* grad, S* exp_avg, S* exp_avg_sq,
-                            typename impl::same_type<S>::type* max_exp_avg_sq, std::size_t n,
+                            typename non_deduced<S>::type* max_exp_avg_sq, std::size_t n,
                             const AdamScalars<T>& s) noexcept {
   using impl::with_flag;
   with_flag(s.maximize, [&](auto mx) {
@@ -137,7 +132,7 @@ inline void adam_update_ref(T* param, const T* grad, S* exp_avg, S* exp_avg_sq,
 }
 
 template <class T, class S = T>
-void adam_step(T* param, const T* grad, S* exp_avg, S* exp_avg_sq, typename impl::same_type<S>::type* max_exp_avg_sq,
+void adam_step(T* param, const T* grad, S* exp_avg, S* exp_avg_sq, typename non_deduced<S>::type* max_exp_avg_sq,
                std::size_t n, const AdamHyper& h, double step, std::size_t grain = kDefaultGrain) {
   const AdamScalars<T> s(h, step);
   parallel_for(n, grain, [&](std::size_t b, std::size_t e) {

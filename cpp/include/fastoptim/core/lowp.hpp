@@ -28,6 +28,13 @@ struct float16_bits {
   std::uint16_t bits;
 };
 
+// S itself, in a parameter that must not take part in deducing S (std::type_identity_t of C++20): lets
+// kernels templated on a storage type S take a literal nullptr for an unused buffer.
+template <class S>
+struct non_deduced {
+  using type = S;
+};
+
 // A 32-bit integer hash with good avalanche (Chris Wellons' "lowbias32"); cheap and vectorizable.
 constexpr std::uint32_t hash32(std::uint32_t x) noexcept {
   x ^= x >> 16;

@@ -10,6 +10,7 @@
 #include <cstddef>
 
 #include "../core/config.hpp"
+#include "../core/lowp.hpp"
 #include "../core/math.hpp"
 #include "../core/parallel.hpp"
 
@@ -44,16 +45,18 @@ struct SGDScalars {
 
 namespace impl {
 
-template <class T, bool kMaximize, bool kDecay, bool kMomentum, bool kInit, bool kNesterov>
+// S: the buffer's storage type, T or (T = float) a 16-bit type of core/lowp.hpp; the update uses the
+// unrounded new buffer, as if it were T and rounded after the step.
+template <class T, class S, bool kMaximize, bool kDecay, bool kMomentum, bool kInit, bool kNesterov>
 inline void sgd_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad,
-                     T* FASTOPTIM_RESTRICT momentum_buffer, std::size_t n, const SGDScalars<T>& s) noexcept {
+                     S* FASTOPTIM_RESTRICT momentum_buffer, std::size_t n, const SGDScalars<T>& s) noexcept {
   const T neg_lr = s.neg_lr, momentum = s.momentum, damp = s.one_minus_dampening, wd = s.weight_decay;
   for (std::size_t i = 0; i < n; ++i) {
     T g = kMaximize ? -grad[i] : grad[i];
     if (kDecay) g = fmadd(param[i], wd, g);
     if (kMomentum) {
-      const T buf = kInit ? g : fmadd(g, damp, momentum_buffer[i] * momentum);
-      momentum_buffer[i] = buf;
+      const T buf = kInit ? g : fmadd(g, damp, static_cast<T>(widen(momentum_buffer[i])) * momentum);
+      momentum_buffer[i] = narrow_as<S>(buf);
       g = kNesterov ? fmadd(buf, momentum, g) : buf;
     }
     param[i] = fmadd(g, neg_lr, param[i]);
@@ -64,8 +67,9 @@ inline void sgd_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT gr
 
 // Scalar reference kernel over [0, n). `momentum_buffer` may be null when momentum == 0;
 // `init_buffer` is true on the first step with momentum (torch clones the gradient into the buffer).
-template <class T>
-inline void sgd_update_ref(T* param, const T* grad, T* momentum_buffer, bool init_buffer, std::size_t n,
+template <class T, class S = T>
+inline void sgd_update_ref(T* param, const T* grad, typename non_deduced<S>::type* momentum_buffer, bool init_buffer,
+                           std::size_t n,
                            const SGDScalars<T>& s) noexcept {
   using impl::with_flag;
   with_flag(s.maximize, [&](auto mx) {
@@ -73,7 +77,7 @@ inline void sgd_update_ref(T* param, const T* grad, T* momentum_buffer, bool ini
       with_flag(s.use_momentum, [&](auto mom) {
         with_flag(init_buffer && s.use_momentum, [&](auto init) {
           with_flag(s.nesterov && s.use_momentum, [&](auto nes) {
-            impl::sgd_loop<T, decltype(mx)::value, decltype(wd)::value, decltype(mom)::value,
+            impl::sgd_loop<T, S, decltype(mx)::value, decltype(wd)::value, decltype(mom)::value,
                              decltype(init)::value, decltype(nes)::value>(param, grad, momentum_buffer, n, s);
           });
         });
@@ -83,12 +87,13 @@ inline void sgd_update_ref(T* param, const T* grad, T* momentum_buffer, bool ini
 }
 
 // One SGD step on one tensor, split across threads when large.
-template <class T>
-void sgd_step(T* param, const T* grad, T* momentum_buffer, bool init_buffer, std::size_t n, const SGDHyper& h,
+template <class T, class S = T>
+void sgd_step(T* param, const T* grad, typename non_deduced<S>::type* momentum_buffer, bool init_buffer, std::size_t n,
+              const SGDHyper& h,
               std::size_t grain = kDefaultGrain) {
   const SGDScalars<T> s(h);
   parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    sgd_update_ref(param + b, grad + b, momentum_buffer ? momentum_buffer + b : nullptr, init_buffer, e - b, s);
+    sgd_update_ref<T, S>(param + b, grad + b, momentum_buffer ? momentum_buffer + b : nullptr, init_buffer, e - b, s);
   });
 }
 
