@@ -45,6 +45,22 @@ inline void narrow(const float* src, void* dst, DType d, std::size_t n, std::uin
     fastoptim::f32_to_bf16_stochastic(src, o, n, key ^ (std::uint64_t{slot} * 0x9e3779b97f4a7c15ULL), first);
 }
 
+// The 16-bit type (bf16 or f16) that every state buffer of w (ptr[2] on) holds, when w's kernel can load
+// and store it directly: float32 parameter and gradient, no master weights, rounding to nearest, at least
+// one state buffer. DType::f32 otherwise (the tiles of run_range below).
+inline DType fusable_16bit_state(const Item& w) {
+  if (!w.lowp || w.mirror || w.rounding_key || w.storage[0] != DType::f32 || w.storage[1] != DType::f32)
+    return DType::f32;
+  DType s = DType::f32;
+  for (int k = 2; k < 8; ++k) {
+    if (!w.ptr[k]) continue;
+    if ((w.storage[k] != DType::bf16 && w.storage[k] != DType::f16) || (s != DType::f32 && w.storage[k] != s))
+      return DType::f32;
+    s = w.storage[k];
+  }
+  return s;
+}
+
 // Runs kernel(item, b, e, T{}) over [b, e) of w, T = float or double the arithmetic type, on an item whose
 // arrays all hold T, or tile by tile for a low-precision one.
 template <class Kernel>

@@ -15,6 +15,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from . import _core
+
 __all__ = ["Optimizer", "required"]
 
 
@@ -314,8 +316,6 @@ class Optimizer:
                     added: Dict[str, np.ndarray]) -> tuple:
         """Puts (param, master | None, rounding key, state dtype) in the item's parameter slot (binding.hpp's
         Validator)."""
-        from . import _core
-
         master = None
         if self.master_weights and isinstance(p, np.ndarray) and _is_16bit(p.dtype):
             master = state.get("master_param")

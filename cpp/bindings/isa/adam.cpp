@@ -25,23 +25,12 @@ void range_16bit_state(const Item& w, const fastoptim::AdamHyper& h, std::size_t
                                  at<S>(w.ptr[3], b), at<S>(w.ptr[4], b), e - b, h, w.step, fastoptim::kSerial);
 }
 
-// The 16-bit state type all of w's state buffers share (f32 params and grads, no master weights, rounding
-// to nearest), or f32 when w needs the general path.
-DType fused_state(const Item& w) {
-  if (!w.lowp || w.mirror || w.rounding_key || w.storage[0] != DType::f32 || w.storage[1] != DType::f32)
-    return DType::f32;
-  const DType s = w.storage[2];
-  if (s != DType::bf16 && s != DType::f16) return DType::f32;
-  if (w.storage[3] != s || (w.ptr[4] && w.storage[4] != s)) return DType::f32;
-  return s;
-}
-
 void run(const std::vector<Item>& items, const std::vector<fastoptim::AdamHyper>& hypers) {
   fastoptim::parallel_for_items(
       items.size(), [&](std::size_t i) { return items[i].n; }, fastoptim::kDefaultGrain,
       [&](std::size_t i, std::size_t b, std::size_t e) {
         const Item& w = items[i];
-        const DType fused = fused_state(w);
+        const DType fused = fusable_16bit_state(w);
         if (fused == DType::bf16) return range_16bit_state<fastoptim::bfloat16_bits>(w, hypers[w.group], b, e);
         if (fused == DType::f16) return range_16bit_state<fastoptim::float16_bits>(w, hypers[w.group], b, e);
         run_range(w, b, e, [&](const Item& x, std::size_t xb, std::size_t xe, auto t) {

@@ -24,18 +24,12 @@ void range_16bit_state(const Item& w, const fastoptim::SGDHyper& h, std::size_t 
                                 h, fastoptim::kSerial);
 }
 
-DType fused_state(const Item& w) {
-  if (!w.lowp || w.mirror || w.rounding_key || w.storage[0] != DType::f32 || w.storage[1] != DType::f32 || !w.ptr[2])
-    return DType::f32;
-  return w.storage[2] == DType::bf16 || w.storage[2] == DType::f16 ? w.storage[2] : DType::f32;
-}
-
 void run(const std::vector<Item>& items, const std::vector<fastoptim::SGDHyper>& hypers) {
   fastoptim::parallel_for_items(
       items.size(), [&](std::size_t i) { return items[i].n; }, fastoptim::kDefaultGrain,
       [&](std::size_t i, std::size_t b, std::size_t e) {
         const Item& w = items[i];
-        const DType fused = fused_state(w);
+        const DType fused = fusable_16bit_state(w);
         if (fused == DType::bf16) return range_16bit_state<fastoptim::bfloat16_bits>(w, hypers[w.group], b, e);
         if (fused == DType::f16) return range_16bit_state<fastoptim::float16_bits>(w, hypers[w.group], b, e);
         run_range(w, b, e, [&](const Item& x, std::size_t xb, std::size_t xe, auto t) {
