@@ -164,6 +164,69 @@ def test_one_low_precision_step_equals_the_float32_step_rounded(name, mode):
                     assert np.array_equal(bits(buf), bits(r.astype(sdtype))), (name, mode, i, key)
 
 
+# Settings the C++ driver (cpp/bindings/driver.hpp) must handle exactly as the Python loop it replaces.
+DRIVER_MODES = {
+    "bf16 state": (np.float32, dict(state_dtype="bfloat16")),
+    "f16 params, f32 state": (F16, dict(state_dtype="float32")),
+    "f16 params + master, bf16 state": (F16, dict(master_weights=True, state_dtype="bfloat16")),
+    "bf16 params + master + rounding": (BF16, dict(master_weights=True, stochastic_rounding=True, rounding_seed=7)),
+    "bf16 params + rounding": (BF16, dict(stochastic_rounding=True, rounding_seed=3)),
+}
+
+
+def _same_state_bits(fast, slow):
+    assert sorted(fast.state) == sorted(slow.state)
+    for i in fast.state:
+        assert sorted(fast.state[i]) == sorted(slow.state[i]), i
+        for k in fast.state[i]:
+            x, y = np.asarray(fast.state[i][k]), np.asarray(slow.state[i][k])
+            assert type(fast.state[i][k]) is type(slow.state[i][k]) and x.dtype == y.dtype and x.shape == y.shape, (i, k)
+            assert np.array_equal(bits(x) if x.dtype.itemsize == 2 else x, bits(y) if y.dtype.itemsize == 2 else y), (i, k)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("mode", sorted(DRIVER_MODES))
+def test_cpp_bookkeeping_equals_the_python_loop_with_low_precision(name, mode):
+    """The C++ driver with 16-bit parameters, master weights, a state dtype and stochastic rounding gives the
+    bits, state and rounding counter of the Python loop, with missing gradients, two
+    groups, a state_dict round trip, and a failing step that changes nothing on either path."""
+    cls = getattr(fastoptim, name)
+    assert cls._drive is not None
+    slow_cls = type("Slow" + name, (cls,), {"_drive": None})
+    pdtype, extra = DRIVER_MODES[mode]
+    rng = np.random.default_rng(11)
+    shapes = [(3, 4), (5,), (), (70001,)]
+    a = [rng.standard_normal(s).astype(pdtype) for s in shapes]
+    b = [x.copy() for x in a]
+    fast = cls([{"params": a[:2]}, {"params": a[2:]}], **CONFIGS[name], **extra)
+    slow = slow_cls([{"params": b[:2]}, {"params": b[2:]}], **CONFIGS[name], **extra)
+    for t in range(6):
+        grads = [None if (t + i) % 3 == 0 else rng.standard_normal(s).astype(pdtype) for i, s in enumerate(shapes)]
+        if t == 3:
+            sd = fast.state_dict()
+            fast.load_state_dict(sd)
+            slow.load_state_dict(sd)
+            _same_state_bits(fast, slow)
+        fast.step(grads)
+        slow.step([None if g is None else g.copy() for g in grads])
+        for x, y in zip(a, b):
+            assert np.array_equal(bits(x), bits(y)), t
+        _same_state_bits(fast, slow)
+        assert fast._rounding_step == slow._rounding_step
+    # A step that fails on its last gradient: the same message, nothing changed, no rounding bits used.
+    before = [bits(x).copy() for x in a]
+    bad = [rng.standard_normal(s).astype(pdtype) for s in shapes[:-1]] + [np.ones(shapes[-1], np.float64)]
+    messages = []
+    for opt in (fast, slow):
+        with pytest.raises(TypeError) as err:
+            opt.step(bad)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] and "gradient of parameter 3 has dtype float64" in messages[0]
+    assert all(np.array_equal(bits(x), y) for x, y in zip(a, before))
+    _same_state_bits(fast, slow)
+    assert fast._rounding_step == slow._rounding_step
+
+
 def test_float32_params_keep_float32_state_by_default_and_the_fast_path():
     p = np.ones(10, np.float32)
     opt = fastoptim.Adam([p])

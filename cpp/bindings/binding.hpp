@@ -78,9 +78,7 @@ class Validator {
 
   // The parameter fixes the dtype and shape that every other array of its item must have. With low
   // precision enabled, obj may also be a tuple (param, master | None, rounding key, state dtype | None):
-  // param 16-bit or float32, master a float32 array shaped like it that the kernel updates (param then
-  // receives it rounded), key nonzero for stochastic rounding of bfloat16 writes, state dtype the name
-  // ("float32", "float16", "bfloat16") every state buffer must have (None: the parameter's dtype).
+  // see param_parts.
   Ref param(py::handle obj, std::size_t index, DType& dtype) {
     if (const auto* a = fast(obj.ptr(), kWritten)) {  // the usual case, without the checks' pybind11 objects
       const PyObject* d = a->descr;
@@ -92,28 +90,39 @@ class Validator {
         return r;
       }
     }
-    const Who who{"parameter", index};
-    py::handle master;
-    DType state = kOther;  // kOther: the parameter's storage dtype
-    unsigned long long key = 0;
     if (low_precision_ && py::isinstance<py::tuple>(obj)) {
       const auto t = py::reinterpret_borrow<py::tuple>(obj);
       if (t.size() != 4) throw py::value_error("internal: a low-precision parameter is (param, master, key, state dtype)");
-      obj = t[0];
-      if (!t[1].is_none()) master = t[1];
-      key = t[2].cast<unsigned long long>();
-      if (!t[3].is_none()) {
-        const auto name = t[3].cast<std::string>();
-        if (name == "float32")
-          state = DType::f32;
-        else if (name == "float16")
-          state = DType::f16;
-        else if (name == "bfloat16")
-          state = DType::bf16;
-        else
-          throw py::value_error("internal: unknown state dtype " + name);
+      const DType state = t[3].is_none() ? kOther : state_dtype_named(t[3].cast<std::string>());
+      return param_parts(t[0], t[1].is_none() ? py::handle() : t[1], t[2].cast<unsigned long long>(), state, index,
+                         dtype);
+    }
+    return param_parts(obj, py::handle(), 0, kOther, index, dtype);
+  }
+
+  // param() for a low-precision parameter given in parts: param 16-bit or float32 (float64 too, with
+  // nothing else), master (null: none) a float32 array shaped like it that the kernel updates (param then
+  // receives it rounded), key nonzero for stochastic rounding of bfloat16 writes, state the dtype every
+  // state buffer must have (kOther: the parameter's dtype).
+  Ref param_parts(py::handle obj, py::handle master, unsigned long long key, DType state, std::size_t index,
+                  DType& dtype) {
+    if (!master && low_precision_) {
+      if (const auto* a = fast(obj.ptr(), kWritten)) {  // a 16-bit or float32 array, without pybind11 objects
+        const PyObject* d = a->descr;
+        DType storage = kOther;
+        if (d == f32_.ptr()) storage = DType::f32;
+        if (d == f16_.ptr()) storage = DType::f16;
+        if (bf16_ && d == bf16_.ptr()) storage = DType::bf16;
+        if (storage != kOther) {
+          dtype = DType::f32;
+          shape_ = obj.ptr();
+          const Ref r = record_fast(a, storage, /*written=*/true, index);
+          add_item(r.data, storage, state == kOther ? storage : state, nullptr, storage, key);
+          return r;
+        }
       }
     }
+    const Who who{"parameter", index};
     py::array a = as_array(obj, who);
     const DType storage = kind(a.dtype());
     const bool narrow = storage == DType::f16 || storage == DType::bf16;
@@ -150,18 +159,48 @@ class Validator {
     return r;
   }
 
+  // param_parts' state argument for "the parameter's own dtype".
+  static constexpr DType kParamDType = static_cast<DType>(99);
+
+  // "float32", "float16" or "bfloat16" (a state_dtype), as a DType.
+  static DType state_dtype_named(const std::string& name) {
+    if (name == "float32") return DType::f32;
+    if (name == "float16") return DType::f16;
+    if (name == "bfloat16") return DType::bf16;
+    throw py::value_error("internal: unknown state dtype " + name);
+  }
+
+  // What obj holds if it is an array of a dtype this validator knows (f32, f64, f16, bf16); false otherwise
+  // (not an array, or another dtype), for a caller that must decide before validating obj.
+  bool storage_of(py::handle obj, DType& out) const {
+    if (!py::detail::npy_api::get().PyArray_Check_(obj.ptr())) return false;
+    const PyObject* descr = py::detail::array_proxy(obj.ptr())->descr;
+    for (const DType d : {DType::f32, DType::f16, DType::bf16, DType::f64})
+      if (descr == descr_of(d)) {
+        out = d;
+        return true;
+      }
+    const DType d = kind(py::reinterpret_borrow<py::array>(obj).dtype());
+    if (d == kOther) return false;
+    out = d;
+    return true;
+  }
+
+  // The storage of the last parameter's state buffers (its own dtype unless a state dtype was given).
+  DType last_state_storage(DType dtype) const { return low_precision_ && !items_.empty() ? items_.back().state_storage : dtype; }
+
   // A gradient or state buffer: same dtype and shape as the parameter checked last. With low precision
   // enabled, a gradient has the parameter's storage dtype and a state buffer (writeable) the state dtype.
   Ref like_param(py::handle obj, const char* what, std::size_t index, DType dtype, bool writeable) {
     const bool lowp = low_precision_ && !items_.empty();
     const DType param_storage = lowp ? items_.back().param_storage : dtype;
     const DType want = lowp && writeable ? items_.back().state_storage : param_storage;
-    if (want == dtype) {
+    if (const PyObject* descr = descr_of(want)) {
       if (const auto* a = fast(obj.ptr(), writeable ? kWritten : kRead)) {
         const auto* s = py::detail::array_proxy(shape_);
-        bool same = a->descr == dtype_of(dtype).ptr() && a->nd == s->nd;
+        bool same = a->descr == descr && a->nd == s->nd;
         for (int d = 0; same && d < a->nd; ++d) same = a->dimensions[d] == s->dimensions[d];  // not a memcmp call
-        if (same) return record_fast(a, dtype, writeable, index);
+        if (same) return record_fast(a, want, writeable, index);
       }
     }
     const Who who{what, index};
@@ -177,6 +216,12 @@ class Validator {
     check_shape(a, who, index);
     check_layout(a, who, writeable);
     return record(a, writeable, index, got);
+  }
+
+  // A state buffer the caller has just created for the last parameter (nothing to check): with low precision
+  // enabled, recorded so that finish() knows its storage.
+  void fresh(const void* data, std::size_t bytes, DType storage, std::size_t index) {
+    if (low_precision_) add_range(reinterpret_cast<std::uintptr_t>(data), bytes, /*written=*/true, index, storage);
   }
 
   // Includes an array checked elsewhere (e.g. a 0-d state scalar) in the overlap check, as written.
@@ -274,11 +319,23 @@ class Validator {
     return (a->flags & want) == want ? a : nullptr;
   }
 
-  Ref record_fast(const py::detail::PyArray_Proxy* a, DType dtype, bool written, std::size_t index) {
+  // storage: what the array holds (its element size).
+  Ref record_fast(const py::detail::PyArray_Proxy* a, DType storage, bool written, std::size_t index) {
     std::size_t n = 1;
     for (int d = 0; d < a->nd; ++d) n *= static_cast<std::size_t>(a->dimensions[d]);
-    add_range(reinterpret_cast<std::uintptr_t>(a->data), n * (dtype == DType::f32 ? 4 : 8), written, index, dtype);
+    const std::size_t size = storage == DType::f64 ? 8 : storage == DType::f32 ? 4 : 2;
+    add_range(reinterpret_cast<std::uintptr_t>(a->data), n * size, written, index, storage);
     return Ref{a->data, n};
+  }
+
+  // The numpy descriptor of d (null: bfloat16 before one was seen), for pointer comparisons.
+  const PyObject* descr_of(DType d) const {
+    switch (d) {
+      case DType::f32: return f32_.ptr();
+      case DType::f64: return f64_.ptr();
+      case DType::f16: return f16_.ptr();
+      default: return bf16_ ? bf16_.ptr() : nullptr;
+    }
   }
 
   void check_shape(const py::array& a, const Who& who, std::size_t index) const {
@@ -291,16 +348,21 @@ class Validator {
   }
 
   // What an array holds: f32, f64, f16, bf16 (ml_dtypes.bfloat16), or kOther (reported by its numpy name).
+  // The first bfloat16 descriptor seen is kept (ml_dtypes has one), so the fast paths recognise it by address.
   DType kind(const py::dtype& d) const {
     if (d.is(f32_) || d.equal(f32_)) return DType::f32;
     if (d.is(f64_) || d.equal(f64_)) return DType::f64;
     if (d.itemsize() == 2) {
       if (d.is(f16_) || d.equal(f16_)) return DType::f16;  // numpy float16, native byte order
-      if (d.kind() == 'V' && py::str(d.attr("name")).cast<std::string>() == "bfloat16") return DType::bf16;
+      if (bf16_ && d.is(bf16_)) return DType::bf16;
+      if (d.kind() == 'V' && py::str(d.attr("name")).cast<std::string>() == "bfloat16") {
+        if (!bf16_) bf16_ = d;
+        return DType::bf16;
+      }
     }
     return kOther;
   }
-  static constexpr DType kOther = static_cast<DType>(99);
+  static constexpr DType kOther = kParamDType;
 
   struct ItemInfo {
     std::size_t first_range = 0;
@@ -361,6 +423,7 @@ class Validator {
   }
 
   py::dtype f32_, f64_, f16_;
+  mutable py::object bf16_;  // see kind(); null until a bfloat16 array is seen
   bool low_precision_;
   bool lowp_seen_ = false;  // some item holds a 16-bit array or master weights
   std::vector<DType> storage_;  // parallel to ranges_ (low precision only)

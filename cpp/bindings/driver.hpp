@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "binding.hpp"
+#include "fastoptim/core/lowp.hpp"
 
 namespace fastoptim_py {
 
@@ -111,13 +112,47 @@ inline bool is_step_array(PyObject* o) {
   return d->type_num == py::detail::npy_api::NPY_FLOAT_ && d->byteorder != (PY_LITTLE_ENDIAN ? '>' : '<');
 }
 
-// A fresh C-contiguous array shaped like p, of p's dtype: every state array the driver creates comes from here
-// (a state dtype other than the parameter's would also change kHyper's fill and kParam's copy in drive()).
-inline py::array like(py::handle p) {
+// A fresh C-contiguous array shaped like p, of dtype descr (p's own when null): every state array the driver
+// creates comes from here.
+inline py::array like(py::handle p, PyObject* descr = nullptr) {
   const auto* a = py::detail::array_proxy(p.ptr());
   std::vector<py::ssize_t> shape(a->dimensions, a->dimensions + a->nd);
-  return py::array(py::reinterpret_borrow<py::dtype>(a->descr), std::move(shape));
+  return py::array(py::reinterpret_borrow<py::dtype>(descr ? descr : a->descr), std::move(shape));
 }
+
+// n copies of value rounded to the 16-bit dtype descr as numpy rounds it (np.full, as optimizer.py does).
+inline void fill_16bit(void* data, std::size_t n, double value, PyObject* descr) {
+  const py::array one = py::module_::import("numpy").attr("full")(py::tuple(), value, py::handle(descr));
+  std::uint16_t bits;
+  std::memcpy(&bits, one.data(), sizeof bits);
+  auto* d = static_cast<std::uint16_t*>(data);
+  for (std::size_t i = 0; i < n; ++i) d[i] = bits;
+}
+
+// optimizer.py's low-precision settings for one step (None there: all off).
+struct LowPrecision {
+  bool on = false;
+  PyObject* state_dtype = nullptr;  // state_dtype's numpy dtype (borrowed from the argument); null: the parameter's
+  DType state = DType::f32;         // ... as a DType, when given
+  bool master = false;              // float32 master weights for 16-bit parameters
+  bool rounding = false;            // stochastic rounding, with keys from seed and counter
+  std::uint64_t seed = 0, counter = 0;
+
+  explicit LowPrecision(const py::object& arg) {
+    if (arg.is_none()) return;
+    const auto t = arg.cast<py::tuple>();
+    if (t.size() != 4) throw py::value_error("internal: low precision is (state dtype, master, seed, counter)");
+    on = true;
+    if (!t[0].is_none()) {
+      state_dtype = t[0].ptr();
+      state = Validator::state_dtype_named(py::str(t[0].attr("name")).cast<std::string>());
+    }
+    master = t[1].cast<bool>();
+    rounding = !t[2].is_none();
+    if (rounding) seed = t[2].cast<std::uint64_t>();
+    counter = t[3].cast<std::uint64_t>();
+  }
+};
 
 template <class T>
 void fill(void* data, std::size_t n, double value) {
@@ -164,14 +199,17 @@ class NoExtra {
 // grads: a list or tuple with one array or None per parameter (the length is checked by the caller);
 // hyper_tuples: one per group; step_value: Python's checked reader of a `step` entry, called only for entries
 // that are not our 0-d float32 array (numbers or arrays loaded from a state_dict), so its messages stay the
-// only ones.
+// only ones; low_precision: None, or (state dtype | None, master weights, rounding seed | None, rounding
+// counter) for an optimizer with low-precision storage on (optimizer.py), whose 16-bit arrays and master
+// weights go to lowp_run.hpp as in its `<name>_step`.
 template <class Extra, class Hyper>
 void drive(const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&), const py::list& param_lists,
            const py::dict& state, const py::sequence& grads, const std::vector<py::tuple>& hyper_tuples,
-           const py::function& step_value) {
+           const py::function& step_value, const py::object& low_precision) {
   using driver_detail::get;
   // Interned once per optimizer (one spec per Hyper type), not on every step.
   static PyObject* const step_key = driver_detail::interned("step");
+  static PyObject* const master_key = driver_detail::interned("master_param");
   static const std::vector<PyObject*> slot_keys = [&] {
     std::vector<PyObject*> keys;
     for (const auto& s : spec.slots) keys.push_back(driver_detail::interned(s.key));
@@ -220,8 +258,9 @@ void drive(const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&), co
     PyObject* key;
     py::object array;
   };
+  const driver_detail::LowPrecision lowp(low_precision);
   driver_detail::Refs refs;
-  Validator v;
+  Validator v(lowp.on);
   std::vector<Item> work;
   std::vector<Pending> pending;
   std::vector<Added> added;
@@ -249,17 +288,39 @@ void drive(const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&), co
       Item& w = work.emplace_back();
       Pending& out = pending.emplace_back();
       w.group = gi;
-      const Ref p = v.param(p_obj, index, w.dtype);
-      w.ptr[0] = p.data;
-      w.n = p.size;
-      w.ptr[1] = v.like_param(g, "gradient", index, w.dtype, false).data;
-
       out.index = index;
       PyObject* entry = get(state.ptr(), driver_detail::index_key(index));
       if (entry && !PyDict_Check(entry))
         throw py::type_error("state of parameter " + std::to_string(index) + " must be a dict, got " +
                              py::str(py::type::of(py::handle(entry)).attr("__name__")).cast<std::string>());
       if (entry) out.entry = refs.hold(entry);
+
+      Ref p;
+      PyObject* buffer_dtype = nullptr;  // fresh state buffers: the parameter's dtype
+      py::object fresh_master;
+      if (lowp.on) {  // optimizer.py's _wrap_param, then Validator::param
+        DType storage = DType::f32;
+        const bool known = v.storage_of(p_obj, storage);
+        PyObject* master = nullptr;
+        if (lowp.master && known && (storage == DType::f16 || storage == DType::bf16)) {
+          master = entry ? get(entry, master_key) : nullptr;
+          if (master && master != Py_None) {
+            refs.hold(master);
+          } else {  // the float32 copy starts from the parameter's value
+            fresh_master = py::reinterpret_borrow<py::object>(p_obj).attr("astype")(v.dtype_of(DType::f32));
+            master = fresh_master.ptr();
+          }
+        }
+        if (lowp.state_dtype && !(known && storage == DType::f64)) buffer_dtype = lowp.state_dtype;
+        const unsigned long long key = lowp.rounding ? fastoptim::rounding_key(lowp.seed, lowp.counter, index, 0) : 0;
+        p = v.param_parts(p_obj, py::handle(master), key, lowp.state_dtype ? lowp.state : Validator::kParamDType,
+                          index, w.dtype);
+      } else {
+        p = v.param(p_obj, index, w.dtype);
+      }
+      w.ptr[0] = p.data;
+      w.n = p.size;
+      w.ptr[1] = v.like_param(g, "gradient", index, w.dtype, false).data;
 
       if (spec.step == DriverStep::kParam) {
         PyObject* s = entry ? get(entry, step_key) : nullptr;
@@ -288,28 +349,37 @@ void drive(const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&), co
           refs.hold(buf);
           continue;
         }
-        py::array fresh = driver_detail::like(p_obj);
+        py::array fresh = driver_detail::like(p_obj, buffer_dtype);
         void* data = fresh.mutable_data();
         const std::size_t bytes = static_cast<std::size_t>(fresh.nbytes());
+        const DType storage = v.last_state_storage(w.dtype);
         switch (slot.init) {
           case DriverSlot::kZeros: std::memset(data, 0, bytes); break;
           case DriverSlot::kFromGrad: w.flag = true; break;
           case DriverSlot::kHyper:
-            (w.dtype == DType::f32 ? driver_detail::fill<float> : driver_detail::fill<double>)(data, p.size, values[k]);
+            if (storage == DType::f16 || storage == DType::bf16)
+              driver_detail::fill_16bit(data, p.size, values[k], fresh.dtype().ptr());
+            else
+              (storage == DType::f32 ? driver_detail::fill<float> : driver_detail::fill<double>)(data, p.size, values[k]);
             break;
-          case DriverSlot::kParam: std::memcpy(data, p.data, bytes); break;
+          case DriverSlot::kParam:
+            if (lowp.on) throw std::logic_error("internal: a kParam state slot with low-precision storage");
+            std::memcpy(data, p.data, bytes);
+            break;
         }
         if (slot.flags && !buf) w.flag = true;
         w.ptr[slot.ptr] = data;
+        v.fresh(data, bytes, storage, index);
         added.push_back(Added{slot_keys[k], std::move(fresh)});
       }
+      if (fresh_master) added.push_back(Added{master_key, std::move(fresh_master)});
       extra.collect(k_item, entry, w, h, index, v);
       out.added_end = added.size();
     }
   }
   if (index != total) throw py::value_error("internal: fewer parameters than gradients");
   extra.check();
-  v.check_overlaps(&checked_ranges);
+  v.finish(work, &checked_ranges);  // with low precision, also marks the items lowp_run.hpp converts
 
   if (!work.empty()) {
     py::gil_scoped_release release;
@@ -352,10 +422,12 @@ void def_drive(py::module_& m, const char* name, const DriverSpec<Hyper>& spec, 
   m.def(
       name,
       [&spec, convert](const py::list& param_lists, const py::dict& state, const py::sequence& grads,
-                       const std::vector<py::tuple>& hypers, const py::function& step_value) {
-        drive<Extra>(spec, convert, param_lists, state, grads, hypers, step_value);
+                       const std::vector<py::tuple>& hypers, const py::function& step_value,
+                       const py::object& low_precision) {
+        drive<Extra>(spec, convert, param_lists, state, grads, hypers, step_value, low_precision);
       },
-      py::arg("param_lists"), py::arg("state"), py::arg("grads"), py::arg("hypers"), py::arg("step_value"));
+      py::arg("param_lists"), py::arg("state"), py::arg("grads"), py::arg("hypers"), py::arg("step_value"),
+      py::arg("low_precision") = py::none());
 }
 template <class Hyper>
 void def_drive(py::module_& m, const char* name, const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&)) {

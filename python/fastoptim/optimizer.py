@@ -130,7 +130,7 @@ class Optimizer:
             raise ValueError(f"rounding_seed must be an integer in [0, 2**64), got {rounding_seed!r}")
         self.rounding_seed = int(rounding_seed)
         self._rounding_step = 0  # stochastic rounding draws fresh bits at every step
-        self._has_16bit = False  # any float16/bfloat16 parameter (they take the Python bookkeeping path)
+        self._has_16bit = False  # any float16/bfloat16 parameter (low-precision storage is on)
         self.defaults = dict(defaults)
         self.state: Dict[int, Dict[str, Any]] = {}
         self.param_groups: List[Dict[str, Any]] = []
@@ -254,9 +254,14 @@ class Optimizer:
             )
         drive = type(self)._drive
         wrap = self._uses_low_precision()
-        if drive is not None and not wrap and type(self.state) is dict and all(type(g["params"]) is list for g in self.param_groups):
+        if drive is not None and type(self.state) is dict and all(type(g["params"]) is list for g in self.param_groups):
             hypers = [self._hyper(group, stepping=True) for group in self.param_groups]
-            drive([g["params"] for g in self.param_groups], self.state, grads, hypers, _step_value)
+            # With low-precision storage on, the driver also does _wrap_param's part.
+            low_precision = (self._state_dtype_arg, self.master_weights,
+                             self.rounding_seed if self.stochastic_rounding else None, self._rounding_step + 1) if wrap else None
+            drive([g["params"] for g in self.param_groups], self.state, grads, hypers, _step_value, low_precision)
+            if self.stochastic_rounding:
+                self._rounding_step += 1  # only once the step has happened
             self._opt_called = True
             return
         hypers = []

@@ -99,7 +99,8 @@ inline void adabelief_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTR
                            T* FASTOPTIM_RESTRICT max_exp_avg_var, std::size_t n,
                            const AdaBeliefScalars<T>& s) noexcept {
   const T beta1 = s.beta1, omb1 = s.one_minus_beta1, beta2 = s.beta2, omb2 = s.one_minus_beta2, eps = s.eps,
-          wd = s.weight_decay, decay = s.decay_factor, bc2_sqrt = s.bias_correction2_sqrt, neg_step = s.neg_step_size;
+          wd = s.weight_decay, decay = s.decay_factor, neg_step = s.neg_step_size;
+  const ConstDivisor<T> bc2_sqrt(s.bias_correction2_sqrt);
   for (std::size_t i = 0; i < n; ++i) {
     T g = kMaximize ? -grad[i] : grad[i];
     T p = param[i];
@@ -115,7 +116,7 @@ inline void adabelief_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTR
       var_used = nan_max(max_exp_avg_var[i], var);
       max_exp_avg_var[i] = var_used;
     }
-    if (kMode == AdaBeliefMode::adaptive) p = p + neg_step * m / (std::sqrt(var_used) / bc2_sqrt + eps);
+    if (kMode == AdaBeliefMode::adaptive) p = p + neg_step * m / (bc2_sqrt.divide(std::sqrt(var_used)) + eps);
     if (kMode == AdaBeliefMode::rectified) p = p + neg_step * m / (std::sqrt(var) + eps);
     if (kMode == AdaBeliefMode::sgd) p = fmadd(m, neg_step, p);
     param[i] = p;

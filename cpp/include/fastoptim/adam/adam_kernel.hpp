@@ -88,7 +88,8 @@ inline void adam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT g
                       S* FASTOPTIM_RESTRICT exp_avg_sq, S* FASTOPTIM_RESTRICT max_exp_avg_sq, std::size_t n,
                       const AdamScalars<T>& s) noexcept {
   const T w = s.one_minus_beta1, beta2 = s.beta2, omb2 = s.one_minus_beta2, eps = s.eps, wd = s.weight_decay,
-          decay = s.decay_factor, neg_step = s.neg_step_size, bc2_sqrt = s.bias_correction2_sqrt;
+          decay = s.decay_factor, neg_step = s.neg_step_size;
+  const ConstDivisor<T> bc2_sqrt(s.bias_correction2_sqrt);
   for (std::size_t i = 0; i < n; ++i) {
     T g = kMaximize ? -grad[i] : grad[i];
     T p = param[i];
@@ -102,7 +103,7 @@ inline void adam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT g
       v = nan_max(static_cast<T>(widen(max_exp_avg_sq[i])), v);
       max_exp_avg_sq[i] = narrow_as<S>(v);
     }
-    const T denom = std::sqrt(v) / bc2_sqrt + eps;
+    const T denom = bc2_sqrt.divide(std::sqrt(v)) + eps;
     param[i] = p + neg_step * m / denom;
   }
 }

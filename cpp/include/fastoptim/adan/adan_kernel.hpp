@@ -71,8 +71,9 @@ inline void adan_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT g
                       T* FASTOPTIM_RESTRICT exp_avg_sq, T* FASTOPTIM_RESTRICT exp_avg_diff,
                       T* FASTOPTIM_RESTRICT neg_pre_grad, std::size_t n, const AdanScalars<T>& s) noexcept {
   const T beta1 = s.beta1, omb1 = s.one_minus_beta1, beta2 = s.beta2, omb2 = s.one_minus_beta2, beta3 = s.beta3,
-          omb3 = s.one_minus_beta3, eps = s.eps, bc3_sqrt = s.bias_correction3_sqrt, neg_step = s.neg_step_size,
+          omb3 = s.one_minus_beta3, eps = s.eps, neg_step = s.neg_step_size,
           neg_step_diff = s.neg_step_size_diff, decay = s.decay_factor, divisor = s.decay_divisor;
+  const ConstDivisor<T> bc3_sqrt(s.bias_correction3_sqrt);
   for (std::size_t i = 0; i < n; ++i) {
     const T g = kMaximize ? -grad[i] : grad[i];
     // On the first step the official implementation sets neg_pre_grad = -g, so the difference is 0.
@@ -84,7 +85,7 @@ inline void adan_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT g
     exp_avg[i] = m;
     exp_avg_diff[i] = a;
     exp_avg_sq[i] = v;
-    const T denom = std::sqrt(v) / bc3_sqrt + eps;
+    const T denom = bc3_sqrt.divide(std::sqrt(v)) + eps;
     T p = param[i];
     if (kDecay && kNoProx) p = p * decay;
     p = p + neg_step * m / denom;

@@ -64,6 +64,7 @@ template <class T>
 struct LAMBScalars {
   T beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, bias_correction1, bias_correction2_sqrt;
   bool maximize, use_weight_decay;
+  ConstDivisor<T> by_bias_correction1{T(1)}, by_bias_correction2_sqrt{T(1)};
 
   // `step` is the step count after increment (1 on the first update).
   LAMBScalars(const LAMBHyper& h, double step)
@@ -80,6 +81,8 @@ struct LAMBScalars {
     const double bc2 = h.bias_correction ? 1.0 - std::pow(h.beta2, step) : 1.0;
     bias_correction1 = static_cast<T>(bc1);
     bias_correction2_sqrt = static_cast<T>(std::sqrt(bc2));
+    by_bias_correction1 = ConstDivisor<T>(bias_correction1);
+    by_bias_correction2_sqrt = ConstDivisor<T>(bias_correction2_sqrt);
   }
 };
 
@@ -88,7 +91,7 @@ namespace impl {
 // u from the (new) moments and the parameter before the update.
 template <class T, bool kDecay>
 inline T lamb_direction(T p, T m, T v, const LAMBScalars<T>& s) noexcept {
-  const T u = (m / s.bias_correction1) / (std::sqrt(v) / s.bias_correction2_sqrt + s.eps);
+  const T u = s.by_bias_correction1.divide(m) / (s.by_bias_correction2_sqrt.divide(std::sqrt(v)) + s.eps);
   return kDecay ? fmadd(p, s.weight_decay, u) : u;
 }
 

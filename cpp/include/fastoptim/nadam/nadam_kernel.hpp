@@ -77,7 +77,8 @@ template <class T, bool kMaximize, bool kCoupled, bool kDecoupled, bool kSmallWe
 inline void nadam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad, T* FASTOPTIM_RESTRICT exp_avg,
                        T* FASTOPTIM_RESTRICT exp_avg_sq, std::size_t n, const NAdamScalars<T>& s) noexcept {
   const T w = s.one_minus_beta1, beta2 = s.beta2, omb2 = s.one_minus_beta2, eps = s.eps, wd = s.weight_decay,
-          decay = s.decay_factor, bc2 = s.bias_correction2, grad_coef = s.grad_coef, exp_avg_coef = s.exp_avg_coef;
+          decay = s.decay_factor, grad_coef = s.grad_coef, exp_avg_coef = s.exp_avg_coef;
+  const ConstDivisor<T> bc2(s.bias_correction2);
   for (std::size_t i = 0; i < n; ++i) {
     T g = kMaximize ? -grad[i] : grad[i];
     T p = param[i];
@@ -87,7 +88,7 @@ inline void nadam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT 
     const T v = fmadd(omb2 * g, g, exp_avg_sq[i] * beta2);
     exp_avg[i] = m;
     exp_avg_sq[i] = v;
-    const T denom = std::sqrt(v / bc2) + eps;
+    const T denom = std::sqrt(bc2.divide(v)) + eps;
     p = p + grad_coef * g / denom;
     param[i] = p + exp_avg_coef * m / denom;
   }

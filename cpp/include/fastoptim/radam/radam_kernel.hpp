@@ -69,8 +69,8 @@ template <class T, bool kMaximize, bool kCoupled, bool kDecoupled, bool kSmallWe
 inline void radam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad, T* FASTOPTIM_RESTRICT exp_avg,
                        T* FASTOPTIM_RESTRICT exp_avg_sq, std::size_t n, const RAdamScalars<T>& s) noexcept {
   const T w = s.one_minus_beta1, beta2 = s.beta2, omb2 = s.one_minus_beta2, eps = s.eps, wd = s.weight_decay,
-          decay = s.decay_factor, bc1 = s.bias_correction1, lr = s.lr, bc2_sqrt = s.bias_correction2_sqrt,
-          rect = s.rect;
+          decay = s.decay_factor, lr = s.lr, bc2_sqrt = s.bias_correction2_sqrt, rect = s.rect;
+  const ConstDivisor<T> bc1(s.bias_correction1);
   for (std::size_t i = 0; i < n; ++i) {
     T g = kMaximize ? -grad[i] : grad[i];
     T p = param[i];
@@ -80,7 +80,7 @@ inline void radam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT 
     const T v = fmadd(omb2 * g, g, exp_avg_sq[i] * beta2);
     exp_avg[i] = m;
     exp_avg_sq[i] = v;
-    const T step_ = mul_rounded(m / bc1, lr);
+    const T step_ = mul_rounded(bc1.divide(m), lr);
     if (kRectify) {
       const T adaptive_lr = (T(1) / (std::sqrt(v) + eps)) * bc2_sqrt;
       param[i] = p - mul_rounded(step_ * adaptive_lr, rect);

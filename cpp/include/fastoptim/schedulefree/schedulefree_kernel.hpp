@@ -102,13 +102,14 @@ template <class T, bool kMaximize, bool kDecay, bool kSmallWeight>
 inline void schedulefree_adamw_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad,
                                     T* FASTOPTIM_RESTRICT z, T* FASTOPTIM_RESTRICT exp_avg_sq, std::size_t n,
                                     const ScheduleFreeAdamWScalars<T>& s) noexcept {
-  const T beta2 = s.beta2, omb2 = s.one_minus_beta2, bc2 = s.bias_correction2, eps = s.eps, wd = s.weight_decay,
-          ckp1 = s.ckp1, y_step = s.y_step, neg_lr = s.neg_lr;
+  const T beta2 = s.beta2, omb2 = s.one_minus_beta2, eps = s.eps, wd = s.weight_decay, ckp1 = s.ckp1,
+          y_step = s.y_step, neg_lr = s.neg_lr;
+  const ConstDivisor<T> bc2(s.bias_correction2);
   for (std::size_t i = 0; i < n; ++i) {
     const T g = kMaximize ? -grad[i] : grad[i];
     const T v = fmadd(omb2 * g, g, exp_avg_sq[i] * beta2);
     exp_avg_sq[i] = v;
-    T u = g / (std::sqrt(v / bc2) + eps);
+    T u = g / (std::sqrt(bc2.divide(v)) + eps);
     const T y = param[i], zi = z[i];
     if (kDecay) u = fmadd(y, wd, u);
     param[i] = fmadd(u, y_step, lerp_fixed<kSmallWeight>(y, zi, ckp1));
