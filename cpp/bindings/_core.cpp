@@ -3,6 +3,11 @@
 // param group is validated while holding the GIL, and only then is the GIL released and the kernels run,
 // so a call that raises has modified nothing); its kernels live in isa/<name>.cpp, compiled once per ISA.
 
+// The thread pool's one definition in the module (every other file declares it: FASTOPTIM_POOL_EXTERN);
+// first, before anything else includes core/parallel.hpp. This file is compiled for the baseline CPU.
+#define FASTOPTIM_POOL_IMPLEMENTATION
+#include "fastoptim/core/thread_pool.hpp"
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>

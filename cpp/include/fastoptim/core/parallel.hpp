@@ -1,12 +1,16 @@
 #pragma once
 // parallel_for with a grain size: work below the grain runs on the calling thread, so tiny tensors never
-// pay for waking a thread team. Chunks are aligned to 64 elements so vector bodies see whole cache lines.
-// Element-wise rules give bit-identical results for any split, hence for any thread count.
+// pay for waking a thread. Larger work is cut into chunks aligned to 64 elements (vector bodies see whole
+// cache lines) that the calling thread and thread_pool.hpp's workers claim as they come, so a worker the
+// scheduler has not run yet delays nothing. Element-wise rules give bit-identical results for any split,
+// hence for any thread count and any worker timing.
 
 #include <algorithm>
 #include <cstddef>
+#include <vector>
 
 #include "config.hpp"
+#include "thread_pool.hpp"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -36,7 +40,27 @@ inline int max_threads() noexcept {
 #endif
 }
 
-// Calls body(begin, end) over disjoint ranges covering [0, n).
+namespace impl {
+
+// How many chunks `threads` threads share [0, n) in: a few per thread, so that one that starts late or is
+// interrupted leaves its share to the others, but not below kMinChunk elements (a claim costs ~0.1 us).
+inline std::size_t chunk_count(std::size_t n, int threads) noexcept {
+  constexpr std::size_t kMinChunk = std::size_t{1} << 13;
+  const std::size_t most = static_cast<std::size_t>(threads) * 8;
+  return std::max<std::size_t>(static_cast<std::size_t>(threads), std::min(most, n / kMinChunk));
+}
+
+// Chunk c of `chunks` over [0, n), cut at multiples of 64 elements.
+inline void chunk_range(std::size_t n, std::size_t chunks, std::size_t c, std::size_t& begin, std::size_t& end) noexcept {
+  constexpr std::size_t kAlign = 64;
+  const std::size_t blocks = (n + kAlign - 1) / kAlign;
+  begin = std::min(n, (blocks * c / chunks) * kAlign);
+  end = std::min(n, (blocks * (c + 1) / chunks) * kAlign);
+}
+
+}  // namespace impl
+
+// Calls body(begin, end) over disjoint ranges covering [0, n), from any thread.
 template <class Body>
 void parallel_for(std::size_t n, std::size_t grain, const Body& body) {
   if (n == 0) return;
@@ -46,24 +70,25 @@ void parallel_for(std::size_t n, std::size_t grain, const Body& body) {
     body(std::size_t{0}, n);
     return;
   }
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(threads)
-  {
-    const std::size_t t = static_cast<std::size_t>(omp_get_thread_num());
-    const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
-    constexpr std::size_t kAlign = 64;
-    const std::size_t blocks = (n + kAlign - 1) / kAlign;
-    const std::size_t begin = std::min(n, (blocks * t / nt) * kAlign);
-    const std::size_t end = std::min(n, (blocks * (t + 1) / nt) * kAlign);
-    if (begin < end) body(begin, end);
-  }
-#endif
+  struct Job {
+    const Body* body;
+    std::size_t n, chunks;
+  } job{&body, n, impl::chunk_count(n, threads)};
+  detail::run_chunks(
+      job.chunks, threads,
+      [](void* ctx, std::size_t c) {
+        const Job& j = *static_cast<const Job*>(ctx);
+        std::size_t begin, end;
+        impl::chunk_range(j.n, j.chunks, c, begin, end);
+        if (begin < end) (*j.body)(begin, end);
+      },
+      &job);
 }
 
 // Calls body(i, begin, end) over disjoint ranges covering [0, size(i)) for every item i < count, splitting
-// the total element count (not the item count) evenly across threads: a thousand small tensors and one big
-// one both use every thread, and a step whose total work is below one grain runs on the calling thread.
-// Each thread walks a contiguous slice of the concatenation of all items, cut at multiples of 64 elements.
+// the total element count (not the item count) across threads: a thousand small tensors and one big one
+// both use every thread, and a step whose total work is below one grain runs on the calling thread. Each
+// chunk is a contiguous slice of the concatenation of all items, cut at multiples of 64 elements.
 template <class Size, class Body>
 void parallel_for_items(std::size_t count, const Size& size, std::size_t grain, const Body& body) {
   std::size_t total = 0;
@@ -76,25 +101,27 @@ void parallel_for_items(std::size_t count, const Size& size, std::size_t grain, 
       if (const std::size_t n = size(i)) body(i, std::size_t{0}, n);
     return;
   }
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(threads)
-  {
-    const std::size_t t = static_cast<std::size_t>(omp_get_thread_num());
-    const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
-    constexpr std::size_t kAlign = 64;
-    const std::size_t blocks = (total + kAlign - 1) / kAlign;
-    const std::size_t begin = std::min(total, (blocks * t / nt) * kAlign);
-    const std::size_t end = std::min(total, (blocks * (t + 1) / nt) * kAlign);
-    // Items are few compared with elements; a linear walk to the first one is cheaper than a prefix array.
-    std::size_t offset = 0;  // global index of item i's first element
-    for (std::size_t i = 0; i < count && offset < end; ++i) {
-      const std::size_t n = size(i);
-      const std::size_t b = std::max(begin, offset), e = std::min(end, offset + n);
-      if (b < e) body(i, b - offset, e - offset);
-      offset += n;
-    }
-  }
-#endif
+  std::vector<std::size_t> first(count + 1, 0);  // first[i]: global index of item i's first element
+  for (std::size_t i = 0; i < count; ++i) first[i + 1] = first[i] + size(i);
+  struct Job {
+    const Body* body;
+    const std::size_t* first;
+    std::size_t count, total, chunks;
+  } job{&body, first.data(), count, total, impl::chunk_count(total, threads)};
+  detail::run_chunks(
+      job.chunks, threads,
+      [](void* ctx, std::size_t c) {
+        const Job& j = *static_cast<const Job*>(ctx);
+        std::size_t begin, end;
+        impl::chunk_range(j.total, j.chunks, c, begin, end);
+        // The last item starting at or before `begin` (empty items share their successor's start).
+        std::size_t i = static_cast<std::size_t>(std::upper_bound(j.first, j.first + j.count + 1, begin) - j.first) - 1;
+        for (; i < j.count && j.first[i] < end; ++i) {
+          const std::size_t b = std::max(begin, j.first[i]), e = std::min(end, j.first[i + 1]);
+          if (b < e) (*j.body)(i, b - j.first[i], e - j.first[i]);
+        }
+      },
+      &job);
 }
 
 FASTOPTIM_ISA_END
