@@ -34,6 +34,7 @@ void run_chunks(std::size_t chunks, int threads, ChunkFn fn, void* ctx) noexcept
 #else
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -126,6 +127,7 @@ class ThreadPool {
   // load whether there is work for it: generation (24 bits) | helpers (8) | chunks (16) | next chunk (16).
   static constexpr int kGenerationShift = 40, kHelpersShift = 32, kChunksShift = 16;
   static constexpr std::uint32_t kGenerationMask = 0xffffff;
+  static constexpr int kSpinMicroseconds = 1000;
 
   ThreadPool() = default;
 
@@ -176,11 +178,15 @@ class ThreadPool {
     inside() = true;  // a chunk that calls parallel_for runs it serially
     std::uint32_t seen = generation_of(ticket_.load(std::memory_order_acquire));
     for (;;) {
-      // Wait for the next job: spin a little (steps often come back to back), then sleep.
+      // Wait for the next job: spin for a while, then sleep. Steps come back to back or nearly (a thousand
+      // tensors' bookkeeping takes ~0.3 ms between two parallel sections), and a worker woken from sleep
+      // arrives tens of microseconds late; OpenMP's workers spin for about as long by default.
       std::uint64_t t = ticket_.load(std::memory_order_acquire);
-      for (int spin = 0; generation_of(t) == seen && spin < 2048; ++spin) {
+      const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicroseconds);
+      for (unsigned spin = 1; generation_of(t) == seen; ++spin) {
         cpu_relax();
         t = ticket_.load(std::memory_order_acquire);
+        if (spin % 256 == 0 && std::chrono::steady_clock::now() > spin_until) break;
       }
       if (generation_of(t) == seen) {
         std::unique_lock<std::mutex> lock(mutex_);
