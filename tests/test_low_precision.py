@@ -133,18 +133,25 @@ def _widened_state_dict(opt):
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-@pytest.mark.parametrize("mode", ["bf16 state", "f16 state", "bf16 params", "f16 params + master"])
+@pytest.mark.parametrize("mode", ["bf16 state", "f16 state", "bf16 params", "f16 params + master",
+                                  "bf16 params + master, f32 state", "f16 params, bf16 state"])
 def test_one_low_precision_step_equals_the_float32_step_rounded(name, mode):
+    """(Adam, AdamW and SGD load and store the first five layouts in their kernels, lowp_run.hpp's
+    FusedStorage; every other case, and every other optimizer, goes through float32 tiles.)"""
     kw = CONFIGS[name]
     rng = np.random.default_rng(hash((name, mode)) % 2**32)
     shapes = [(37,), (3, 1000), (5000,)]  # tails, and a tensor spanning several tiles
-    pdtype = {"bf16 params": BF16, "f16 params + master": F16}.get(mode, np.float32)
+    pdtype = {"bf16 params": BF16, "f16 params + master": F16, "bf16 params + master, f32 state": BF16,
+              "f16 params, bf16 state": F16}.get(mode, np.float32)
     extra = {"bf16 state": dict(state_dtype="bfloat16"), "f16 state": dict(state_dtype="float16"),
-             "f16 params + master": dict(master_weights=True)}.get(mode, {})
+             "f16 params + master": dict(master_weights=True),
+             "bf16 params + master, f32 state": dict(master_weights=True, state_dtype="float32"),
+             "f16 params, bf16 state": dict(state_dtype="bfloat16")}.get(mode, {})
     params = [rng.standard_normal(s).astype(pdtype) for s in shapes]
     opt = getattr(fastoptim, name)([{"params": params[:1]}, {"params": params[1:]}], **kw, **extra)
     opt.step(_grads(rng, shapes, pdtype))  # creates the state
-    sdtype = {"bf16 state": BF16, "f16 state": F16}.get(mode, pdtype)
+    sdtype = {"bf16 state": BF16, "f16 state": F16, "bf16 params + master, f32 state": np.dtype(np.float32),
+              "f16 params, bf16 state": BF16}.get(mode, pdtype)
     for _ in range(4):
         grads = _grads(rng, shapes, pdtype)
         state32, groups = _widened_state_dict(opt)

@@ -187,7 +187,9 @@ class Validator {
   }
 
   // The storage of the last parameter's state buffers (its own dtype unless a state dtype was given).
-  DType last_state_storage(DType dtype) const { return low_precision_ && !items_.empty() ? items_.back().state_storage : dtype; }
+  DType last_state_storage(DType dtype) const {
+    return low_precision_ && !items_.empty() ? items_.back().state_storage : dtype;
+  }
 
   // A gradient or state buffer: same dtype and shape as the parameter checked last. With low precision
   // enabled, a gradient has the parameter's storage dtype and a state buffer (writeable) the state dtype.

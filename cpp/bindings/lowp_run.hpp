@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "fastoptim/core/lowp.hpp"
 #include "item.hpp"
@@ -45,20 +46,84 @@ inline void narrow(const float* src, void* dst, DType d, std::size_t n, std::uin
     fastoptim::f32_to_bf16_stochastic(src, o, n, key ^ (std::uint64_t{slot} * 0x9e3779b97f4a7c15ULL), first);
 }
 
-// The 16-bit type (bf16 or f16) that every state buffer of w (ptr[2] on) holds, when w's kernel can load
-// and store it directly: float32 parameter and gradient, no master weights, rounding to nearest, at least
-// one state buffer. DType::f32 otherwise (the tiles of run_range below).
-inline DType fusable_16bit_state(const Item& w) {
-  if (!w.lowp || w.mirror || w.rounding_key || w.storage[0] != DType::f32 || w.storage[1] != DType::f32)
-    return DType::f32;
-  DType s = DType::f32;
+// A low-precision item whose arrays a kernel can load and store itself in one pass, instead of going through
+// run_range's tiles: rounding to nearest (stochastic rounding takes the tiles), all state buffers of one
+// storage type, and one of these layouts (isa/adam.cpp and isa/sgd.cpp have kernels for them):
+struct FusedStorage {
+  enum Layout {
+    kNone,     // take the tiles
+    kState16,  // float32 parameter and gradient, 16-bit state
+    kAll16,    // 16-bit parameter, gradient and state, all of one type
+    kMaster,   // float32 master weights (ptr[0]) with their 16-bit copy (Item::mirror), a gradient of the
+               // copy's type, state of that type (state16) or float32
+  } layout = kNone;
+  DType half = DType::bf16;  // the 16-bit type
+  bool state16 = false;      // kMaster: the state is `half`
+};
+
+inline FusedStorage fused_storage(const Item& w) {
+  FusedStorage f;
+  if (!w.lowp || w.rounding_key) return f;
+  DType state = DType::f32;
+  bool any_state = false;
   for (int k = 2; k < 8; ++k) {
     if (!w.ptr[k]) continue;
-    if ((w.storage[k] != DType::bf16 && w.storage[k] != DType::f16) || (s != DType::f32 && w.storage[k] != s))
-      return DType::f32;
-    s = w.storage[k];
+    if (any_state && w.storage[k] != state) return f;
+    state = w.storage[k];
+    any_state = true;
   }
-  return s;
+  const auto is16 = [](DType d) { return d == DType::bf16 || d == DType::f16; };
+  const DType p = w.storage[0], g = w.storage[1];
+  if (!w.mirror) {
+    if (p == DType::f32 && g == DType::f32 && any_state && is16(state)) {
+      f.layout = FusedStorage::kState16;
+      f.half = state;
+    } else if (is16(p) && g == p && (!any_state || state == p)) {
+      f.layout = FusedStorage::kAll16;
+      f.half = p;
+    }
+  } else if (p == DType::f32 && is16(w.mirror_dtype) && g == w.mirror_dtype &&
+             (!any_state || state == g || state == DType::f32)) {
+    f.layout = FusedStorage::kMaster;
+    f.half = g;
+    f.state16 = any_state && state == g;
+  }
+  return f;
+}
+
+// Calls run(P{}, G{}, S{}, M{}) with the storage types of a fused layout (M: the mirror's type, void for
+// none, passed as a null pointer value of type M*), H the 16-bit type; see FusedStorage.
+template <class H, class Run>
+void with_fused_types(const FusedStorage& f, const Run& run) {
+  switch (f.layout) {
+    case FusedStorage::kState16: return run(float{}, float{}, H{}, static_cast<void*>(nullptr));
+    case FusedStorage::kAll16: return run(H{}, H{}, H{}, static_cast<void*>(nullptr));
+    case FusedStorage::kMaster:
+      if (f.state16) return run(float{}, H{}, H{}, static_cast<H*>(nullptr));
+      return run(float{}, H{}, float{}, static_cast<H*>(nullptr));
+    case FusedStorage::kNone: return;
+  }
+}
+
+// with_fused_types for either 16-bit type; false (nothing run) for FusedStorage::kNone.
+template <class Run>
+bool run_fused(const Item& w, const Run& run) {
+  const FusedStorage f = fused_storage(w);
+  if (f.layout == FusedStorage::kNone) return false;
+  if (f.half == DType::bf16)
+    with_fused_types<fastoptim::bfloat16_bits>(f, run);
+  else
+    with_fused_types<fastoptim::float16_bits>(f, run);
+  return true;
+}
+
+// w.mirror at element offset b as an M* (null for M = void).
+template <class M>
+M* mirror_at(const Item& w, std::size_t b) {
+  if constexpr (std::is_void_v<M>)
+    return nullptr;
+  else
+    return static_cast<M*>(w.mirror) + b;
 }
 
 // Runs kernel(item, b, e, T{}) over [b, e) of w, T = float or double the arithmetic type, on an item whose

@@ -9,11 +9,25 @@
 #include <cstdlib>
 #include <vector>
 
+#include <fastoptim/adam/adam_kernel.hpp>
 #include <fastoptim/core/lowp.hpp>
+#include <fastoptim/sgd/sgd_kernel.hpp>
 
 namespace {
 
 int failures = 0;
+
+std::vector<float> widened(const std::vector<fastoptim::bfloat16_bits>& x) {
+  std::vector<float> out;
+  for (auto v : x) out.push_back(fastoptim::widen(v));
+  return out;
+}
+
+bool same_bits(const std::vector<fastoptim::bfloat16_bits>& x, const std::vector<float>& rounded_from) {
+  for (std::size_t i = 0; i < x.size(); ++i)
+    if (x[i].bits != fastoptim::f32_to_bf16(rounded_from[i])) return false;
+  return true;
+}
 
 void check(bool ok, const char* what, double a = 0, double b = 0) {
   if (!ok) {
@@ -72,6 +86,41 @@ int main() {
   check(std::fabs(mean - (1.0 + 0x1p-10)) < 5 * sigma, "stochastic rounding is unbiased", mean, 1.0 + 0x1p-10);
   check(rounding_key(1, 2, 3, 0) != rounding_key(1, 3, 3, 0) && rounding_key(1, 2, 3, 0) != rounding_key(2, 2, 3, 0),
         "keys differ by step and seed");
+
+  // Kernels that load and store 16-bit arrays themselves (adam_step_stored, sgd_step_stored) give the bits of
+  // "widen, float32 step, round": all-bfloat16 (parameter, gradient, state), and float32 master weights with
+  // a bfloat16 copy written alongside.
+  {
+    const std::size_t m = 3001;  // a tail after the vector bodies, and two threads' worth with grain 1000
+    std::vector<bfloat16_bits> p(m), g(m), s1(m), s2(m), copy(m);
+    for (std::size_t i = 0; i < m; ++i) {
+      p[i].bits = f32_to_bf16(std::sin(0.37f * static_cast<float>(i)));
+      g[i].bits = f32_to_bf16(std::cos(1.3f * static_cast<float>(i)) * 0.1f);
+      s1[i].bits = f32_to_bf16(0.01f * std::sin(static_cast<float>(i)));
+      s2[i].bits = f32_to_bf16(1e-4f * (1.5f + std::cos(static_cast<float>(i))));
+    }
+    std::vector<float> pf = widened(p), gf = widened(g), s1f = widened(s1), s2f = widened(s2), master = pf;
+    AdamHyper ah;
+    ah.weight_decay = 0.01;
+    ah.decoupled_weight_decay = true;
+    adam_step_stored<float, bfloat16_bits, bfloat16_bits, bfloat16_bits>(p.data(), g.data(), s1.data(), s2.data(),
+                                                                          nullptr, nullptr, m, ah, 3.0, 1000);
+    std::vector<float> m1 = s1f, m2 = s2f;
+    adam_step<float>(pf.data(), gf.data(), m1.data(), m2.data(), nullptr, m, ah, 3.0);
+    check(same_bits(p, pf) && same_bits(s1, m1) && same_bits(s2, m2), "all-bfloat16 Adam = float32 Adam rounded");
+
+    std::vector<float> mom = s1f, mom_ref = s1f, master_ref = master;
+    SGDHyper sh;
+    sh.lr = 0.05;
+    sh.momentum = 0.9;
+    sh.nesterov = true;
+    sgd_step_stored<float, float, bfloat16_bits, float, bfloat16_bits>(master.data(), g.data(), mom.data(), copy.data(),
+                                                                       false, m, sh, 1000);
+    sgd_step<float>(master_ref.data(), gf.data(), mom_ref.data(), false, m, sh);
+    bool ok = same_bits(copy, master_ref);
+    for (std::size_t i = 0; i < m; ++i) ok = ok && master[i] == master_ref[i] && mom[i] == mom_ref[i];
+    check(ok, "SGD with float32 master weights and a bfloat16 copy = float32 SGD");
+  }
 
   if (failures) return EXIT_FAILURE;
   std::printf("test_lowp: all passed\n");

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../core/config.hpp"
 #include "../core/lowp.hpp"
@@ -81,18 +82,23 @@ struct AdamScalars {
 
 namespace impl {
 
-// S: the state's storage type, T or (T = float) a 16-bit type of core/lowp.hpp; the arithmetic is T's and
-// the update uses the unrounded new moments, as if the state were T and rounded after the step.
-template <class T, class S, bool kMaximize, bool kAmsgrad, bool kCoupled, bool kDecoupled, bool kSmallWeight>
-inline void adam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad, S* FASTOPTIM_RESTRICT exp_avg,
-                      S* FASTOPTIM_RESTRICT exp_avg_sq, S* FASTOPTIM_RESTRICT max_exp_avg_sq, std::size_t n,
-                      const AdamScalars<T>& s) noexcept {
+// Storage types, each T or (T = float) a 16-bit type of core/lowp.hpp: P the parameter's, G the gradient's,
+// S the state's; M the type of a copy of the parameter to write as well (a 16-bit parameter whose float32
+// master weights `param` holds), void for none. The arithmetic is T's: every stored value is rounded to
+// nearest even once computed, and the update uses the unrounded new moments, as if everything were T and
+// rounded after the step.
+template <class T, class P, class G, class S, class M, bool kMaximize, bool kAmsgrad, bool kCoupled, bool kDecoupled,
+          bool kSmallWeight>
+inline void adam_loop(P* FASTOPTIM_RESTRICT param, const G* FASTOPTIM_RESTRICT grad, S* FASTOPTIM_RESTRICT exp_avg,
+                      S* FASTOPTIM_RESTRICT exp_avg_sq, S* FASTOPTIM_RESTRICT max_exp_avg_sq,
+                      M* FASTOPTIM_RESTRICT mirror, std::size_t n, const AdamScalars<T>& s) noexcept {
   const T w = s.one_minus_beta1, beta2 = s.beta2, omb2 = s.one_minus_beta2, eps = s.eps, wd = s.weight_decay,
           decay = s.decay_factor, neg_step = s.neg_step_size;
   const ConstDivisor<T> bc2_sqrt(s.bias_correction2_sqrt);
   for (std::size_t i = 0; i < n; ++i) {
-    T g = kMaximize ? -grad[i] : grad[i];
-    T p = param[i];
+    const T grad_i = static_cast<T>(widen(grad[i]));
+    T g = kMaximize ? -grad_i : grad_i;
+    T p = static_cast<T>(widen(param[i]));
     if (kDecoupled) p = p * decay;
     if (kCoupled) g = fmadd(p, wd, g);
     const T m = lerp_fixed<kSmallWeight>(static_cast<T>(widen(exp_avg[i])), g, w);
@@ -104,11 +110,34 @@ inline void adam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT g
       max_exp_avg_sq[i] = narrow_as<S>(v);
     }
     const T denom = bc2_sqrt.divide(std::sqrt(v)) + eps;
-    param[i] = p + neg_step * m / denom;
+    const T updated = p + neg_step * m / denom;
+    param[i] = narrow_as<P>(updated);
+    if constexpr (!std::is_void_v<M>) mirror[i] = narrow_as<M>(updated);
   }
 }
 
 }  // namespace impl
+
+// Scalar reference kernel over [0, n) with the storage types above (all explicit but M, which is void, no
+// copy, unless given). `max_exp_avg_sq` is used only when amsgrad is set.
+template <class T, class P, class G, class S, class M = void>
+inline void adam_update_stored(P* param, const G* grad, S* exp_avg, S* exp_avg_sq, S* max_exp_avg_sq,
+                               typename non_deduced<M>::type* mirror, std::size_t n, const AdamScalars<T>& s) noexcept {
+  using impl::with_flag;
+  with_flag(s.maximize, [&](auto mx) {
+    with_flag(s.amsgrad, [&](auto ams) {
+      with_flag(s.coupled_decay, [&](auto cd) {
+        with_flag(s.decoupled_decay, [&](auto dd) {
+          with_flag(lerp_weight_is_small(s.one_minus_beta1), [&](auto small) {
+            impl::adam_loop<T, P, G, S, M, decltype(mx)::value, decltype(ams)::value, decltype(cd)::value,
+                            decltype(dd)::value, decltype(small)::value>(param, grad, exp_avg, exp_avg_sq,
+                                                                         max_exp_avg_sq, mirror, n, s);
+          });
+        });
+      });
+    });
+  });
+}
 
 // Scalar reference kernel over [0, n). `max_exp_avg_sq` is used only when amsgrad is set. S: the state's
 // storage (T, or for T = float bfloat16_bits / float16_bits, rounded to nearest even).
@@ -117,29 +146,27 @@ template <class T, class S = T>
 inline void adam_update_ref(T* param, const T* grad, S* exp_avg, S* exp_avg_sq,
                             typename non_deduced<S>::type* max_exp_avg_sq, std::size_t n,
                             const AdamScalars<T>& s) noexcept {
-  using impl::with_flag;
-  with_flag(s.maximize, [&](auto mx) {
-    with_flag(s.amsgrad, [&](auto ams) {
-      with_flag(s.coupled_decay, [&](auto cd) {
-        with_flag(s.decoupled_decay, [&](auto dd) {
-          with_flag(lerp_weight_is_small(s.one_minus_beta1), [&](auto small) {
-            impl::adam_loop<T, S, decltype(mx)::value, decltype(ams)::value, decltype(cd)::value, decltype(dd)::value,
-                              decltype(small)::value>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, s);
-          });
-        });
-      });
-    });
+  adam_update_stored<T, T, T, S, void>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, nullptr, n, s);
+}
+
+// One step over [0, n) with the storage types of adam_update_stored, threaded as parallel_for.
+template <class T, class P, class G, class S, class M = void>
+void adam_step_stored(P* param, const G* grad, S* exp_avg, S* exp_avg_sq, S* max_exp_avg_sq,
+                      typename non_deduced<M>::type* mirror, std::size_t n, const AdamHyper& h, double step,
+                      std::size_t grain = kDefaultGrain) {
+  const AdamScalars<T> s(h, step);
+  parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
+    M* mirror_b = nullptr;
+    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    adam_update_stored<T, P, G, S, M>(param + b, grad + b, exp_avg + b, exp_avg_sq + b,
+                                      offset_or_null(max_exp_avg_sq, b), mirror_b, e - b, s);
   });
 }
 
 template <class T, class S = T>
 void adam_step(T* param, const T* grad, S* exp_avg, S* exp_avg_sq, typename non_deduced<S>::type* max_exp_avg_sq,
                std::size_t n, const AdamHyper& h, double step, std::size_t grain = kDefaultGrain) {
-  const AdamScalars<T> s(h, step);
-  parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    adam_update_ref(param + b, grad + b, exp_avg + b, exp_avg_sq + b, max_exp_avg_sq ? max_exp_avg_sq + b : nullptr,
-                    e - b, s);
-  });
+  adam_step_stored<T, T, T, S, void>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, nullptr, n, h, step, grain);
 }
 
 FASTOPTIM_ISA_END

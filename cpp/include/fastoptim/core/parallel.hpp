@@ -51,7 +51,8 @@ inline std::size_t chunk_count(std::size_t n, int threads) noexcept {
 }
 
 // Chunk c of `chunks` over [0, n), cut at multiples of 64 elements.
-inline void chunk_range(std::size_t n, std::size_t chunks, std::size_t c, std::size_t& begin, std::size_t& end) noexcept {
+inline void chunk_range(std::size_t n, std::size_t chunks, std::size_t c, std::size_t& begin,
+                        std::size_t& end) noexcept {
   constexpr std::size_t kAlign = 64;
   const std::size_t blocks = (n + kAlign - 1) / kAlign;
   begin = std::min(n, (blocks * c / chunks) * kAlign);

@@ -66,6 +66,7 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+#if defined(_OPENMP)
 class ThreadPool {
  public:
   // Limits of one job (run_chunks keeps within them).
@@ -215,14 +216,17 @@ class ThreadPool {
   void* ctx_ = nullptr;
   std::vector<std::thread> workers_;
 };
+#endif
 
 FASTOPTIM_POOL_LINKAGE void run_chunks(std::size_t chunks, int threads, ChunkFn fn, void* ctx) noexcept {
+#if defined(_OPENMP)  // the thread count comes from OpenMP; without it (and its threads library) run serially
   if (threads > ThreadPool::kMaxHelpers + 1) threads = ThreadPool::kMaxHelpers + 1;
-  if (threads <= 1 || chunks <= 1 || chunks > ThreadPool::kMaxChunks) {
-    for (std::size_t c = 0; c < chunks; ++c) fn(ctx, c);
-    return;
-  }
-  ThreadPool::instance().run(chunks, threads, fn, ctx);
+  if (threads > 1 && chunks > 1 && chunks <= ThreadPool::kMaxChunks)
+    return ThreadPool::instance().run(chunks, threads, fn, ctx);
+#else
+  (void)threads;
+#endif
+  for (std::size_t c = 0; c < chunks; ++c) fn(ctx, c);
 }
 
 }  // namespace detail

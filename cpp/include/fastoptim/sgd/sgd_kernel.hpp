@@ -8,6 +8,7 @@
 // torch's fused multiply-adds (see core/math.hpp).
 
 #include <cstddef>
+#include <type_traits>
 
 #include "../core/config.hpp"
 #include "../core/lowp.hpp"
@@ -45,40 +46,48 @@ struct SGDScalars {
 
 namespace impl {
 
-// S: the buffer's storage type, T or (T = float) a 16-bit type of core/lowp.hpp; the update uses the
-// unrounded new buffer, as if it were T and rounded after the step.
-template <class T, class S, bool kMaximize, bool kDecay, bool kMomentum, bool kInit, bool kNesterov>
-inline void sgd_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad,
-                     S* FASTOPTIM_RESTRICT momentum_buffer, std::size_t n, const SGDScalars<T>& s) noexcept {
+// Storage types, each T or (T = float) a 16-bit type of core/lowp.hpp: P the parameter's, G the gradient's,
+// S the buffer's; M the type of a copy of the parameter to write as well (a 16-bit parameter whose float32
+// master weights `param` holds), void for none. Every stored value is rounded to nearest even once computed;
+// the update uses the unrounded new buffer, as if everything were T and rounded after the step.
+template <class T, class P, class G, class S, class M, bool kMaximize, bool kDecay, bool kMomentum, bool kInit,
+          bool kNesterov>
+inline void sgd_loop(P* FASTOPTIM_RESTRICT param, const G* FASTOPTIM_RESTRICT grad,
+                     S* FASTOPTIM_RESTRICT momentum_buffer, M* FASTOPTIM_RESTRICT mirror, std::size_t n,
+                     const SGDScalars<T>& s) noexcept {
   const T neg_lr = s.neg_lr, momentum = s.momentum, damp = s.one_minus_dampening, wd = s.weight_decay;
   for (std::size_t i = 0; i < n; ++i) {
-    T g = kMaximize ? -grad[i] : grad[i];
-    if (kDecay) g = fmadd(param[i], wd, g);
+    const T grad_i = static_cast<T>(widen(grad[i]));
+    const T p = static_cast<T>(widen(param[i]));
+    T g = kMaximize ? -grad_i : grad_i;
+    if (kDecay) g = fmadd(p, wd, g);
     if (kMomentum) {
       const T buf = kInit ? g : fmadd(g, damp, static_cast<T>(widen(momentum_buffer[i])) * momentum);
       momentum_buffer[i] = narrow_as<S>(buf);
       g = kNesterov ? fmadd(buf, momentum, g) : buf;
     }
-    param[i] = fmadd(g, neg_lr, param[i]);
+    const T updated = fmadd(g, neg_lr, p);
+    param[i] = narrow_as<P>(updated);
+    if constexpr (!std::is_void_v<M>) mirror[i] = narrow_as<M>(updated);
   }
 }
 
 }  // namespace impl
 
-// Scalar reference kernel over [0, n). `momentum_buffer` may be null when momentum == 0;
-// `init_buffer` is true on the first step with momentum (torch clones the gradient into the buffer).
-template <class T, class S = T>
-inline void sgd_update_ref(T* param, const T* grad, typename non_deduced<S>::type* momentum_buffer, bool init_buffer,
-                           std::size_t n,
-                           const SGDScalars<T>& s) noexcept {
+// Scalar reference kernel over [0, n) with the storage types above (all explicit but M, which is void, no
+// copy, unless given). `momentum_buffer` may be null when momentum == 0; `init_buffer`
+// is true on the first step with momentum (torch clones the gradient into the buffer).
+template <class T, class P, class G, class S, class M = void>
+inline void sgd_update_stored(P* param, const G* grad, S* momentum_buffer, typename non_deduced<M>::type* mirror,
+                              bool init_buffer, std::size_t n, const SGDScalars<T>& s) noexcept {
   using impl::with_flag;
   with_flag(s.maximize, [&](auto mx) {
     with_flag(s.use_weight_decay, [&](auto wd) {
       with_flag(s.use_momentum, [&](auto mom) {
         with_flag(init_buffer && s.use_momentum, [&](auto init) {
           with_flag(s.nesterov && s.use_momentum, [&](auto nes) {
-            impl::sgd_loop<T, S, decltype(mx)::value, decltype(wd)::value, decltype(mom)::value,
-                             decltype(init)::value, decltype(nes)::value>(param, grad, momentum_buffer, n, s);
+            impl::sgd_loop<T, P, G, S, M, decltype(mx)::value, decltype(wd)::value, decltype(mom)::value,
+                           decltype(init)::value, decltype(nes)::value>(param, grad, momentum_buffer, mirror, n, s);
           });
         });
       });
@@ -86,15 +95,32 @@ inline void sgd_update_ref(T* param, const T* grad, typename non_deduced<S>::typ
   });
 }
 
+// Scalar reference kernel over [0, n). `momentum_buffer` may be null when momentum == 0;
+// `init_buffer` is true on the first step with momentum (torch clones the gradient into the buffer).
+template <class T, class S = T>
+inline void sgd_update_ref(T* param, const T* grad, typename non_deduced<S>::type* momentum_buffer, bool init_buffer,
+                           std::size_t n, const SGDScalars<T>& s) noexcept {
+  sgd_update_stored<T, T, T, S, void>(param, grad, momentum_buffer, nullptr, init_buffer, n, s);
+}
+
+// One step over [0, n) with the storage types of sgd_update_stored, threaded as parallel_for.
+template <class T, class P, class G, class S, class M = void>
+void sgd_step_stored(P* param, const G* grad, S* momentum_buffer, typename non_deduced<M>::type* mirror,
+                     bool init_buffer, std::size_t n, const SGDHyper& h, std::size_t grain = kDefaultGrain) {
+  const SGDScalars<T> s(h);
+  parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
+    M* mirror_b = nullptr;
+    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    sgd_update_stored<T, P, G, S, M>(param + b, grad + b, offset_or_null(momentum_buffer, b), mirror_b, init_buffer,
+                                     e - b, s);
+  });
+}
+
 // One SGD step on one tensor, split across threads when large.
 template <class T, class S = T>
 void sgd_step(T* param, const T* grad, typename non_deduced<S>::type* momentum_buffer, bool init_buffer, std::size_t n,
-              const SGDHyper& h,
-              std::size_t grain = kDefaultGrain) {
-  const SGDScalars<T> s(h);
-  parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    sgd_update_ref<T, S>(param + b, grad + b, momentum_buffer ? momentum_buffer + b : nullptr, init_buffer, e - b, s);
-  });
+              const SGDHyper& h, std::size_t grain = kDefaultGrain) {
+  sgd_step_stored<T, T, T, S, void>(param, grad, momentum_buffer, nullptr, init_buffer, n, h, grain);
 }
 
 FASTOPTIM_ISA_END
