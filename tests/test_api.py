@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import inspect
 
+import os
+
 import numpy as np
 import pytest
 
@@ -209,6 +211,64 @@ def test_large_arrays_split_across_threads_give_identical_results(name, dtype):
         opt_big.step([grad_for(name, g)])
         opt_small.step([grad_for(name, x.copy()) for x in np.array_split(g, pieces)])
     assert np.array_equal(big, np.concatenate(small))
+
+
+def _adam_run(n_steps, seed, threads=None):
+    """Adam on a 300k-element array and 200 small ones; returns the parameters."""
+    rng = np.random.default_rng(seed)
+    params = [rng.standard_normal(300_001).astype(np.float32)] + [rng.standard_normal(500).astype(np.float32)
+                                                                   for _ in range(200)]
+    opt = fastoptim.Adam(params, lr=1e-2, weight_decay=0.1)
+    for _ in range(n_steps):
+        opt.step([rng.standard_normal(p.shape).astype(np.float32) for p in params])
+    return params
+
+
+def test_steps_from_several_python_threads_at_once_equal_serial_ones():
+    """Kernels run without the GIL on the thread pool (core/thread_pool.hpp): optimizers stepped from four
+    Python threads at once (one gets the pool, the others run their chunks themselves) give the bits of
+    running them one after the other."""
+    import threading
+    want = [_adam_run(6, seed) for seed in range(4)]
+    got = [None] * 4
+    previous = fastoptim.get_num_threads()
+    fastoptim.set_num_threads(2)
+    try:
+        threads = [threading.Thread(target=lambda i=i: got.__setitem__(i, _adam_run(6, i))) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        fastoptim.set_num_threads(previous)
+    for w, g in zip(want, got):
+        assert all(np.array_equal(x, y) for x, y in zip(w, g))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_steps_with_threads():
+    """The parent's pool workers do not exist in a forked child: the child gets a pool of its own and its
+    steps give the same bits (multiprocessing's default start method on Linux forks)."""
+    previous = fastoptim.get_num_threads()
+    fastoptim.set_num_threads(2)
+    try:
+        want = _adam_run(3, 7)  # the parent has used its workers
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report through the pipe, never return into pytest
+            try:
+                got = _adam_run(3, 7)
+                ok = all(np.array_equal(x, y) for x, y in zip(want, got))
+                os.write(write, b"1" if ok else b"0")
+            finally:
+                os._exit(0)
+        os.close(write)
+        answer = os.read(read, 1)
+        os.close(read)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        fastoptim.set_num_threads(previous)
+    assert os.WIFEXITED(status) and answer == b"1"
 
 
 def test_repr_lists_groups():
