@@ -45,6 +45,9 @@ void run_chunks(std::size_t chunks, int threads, ChunkFn fn, void* ctx) noexcept
 #include <pthread.h>
 #define FASTOPTIM_POOL_HAS_FORK 1
 #endif
+#if defined(__linux__)
+#include <sched.h>
+#endif
 #if defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)
 #include <immintrin.h>
 #endif
@@ -92,6 +95,7 @@ class ThreadPool {
 
   // chunks <= kMaxChunks, threads - 1 <= kMaxHelpers.
   void run(std::size_t chunks, int threads, ChunkFn fn, void* ctx) noexcept {
+    helpers_asked_.store(threads - 1, std::memory_order_relaxed);
     // One job at a time; a second caller (another thread of the program), or a chunk that itself calls
     // parallel_for, runs its chunks on its own thread.
     std::unique_lock<std::mutex> submit(submit_, std::try_to_lock);
@@ -116,7 +120,7 @@ class ThreadPool {
     // Wait for the chunks other threads claimed (never for a worker that claimed none).
     std::size_t spins = 0;
     while (done_.load(std::memory_order_acquire) + mine < chunks) {
-      if (++spins < 4096)
+      if (++spins < 4096 && threads <= cpus_)
         cpu_relax();
       else
         std::this_thread::yield();  // a claimed chunk's thread may be waiting for this core
@@ -130,7 +134,16 @@ class ThreadPool {
   static constexpr std::uint32_t kGenerationMask = 0xffffff;
   static constexpr int kSpinMicroseconds = 1000;
 
-  ThreadPool() = default;
+  ThreadPool() : cpus_(usable_cpus()) {}
+
+  static int usable_cpus() noexcept {
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+#endif
+    const unsigned n = std::thread::hardware_concurrency();
+    return n ? static_cast<int>(n) : 1;
+  }
 
   static std::atomic<ThreadPool*>& current() {
     static std::atomic<ThreadPool*> pool{nullptr};
@@ -183,7 +196,9 @@ class ThreadPool {
       // tensors' bookkeeping takes ~0.3 ms between two parallel sections), and a worker woken from sleep
       // arrives tens of microseconds late; OpenMP's workers spin for about as long by default.
       std::uint64_t t = ticket_.load(std::memory_order_acquire);
-      const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicroseconds);
+      // More threads than CPUs: a spinning worker would take the CPU from the threads doing the work.
+      const int spin_us = helpers_asked_.load(std::memory_order_relaxed) + 1 <= cpus_ ? kSpinMicroseconds : 0;
+      const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us);
       for (unsigned spin = 1; generation_of(t) == seen; ++spin) {
         cpu_relax();
         t = ticket_.load(std::memory_order_acquire);
@@ -211,6 +226,8 @@ class ThreadPool {
   std::atomic<std::uint64_t> ticket_{0};
   std::atomic<std::size_t> done_{0};  // chunks of this job finished by workers
   std::atomic<int> sleepers_{0};
+  std::atomic<int> helpers_asked_{0};  // by the latest job
+  const int cpus_;                     // this process may run on
   std::uint32_t generation_ = 0;      // the submitting thread's copy
   ChunkFn fn_ = nullptr;
   void* ctx_ = nullptr;
