@@ -21,6 +21,17 @@ void run(const std::vector<Item>& items, const std::vector<fastoptim::LionHyper>
       items.size(), [&](std::size_t i) { return items[i].n; }, fastoptim::kDefaultGrain,
       [&](std::size_t i, std::size_t b, std::size_t e) {
         const Item& w = items[i];
+        // 16-bit arrays the kernel loads and stores itself (one pass instead of lowp_run.hpp's tiles). Same bits.
+        const bool fused = run_fused(w, [&](auto p, auto g, auto s, auto* m) {
+          using P = decltype(p);
+          using G = decltype(g);
+          using S = decltype(s);
+          using M = std::remove_pointer_t<decltype(m)>;
+          fastoptim::lion_step_stored<float, P, G, S, M>(at<P>(w.ptr[0], b), at<G>(w.ptr[1], b), at<S>(w.ptr[2], b),
+                                                         mirror_at<M>(w, b), e - b, hypers[w.group],
+                                                         fastoptim::kSerial);
+        });
+        if (fused) return;
         run_range(w, b, e, [&](const Item& x, std::size_t xb, std::size_t xe, auto t) {
           range<decltype(t)>(x, hypers[w.group], xb, xe);
         });

@@ -16,8 +16,10 @@
 
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include "../core/config.hpp"
+#include "../core/lowp.hpp"
 #include "../core/math.hpp"
 #include "../core/parallel.hpp"
 
@@ -93,82 +95,108 @@ struct AdaBeliefScalars {
 
 namespace impl {
 
-template <class T, bool kMaximize, bool kAmsgrad, bool kCoupled, bool kDecoupled, AdaBeliefMode kMode>
-inline void adabelief_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad,
-                           T* FASTOPTIM_RESTRICT exp_avg, T* FASTOPTIM_RESTRICT exp_avg_var,
-                           T* FASTOPTIM_RESTRICT max_exp_avg_var, std::size_t n,
+// Storage types as in adam_loop (P parameter, G gradient, S state, M the 16-bit copy of float32 master weights
+// or void): every stored value is rounded to nearest even once computed, the arithmetic goes on with the
+// unrounded one.
+template <class T, class P, class G, class S, class M, bool kMaximize, bool kAmsgrad, bool kCoupled, bool kDecoupled,
+          AdaBeliefMode kMode>
+inline void adabelief_loop(P* FASTOPTIM_RESTRICT param, const G* FASTOPTIM_RESTRICT grad,
+                           S* FASTOPTIM_RESTRICT exp_avg, S* FASTOPTIM_RESTRICT exp_avg_var,
+                           S* FASTOPTIM_RESTRICT max_exp_avg_var, M* FASTOPTIM_RESTRICT mirror, std::size_t n,
                            const AdaBeliefScalars<T>& s) noexcept {
   const T beta1 = s.beta1, omb1 = s.one_minus_beta1, beta2 = s.beta2, omb2 = s.one_minus_beta2, eps = s.eps,
           wd = s.weight_decay, decay = s.decay_factor, neg_step = s.neg_step_size;
   const ConstDivisor<T> bc2_sqrt(s.bias_correction2_sqrt);
   for (std::size_t i = 0; i < n; ++i) {
-    T g = kMaximize ? -grad[i] : grad[i];
-    T p = param[i];
+    const T grad_i = static_cast<T>(widen(grad[i]));
+    T g = kMaximize ? -grad_i : grad_i;
+    T p = static_cast<T>(widen(param[i]));
     if (kDecoupled) p = p * decay;
     if (kCoupled) g = fmadd(p, wd, g);
-    const T m = fmadd(g, omb1, exp_avg[i] * beta1);
+    const T m = fmadd(g, omb1, static_cast<T>(widen(exp_avg[i])) * beta1);
     const T residual = g - m;
-    const T var = fmadd(omb2 * residual, residual, exp_avg_var[i] * beta2) + eps;
-    exp_avg[i] = m;
-    exp_avg_var[i] = var;
+    const T var = fmadd(omb2 * residual, residual, static_cast<T>(widen(exp_avg_var[i])) * beta2) + eps;
+    exp_avg[i] = narrow_as<S>(m);
+    exp_avg_var[i] = narrow_as<S>(var);
     T var_used = var;
     if (kAmsgrad) {
-      var_used = nan_max(max_exp_avg_var[i], var);
-      max_exp_avg_var[i] = var_used;
+      var_used = nan_max(static_cast<T>(widen(max_exp_avg_var[i])), var);
+      max_exp_avg_var[i] = narrow_as<S>(var_used);
     }
     if (kMode == AdaBeliefMode::adaptive) p = p + neg_step * m / (bc2_sqrt.divide(std::sqrt(var_used)) + eps);
     if (kMode == AdaBeliefMode::rectified) p = p + neg_step * m / (std::sqrt(var) + eps);
     if (kMode == AdaBeliefMode::sgd) p = fmadd(m, neg_step, p);
-    param[i] = p;
+    param[i] = narrow_as<P>(p);
+    if constexpr (!std::is_void_v<M>) mirror[i] = narrow_as<M>(p);
   }
 }
 
-template <class T, bool kMaximize, bool kAmsgrad, bool kCoupled, bool kDecoupled>
-inline void adabelief_mode(T* param, const T* grad, T* exp_avg, T* exp_avg_var, T* max_exp_avg_var, std::size_t n,
-                           const AdaBeliefScalars<T>& s) noexcept {
+template <class T, class P, class G, class S, class M, bool kMaximize, bool kAmsgrad, bool kCoupled, bool kDecoupled>
+inline void adabelief_mode(P* param, const G* grad, S* exp_avg, S* exp_avg_var, S* max_exp_avg_var, M* mirror,
+                           std::size_t n, const AdaBeliefScalars<T>& s) noexcept {
   switch (s.mode) {
     case AdaBeliefMode::adaptive:
-      return adabelief_loop<T, kMaximize, kAmsgrad, kCoupled, kDecoupled, AdaBeliefMode::adaptive>(
-          param, grad, exp_avg, exp_avg_var, max_exp_avg_var, n, s);
+      return adabelief_loop<T, P, G, S, M, kMaximize, kAmsgrad, kCoupled, kDecoupled, AdaBeliefMode::adaptive>(
+          param, grad, exp_avg, exp_avg_var, max_exp_avg_var, mirror, n, s);
     case AdaBeliefMode::rectified:
-      return adabelief_loop<T, kMaximize, kAmsgrad, kCoupled, kDecoupled, AdaBeliefMode::rectified>(
-          param, grad, exp_avg, exp_avg_var, max_exp_avg_var, n, s);
+      return adabelief_loop<T, P, G, S, M, kMaximize, kAmsgrad, kCoupled, kDecoupled, AdaBeliefMode::rectified>(
+          param, grad, exp_avg, exp_avg_var, max_exp_avg_var, mirror, n, s);
     case AdaBeliefMode::sgd:
-      return adabelief_loop<T, kMaximize, kAmsgrad, kCoupled, kDecoupled, AdaBeliefMode::sgd>(
-          param, grad, exp_avg, exp_avg_var, max_exp_avg_var, n, s);
+      return adabelief_loop<T, P, G, S, M, kMaximize, kAmsgrad, kCoupled, kDecoupled, AdaBeliefMode::sgd>(
+          param, grad, exp_avg, exp_avg_var, max_exp_avg_var, mirror, n, s);
     case AdaBeliefMode::none:
-      return adabelief_loop<T, kMaximize, kAmsgrad, kCoupled, kDecoupled, AdaBeliefMode::none>(
-          param, grad, exp_avg, exp_avg_var, max_exp_avg_var, n, s);
+      return adabelief_loop<T, P, G, S, M, kMaximize, kAmsgrad, kCoupled, kDecoupled, AdaBeliefMode::none>(
+          param, grad, exp_avg, exp_avg_var, max_exp_avg_var, mirror, n, s);
   }
 }
 
 }  // namespace impl
 
-// Scalar reference kernel over [0, n). `max_exp_avg_var` is used only when amsgrad is set.
-template <class T>
-inline void adabelief_update_ref(T* param, const T* grad, T* exp_avg, T* exp_avg_var, T* max_exp_avg_var,
-                                 std::size_t n, const AdaBeliefScalars<T>& s) noexcept {
+// Scalar reference kernel over [0, n) with the storage types of adam_update_stored. `max_exp_avg_var` is used
+// only when amsgrad is set.
+template <class T, class P, class G, class S, class M = void>
+inline void adabelief_update_stored(P* param, const G* grad, S* exp_avg, S* exp_avg_var, S* max_exp_avg_var,
+                                    typename non_deduced<M>::type* mirror, std::size_t n,
+                                    const AdaBeliefScalars<T>& s) noexcept {
   using impl::with_flag;
   with_flag(s.maximize, [&](auto mx) {
     with_flag(s.amsgrad, [&](auto ams) {
       with_flag(s.coupled_decay, [&](auto cd) {
         with_flag(s.decoupled_decay, [&](auto dd) {
-          impl::adabelief_mode<T, decltype(mx)::value, decltype(ams)::value, decltype(cd)::value,
-                               decltype(dd)::value>(param, grad, exp_avg, exp_avg_var, max_exp_avg_var, n, s);
+          impl::adabelief_mode<T, P, G, S, M, decltype(mx)::value, decltype(ams)::value, decltype(cd)::value,
+                               decltype(dd)::value>(param, grad, exp_avg, exp_avg_var, max_exp_avg_var, mirror, n, s);
         });
       });
     });
   });
 }
 
+// Scalar reference kernel over [0, n). `max_exp_avg_var` is used only when amsgrad is set.
+template <class T>
+inline void adabelief_update_ref(T* param, const T* grad, T* exp_avg, T* exp_avg_var, T* max_exp_avg_var,
+                                 std::size_t n, const AdaBeliefScalars<T>& s) noexcept {
+  adabelief_update_stored<T, T, T, T, void>(param, grad, exp_avg, exp_avg_var, max_exp_avg_var, nullptr, n, s);
+}
+
+// One step over [0, n) with the storage types of adabelief_update_stored, threaded as parallel_for.
+template <class T, class P, class G, class S, class M = void>
+void adabelief_step_stored(P* param, const G* grad, S* exp_avg, S* exp_avg_var, S* max_exp_avg_var,
+                           typename non_deduced<M>::type* mirror, std::size_t n, const AdaBeliefHyper& h, double step,
+                           std::size_t grain = kDefaultGrain) {
+  const AdaBeliefScalars<T> s(h, step);
+  parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
+    M* mirror_b = nullptr;
+    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    adabelief_update_stored<T, P, G, S, M>(param + b, grad + b, exp_avg + b, exp_avg_var + b,
+                                           offset_or_null(max_exp_avg_var, b), mirror_b, e - b, s);
+  });
+}
+
 template <class T>
 void adabelief_step(T* param, const T* grad, T* exp_avg, T* exp_avg_var, T* max_exp_avg_var, std::size_t n,
                     const AdaBeliefHyper& h, double step, std::size_t grain = kDefaultGrain) {
-  const AdaBeliefScalars<T> s(h, step);
-  parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    adabelief_update_ref(param + b, grad + b, exp_avg + b, exp_avg_var + b, offset_or_null(max_exp_avg_var, b), e - b,
-                         s);
-  });
+  adabelief_step_stored<T, T, T, T, void>(param, grad, exp_avg, exp_avg_var, max_exp_avg_var, nullptr, n, h, step,
+                                          grain);
 }
 
 FASTOPTIM_ISA_END

@@ -14,8 +14,10 @@
 
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include "../core/config.hpp"
+#include "../core/lowp.hpp"
 #include "../core/math.hpp"
 #include "../core/parallel.hpp"
 
@@ -66,63 +68,91 @@ struct AdanScalars {
 
 namespace impl {
 
-template <class T, bool kMaximize, bool kFirst, bool kDecay, bool kNoProx>
-inline void adan_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad, T* FASTOPTIM_RESTRICT exp_avg,
-                      T* FASTOPTIM_RESTRICT exp_avg_sq, T* FASTOPTIM_RESTRICT exp_avg_diff,
-                      T* FASTOPTIM_RESTRICT neg_pre_grad, std::size_t n, const AdanScalars<T>& s) noexcept {
+// Storage types as in adam_loop (P parameter, G gradient, S state, M the 16-bit copy of float32 master weights
+// or void): every stored value is rounded to nearest even once computed, the arithmetic goes on with the
+// unrounded one.
+template <class T, class P, class G, class S, class M, bool kMaximize, bool kFirst, bool kDecay, bool kNoProx>
+inline void adan_loop(P* FASTOPTIM_RESTRICT param, const G* FASTOPTIM_RESTRICT grad, S* FASTOPTIM_RESTRICT exp_avg,
+                      S* FASTOPTIM_RESTRICT exp_avg_sq, S* FASTOPTIM_RESTRICT exp_avg_diff,
+                      S* FASTOPTIM_RESTRICT neg_pre_grad, M* FASTOPTIM_RESTRICT mirror, std::size_t n,
+                      const AdanScalars<T>& s) noexcept {
   const T beta1 = s.beta1, omb1 = s.one_minus_beta1, beta2 = s.beta2, omb2 = s.one_minus_beta2, beta3 = s.beta3,
           omb3 = s.one_minus_beta3, eps = s.eps, neg_step = s.neg_step_size,
           neg_step_diff = s.neg_step_size_diff, decay = s.decay_factor, divisor = s.decay_divisor;
   const ConstDivisor<T> bc3_sqrt(s.bias_correction3_sqrt);
   for (std::size_t i = 0; i < n; ++i) {
-    const T g = kMaximize ? -grad[i] : grad[i];
+    const T grad_i = static_cast<T>(widen(grad[i]));
+    const T g = kMaximize ? -grad_i : grad_i;
     // On the first step the official implementation sets neg_pre_grad = -g, so the difference is 0.
-    const T diff = (kFirst ? -g : neg_pre_grad[i]) + g;
-    const T m = fmadd(g, omb1, exp_avg[i] * beta1);
-    const T a = fmadd(diff, omb2, exp_avg_diff[i] * beta2);
+    const T diff = (kFirst ? -g : static_cast<T>(widen(neg_pre_grad[i]))) + g;
+    const T m = fmadd(g, omb1, static_cast<T>(widen(exp_avg[i])) * beta1);
+    const T a = fmadd(diff, omb2, static_cast<T>(widen(exp_avg_diff[i])) * beta2);
     const T x = mul_rounded(diff, beta2) + g;  // g + beta2 * d, the product rounded first (mul_, then add_)
-    const T v = fmadd(omb3 * x, x, exp_avg_sq[i] * beta3);
-    exp_avg[i] = m;
-    exp_avg_diff[i] = a;
-    exp_avg_sq[i] = v;
+    const T v = fmadd(omb3 * x, x, static_cast<T>(widen(exp_avg_sq[i])) * beta3);
+    exp_avg[i] = narrow_as<S>(m);
+    exp_avg_diff[i] = narrow_as<S>(a);
+    exp_avg_sq[i] = narrow_as<S>(v);
     const T denom = bc3_sqrt.divide(std::sqrt(v)) + eps;
-    T p = param[i];
+    T p = static_cast<T>(widen(param[i]));
     if (kDecay && kNoProx) p = p * decay;
     p = p + neg_step * m / denom;
     p = p + neg_step_diff * a / denom;
     if (kDecay && !kNoProx) p = p / divisor;
-    param[i] = p;
-    neg_pre_grad[i] = T(0) - g;  // zero_().add_(grad, alpha=-1): +0 for a zero gradient
+    param[i] = narrow_as<P>(p);
+    if constexpr (!std::is_void_v<M>) mirror[i] = narrow_as<M>(p);
+    neg_pre_grad[i] = narrow_as<S>(T(0) - g);  // zero_().add_(grad, alpha=-1): +0 for a zero gradient
   }
 }
 
 }  // namespace impl
 
-// Scalar reference kernel over [0, n). `first`: the group's first step (neg_pre_grad is only written).
-template <class T>
-inline void adan_update_ref(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* exp_avg_diff, T* neg_pre_grad,
-                            std::size_t n, const AdanScalars<T>& s, bool first) noexcept {
+// Scalar reference kernel over [0, n) with the storage types of adam_update_stored. `first`: the group's first
+// step (neg_pre_grad is only written).
+template <class T, class P, class G, class S, class M = void>
+inline void adan_update_stored(P* param, const G* grad, S* exp_avg, S* exp_avg_sq, S* exp_avg_diff, S* neg_pre_grad,
+                               typename non_deduced<M>::type* mirror, std::size_t n, const AdanScalars<T>& s,
+                               bool first) noexcept {
   using impl::with_flag;
   with_flag(s.maximize, [&](auto mx) {
     with_flag(first, [&](auto f) {
       with_flag(s.use_weight_decay, [&](auto wd) {
         with_flag(s.no_prox, [&](auto np) {
-          impl::adan_loop<T, decltype(mx)::value, decltype(f)::value, decltype(wd)::value, decltype(np)::value>(
-              param, grad, exp_avg, exp_avg_sq, exp_avg_diff, neg_pre_grad, n, s);
+          impl::adan_loop<T, P, G, S, M, decltype(mx)::value, decltype(f)::value, decltype(wd)::value,
+                          decltype(np)::value>(param, grad, exp_avg, exp_avg_sq, exp_avg_diff, neg_pre_grad, mirror,
+                                               n, s);
         });
       });
     });
   });
 }
 
+// Scalar reference kernel over [0, n). `first`: the group's first step (neg_pre_grad is only written).
+template <class T>
+inline void adan_update_ref(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* exp_avg_diff, T* neg_pre_grad,
+                            std::size_t n, const AdanScalars<T>& s, bool first) noexcept {
+  adan_update_stored<T, T, T, T, void>(param, grad, exp_avg, exp_avg_sq, exp_avg_diff, neg_pre_grad, nullptr, n, s,
+                                       first);
+}
+
+// One step over [0, n) with the storage types of adan_update_stored, threaded as parallel_for.
+template <class T, class P, class G, class S, class M = void>
+void adan_step_stored(P* param, const G* grad, S* exp_avg, S* exp_avg_sq, S* exp_avg_diff, S* neg_pre_grad,
+                      typename non_deduced<M>::type* mirror, std::size_t n, const AdanHyper& h, double step,
+                      bool first, std::size_t grain = kDefaultGrain) {
+  const AdanScalars<T> s(h, step);
+  parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
+    M* mirror_b = nullptr;
+    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    adan_update_stored<T, P, G, S, M>(param + b, grad + b, exp_avg + b, exp_avg_sq + b, exp_avg_diff + b,
+                                      neg_pre_grad + b, mirror_b, e - b, s, first);
+  });
+}
+
 template <class T>
 void adan_step(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* exp_avg_diff, T* neg_pre_grad, std::size_t n,
                const AdanHyper& h, double step, bool first, std::size_t grain = kDefaultGrain) {
-  const AdanScalars<T> s(h, step);
-  parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    adan_update_ref(param + b, grad + b, exp_avg + b, exp_avg_sq + b, exp_avg_diff + b, neg_pre_grad + b, e - b, s,
-                    first);
-  });
+  adan_step_stored<T, T, T, T, void>(param, grad, exp_avg, exp_avg_sq, exp_avg_diff, neg_pre_grad, nullptr, n, h,
+                                     step, first, grain);
 }
 
 FASTOPTIM_ISA_END

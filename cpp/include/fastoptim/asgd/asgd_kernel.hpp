@@ -8,8 +8,10 @@
 
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include "../core/config.hpp"
+#include "../core/lowp.hpp"
 #include "../core/math.hpp"
 #include "../core/parallel.hpp"
 
@@ -60,31 +62,63 @@ struct ASGDScalars {
 
 namespace impl {
 
-template <class T, bool kMaximize, bool kDecay, bool kAverage>
-inline void asgd_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad, T* FASTOPTIM_RESTRICT ax,
-                      std::size_t n, const ASGDScalars<T>& s) noexcept {
+// Storage types as in adam_loop (P parameter, G gradient, S state, M the 16-bit copy of float32 master weights
+// or void): every stored value is rounded to nearest even once computed, the arithmetic goes on with the
+// unrounded one.
+template <class T, class P, class G, class S, class M, bool kMaximize, bool kDecay, bool kAverage>
+inline void asgd_loop(P* FASTOPTIM_RESTRICT param, const G* FASTOPTIM_RESTRICT grad, S* FASTOPTIM_RESTRICT ax,
+                      M* FASTOPTIM_RESTRICT mirror, std::size_t n, const ASGDScalars<T>& s) noexcept {
   const T decay = s.decay, neg_eta = s.neg_eta, mu = s.mu, wd = s.weight_decay;
   for (std::size_t i = 0; i < n; ++i) {
-    T g = kMaximize ? -grad[i] : grad[i];
-    if (kDecay) g = fmadd(param[i], wd, g);
-    const T p = fmadd(g, neg_eta, param[i] * decay);  // mul_ rounds, add_(alpha=-eta) is one FMA
-    param[i] = p;
-    ax[i] = kAverage ? ax[i] + mul_rounded(p - ax[i], mu) : p;  // sub, mul_, add_: each rounded
+    const T grad_i = static_cast<T>(widen(grad[i]));
+    const T p0 = static_cast<T>(widen(param[i]));
+    T g = kMaximize ? -grad_i : grad_i;
+    if (kDecay) g = fmadd(p0, wd, g);
+    const T p = fmadd(g, neg_eta, p0 * decay);  // mul_ rounds, add_(alpha=-eta) is one FMA
+    param[i] = narrow_as<P>(p);
+    if constexpr (!std::is_void_v<M>) mirror[i] = narrow_as<M>(p);
+    if (kAverage) {
+      const T a = static_cast<T>(widen(ax[i]));
+      ax[i] = narrow_as<S>(a + mul_rounded(p - a, mu));  // sub, mul_, add_: each rounded
+    } else {
+      ax[i] = narrow_as<S>(p);
+    }
   }
 }
 
 }  // namespace impl
 
-// Scalar reference kernel over [0, n).
-template <class T>
-inline void asgd_update_ref(T* param, const T* grad, T* ax, std::size_t n, const ASGDScalars<T>& s) noexcept {
+// Scalar reference kernel over [0, n) with the storage types of adam_update_stored.
+template <class T, class P, class G, class S, class M = void>
+inline void asgd_update_stored(P* param, const G* grad, S* ax, typename non_deduced<M>::type* mirror, std::size_t n,
+                               const ASGDScalars<T>& s) noexcept {
   using impl::with_flag;
   with_flag(s.maximize, [&](auto mx) {
     with_flag(s.use_weight_decay, [&](auto wd) {
       with_flag(s.average, [&](auto avg) {
-        impl::asgd_loop<T, decltype(mx)::value, decltype(wd)::value, decltype(avg)::value>(param, grad, ax, n, s);
+        impl::asgd_loop<T, P, G, S, M, decltype(mx)::value, decltype(wd)::value, decltype(avg)::value>(param, grad, ax,
+                                                                                                       mirror, n, s);
       });
     });
+  });
+}
+
+// Scalar reference kernel over [0, n).
+template <class T>
+inline void asgd_update_ref(T* param, const T* grad, T* ax, std::size_t n, const ASGDScalars<T>& s) noexcept {
+  asgd_update_stored<T, T, T, T, void>(param, grad, ax, nullptr, n, s);
+}
+
+// One parameter's update with the storage types of asgd_update_stored and the eta and mu it had before this
+// step, threaded as parallel_for.
+template <class T, class P, class G, class S, class M = void>
+void asgd_step_stored(P* param, const G* grad, S* ax, typename non_deduced<M>::type* mirror, std::size_t n,
+                      const ASGDHyper& h, double eta_now, double mu_now, std::size_t grain = kDefaultGrain) {
+  const ASGDScalars<T> s(h, eta_now, mu_now);
+  parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
+    M* mirror_b = nullptr;
+    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    asgd_update_stored<T, P, G, S, M>(param + b, grad + b, ax + b, mirror_b, e - b, s);
   });
 }
 
@@ -92,8 +126,7 @@ inline void asgd_update_ref(T* param, const T* grad, T* ax, std::size_t n, const
 template <class T>
 void asgd_step(T* param, const T* grad, T* ax, std::size_t n, const ASGDHyper& h, double eta_now, double mu_now,
                std::size_t grain = kDefaultGrain) {
-  const ASGDScalars<T> s(h, eta_now, mu_now);
-  parallel_for(n, grain, [&](std::size_t b, std::size_t e) { asgd_update_ref(param + b, grad + b, ax + b, e - b, s); });
+  asgd_step_stored<T, T, T, T, void>(param, grad, ax, nullptr, n, h, eta_now, mu_now, grain);
 }
 
 FASTOPTIM_ISA_END

@@ -7,8 +7,10 @@
 //   m <- beta2 * m + (1 - beta2) * g
 
 #include <cstddef>
+#include <type_traits>
 
 #include "../core/config.hpp"
+#include "../core/lowp.hpp"
 #include "../core/math.hpp"
 #include "../core/parallel.hpp"
 
@@ -49,40 +51,63 @@ inline T sign_of(T c) noexcept {
 
 namespace impl {
 
-template <class T, bool kMaximize, bool kDecay>
-inline void lion_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad, T* FASTOPTIM_RESTRICT exp_avg,
-                      std::size_t n, const LionScalars<T>& s) noexcept {
+// Storage types as in adam_loop (P parameter, G gradient, S state, M the 16-bit copy of float32 master weights
+// or void): every stored value is rounded to nearest even once computed, the arithmetic is T's.
+template <class T, class P, class G, class S, class M, bool kMaximize, bool kDecay>
+inline void lion_loop(P* FASTOPTIM_RESTRICT param, const G* FASTOPTIM_RESTRICT grad, S* FASTOPTIM_RESTRICT exp_avg,
+                      M* FASTOPTIM_RESTRICT mirror, std::size_t n, const LionScalars<T>& s) noexcept {
   const T beta1 = s.beta1, omb1 = s.one_minus_beta1, beta2 = s.beta2, omb2 = s.one_minus_beta2,
           decay = s.decay_factor, neg_lr = s.neg_lr;
   for (std::size_t i = 0; i < n; ++i) {
-    const T g = kMaximize ? -grad[i] : grad[i];
-    const T m = exp_avg[i];
-    T p = param[i];
+    const T grad_i = static_cast<T>(widen(grad[i]));
+    const T g = kMaximize ? -grad_i : grad_i;
+    const T m = static_cast<T>(widen(exp_avg[i]));
+    T p = static_cast<T>(widen(param[i]));
     if (kDecay) p = p * decay;
     const T c = fmadd(g, omb1, m * beta1);
-    param[i] = fmadd(sign_of(c), neg_lr, p);
-    exp_avg[i] = fmadd(g, omb2, m * beta2);
+    const T updated = fmadd(sign_of(c), neg_lr, p);
+    param[i] = narrow_as<P>(updated);
+    if constexpr (!std::is_void_v<M>) mirror[i] = narrow_as<M>(updated);
+    exp_avg[i] = narrow_as<S>(fmadd(g, omb2, m * beta2));
   }
 }
 
 }  // namespace impl
 
-// Scalar reference kernel over [0, n).
-template <class T>
-inline void lion_update_ref(T* param, const T* grad, T* exp_avg, std::size_t n, const LionScalars<T>& s) noexcept {
+// Scalar reference kernel over [0, n) with the storage types of adam_update_stored.
+template <class T, class P, class G, class S, class M = void>
+inline void lion_update_stored(P* param, const G* grad, S* exp_avg, typename non_deduced<M>::type* mirror,
+                               std::size_t n, const LionScalars<T>& s) noexcept {
   using impl::with_flag;
   with_flag(s.maximize, [&](auto mx) {
     with_flag(s.use_weight_decay, [&](auto wd) {
-      impl::lion_loop<T, decltype(mx)::value, decltype(wd)::value>(param, grad, exp_avg, n, s);
+      impl::lion_loop<T, P, G, S, M, decltype(mx)::value, decltype(wd)::value>(param, grad, exp_avg, mirror, n, s);
     });
+  });
+}
+
+// Scalar reference kernel over [0, n).
+template <class T>
+inline void lion_update_ref(T* param, const T* grad, T* exp_avg, std::size_t n, const LionScalars<T>& s) noexcept {
+  lion_update_stored<T, T, T, T, void>(param, grad, exp_avg, nullptr, n, s);
+}
+
+// One step over [0, n) with the storage types of lion_update_stored, threaded as parallel_for.
+template <class T, class P, class G, class S, class M = void>
+void lion_step_stored(P* param, const G* grad, S* exp_avg, typename non_deduced<M>::type* mirror, std::size_t n,
+                      const LionHyper& h, std::size_t grain = kDefaultGrain) {
+  const LionScalars<T> s(h);
+  parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
+    M* mirror_b = nullptr;
+    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    lion_update_stored<T, P, G, S, M>(param + b, grad + b, exp_avg + b, mirror_b, e - b, s);
   });
 }
 
 template <class T>
 void lion_step(T* param, const T* grad, T* exp_avg, std::size_t n, const LionHyper& h,
                std::size_t grain = kDefaultGrain) {
-  const LionScalars<T> s(h);
-  parallel_for(n, grain, [&](std::size_t b, std::size_t e) { lion_update_ref(param + b, grad + b, exp_avg + b, e - b, s); });
+  lion_step_stored<T, T, T, T, void>(param, grad, exp_avg, nullptr, n, h, grain);
 }
 
 FASTOPTIM_ISA_END

@@ -13,8 +13,10 @@
 
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include "../core/config.hpp"
+#include "../core/lowp.hpp"
 #include "../core/math.hpp"
 #include "../core/parallel.hpp"
 
@@ -73,43 +75,73 @@ struct NAdamScalars {
 
 namespace impl {
 
-template <class T, bool kMaximize, bool kCoupled, bool kDecoupled, bool kSmallWeight>
-inline void nadam_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad, T* FASTOPTIM_RESTRICT exp_avg,
-                       T* FASTOPTIM_RESTRICT exp_avg_sq, std::size_t n, const NAdamScalars<T>& s) noexcept {
+// Storage types as in adam_loop (P parameter, G gradient, S state, M the 16-bit copy of float32 master weights
+// or void): every stored value is rounded to nearest even once computed, the arithmetic goes on with the
+// unrounded one.
+template <class T, class P, class G, class S, class M, bool kMaximize, bool kCoupled, bool kDecoupled,
+          bool kSmallWeight>
+inline void nadam_loop(P* FASTOPTIM_RESTRICT param, const G* FASTOPTIM_RESTRICT grad, S* FASTOPTIM_RESTRICT exp_avg,
+                       S* FASTOPTIM_RESTRICT exp_avg_sq, M* FASTOPTIM_RESTRICT mirror, std::size_t n,
+                       const NAdamScalars<T>& s) noexcept {
   const T w = s.one_minus_beta1, beta2 = s.beta2, omb2 = s.one_minus_beta2, eps = s.eps, wd = s.weight_decay,
           decay = s.decay_factor, grad_coef = s.grad_coef, exp_avg_coef = s.exp_avg_coef;
   const ConstDivisor<T> bc2(s.bias_correction2);
   for (std::size_t i = 0; i < n; ++i) {
-    T g = kMaximize ? -grad[i] : grad[i];
-    T p = param[i];
+    const T grad_i = static_cast<T>(widen(grad[i]));
+    T g = kMaximize ? -grad_i : grad_i;
+    T p = static_cast<T>(widen(param[i]));
     if (kDecoupled) p = mul_rounded(p, decay);  // its own tensor op in torch: never fused into the adds below
     if (kCoupled) g = fmadd(p, wd, g);
-    const T m = lerp_fixed<kSmallWeight>(exp_avg[i], g, w);
-    const T v = fmadd(omb2 * g, g, exp_avg_sq[i] * beta2);
-    exp_avg[i] = m;
-    exp_avg_sq[i] = v;
+    const T m = lerp_fixed<kSmallWeight>(static_cast<T>(widen(exp_avg[i])), g, w);
+    const T v = fmadd(omb2 * g, g, static_cast<T>(widen(exp_avg_sq[i])) * beta2);
+    exp_avg[i] = narrow_as<S>(m);
+    exp_avg_sq[i] = narrow_as<S>(v);
     const T denom = std::sqrt(bc2.divide(v)) + eps;
     p = p + grad_coef * g / denom;
-    param[i] = p + exp_avg_coef * m / denom;
+    const T updated = p + exp_avg_coef * m / denom;
+    param[i] = narrow_as<P>(updated);
+    if constexpr (!std::is_void_v<M>) mirror[i] = narrow_as<M>(updated);
   }
 }
 
 }  // namespace impl
 
-// Scalar reference kernel over [0, n).
-template <class T>
-inline void nadam_update_ref(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, std::size_t n,
-                             const NAdamScalars<T>& s) noexcept {
+// Scalar reference kernel over [0, n) with the storage types of adam_update_stored.
+template <class T, class P, class G, class S, class M = void>
+inline void nadam_update_stored(P* param, const G* grad, S* exp_avg, S* exp_avg_sq,
+                                typename non_deduced<M>::type* mirror, std::size_t n,
+                                const NAdamScalars<T>& s) noexcept {
   using impl::with_flag;
   with_flag(s.maximize, [&](auto mx) {
     with_flag(s.coupled_decay, [&](auto cd) {
       with_flag(s.decoupled_decay, [&](auto dd) {
         with_flag(lerp_weight_is_small(s.one_minus_beta1), [&](auto small) {
-          impl::nadam_loop<T, decltype(mx)::value, decltype(cd)::value, decltype(dd)::value, decltype(small)::value>(
-              param, grad, exp_avg, exp_avg_sq, n, s);
+          impl::nadam_loop<T, P, G, S, M, decltype(mx)::value, decltype(cd)::value, decltype(dd)::value,
+                           decltype(small)::value>(param, grad, exp_avg, exp_avg_sq, mirror, n, s);
         });
       });
     });
+  });
+}
+
+// Scalar reference kernel over [0, n).
+template <class T>
+inline void nadam_update_ref(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, std::size_t n,
+                             const NAdamScalars<T>& s) noexcept {
+  nadam_update_stored<T, T, T, T, void>(param, grad, exp_avg, exp_avg_sq, nullptr, n, s);
+}
+
+// One step over [0, n) with the storage types of nadam_update_stored, threaded as parallel_for. `mu_product`
+// is the product after this step's update (see NAdamScalars).
+template <class T, class P, class G, class S, class M = void>
+void nadam_step_stored(P* param, const G* grad, S* exp_avg, S* exp_avg_sq, typename non_deduced<M>::type* mirror,
+                       std::size_t n, const NAdamHyper& h, double step, double mu_product,
+                       std::size_t grain = kDefaultGrain) {
+  const NAdamScalars<T> s(h, step, mu_product);
+  parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
+    M* mirror_b = nullptr;
+    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    nadam_update_stored<T, P, G, S, M>(param + b, grad + b, exp_avg + b, exp_avg_sq + b, mirror_b, e - b, s);
   });
 }
 
@@ -117,10 +149,7 @@ inline void nadam_update_ref(T* param, const T* grad, T* exp_avg, T* exp_avg_sq,
 template <class T>
 void nadam_step(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, std::size_t n, const NAdamHyper& h, double step,
                 double mu_product, std::size_t grain = kDefaultGrain) {
-  const NAdamScalars<T> s(h, step, mu_product);
-  parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    nadam_update_ref(param + b, grad + b, exp_avg + b, exp_avg_sq + b, e - b, s);
-  });
+  nadam_step_stored<T, T, T, T, void>(param, grad, exp_avg, exp_avg_sq, nullptr, n, h, step, mu_product, grain);
 }
 
 FASTOPTIM_ISA_END
