@@ -48,7 +48,7 @@ inline void narrow(const float* src, void* dst, DType d, std::size_t n, std::uin
 
 // A low-precision item whose arrays a kernel can load and store itself in one pass, instead of going through
 // run_range's tiles: rounding to nearest (stochastic rounding takes the tiles), all state buffers of one
-// storage type, and one of these layouts (isa/adam.cpp and isa/sgd.cpp have kernels for them):
+// storage type, and one of these layouts (the isa/<name>.cpp that call run_fused have kernels for them):
 struct FusedStorage {
   enum Layout {
     kNone,     // take the tiles
@@ -92,28 +92,34 @@ inline FusedStorage fused_storage(const Item& w) {
 }
 
 // Calls run(P{}, G{}, S{}, M{}) with the storage types of a fused layout (M: the mirror's type, void for
-// none, passed as a null pointer value of type M*), H the 16-bit type; see FusedStorage.
-template <class H, class Run>
+// none, passed as a null pointer value of type M*), H the 16-bit type; see FusedStorage. kMaster layouts
+// only when kWithMaster.
+template <class H, bool kWithMaster, class Run>
 void with_fused_types(const FusedStorage& f, const Run& run) {
   switch (f.layout) {
     case FusedStorage::kState16: return run(float{}, float{}, H{}, static_cast<void*>(nullptr));
     case FusedStorage::kAll16: return run(H{}, H{}, H{}, static_cast<void*>(nullptr));
     case FusedStorage::kMaster:
-      if (f.state16) return run(float{}, H{}, H{}, static_cast<H*>(nullptr));
-      return run(float{}, H{}, float{}, static_cast<H*>(nullptr));
+      if constexpr (kWithMaster) {
+        if (f.state16) return run(float{}, H{}, H{}, static_cast<H*>(nullptr));
+        return run(float{}, H{}, float{}, static_cast<H*>(nullptr));
+      }
+      return;
     case FusedStorage::kNone: return;
   }
 }
 
-// with_fused_types for either 16-bit type; false (nothing run) for FusedStorage::kNone.
-template <class Run>
+// with_fused_types for either 16-bit type; false (nothing run) for FusedStorage::kNone. kWithMaster = false:
+// float32 master weights take the tiles too, for kernels with many flag combinations, each instantiated once
+// per layout and 16-bit type (the build grew by half with every layout for all of them).
+template <bool kWithMaster = true, class Run>
 bool run_fused(const Item& w, const Run& run) {
   const FusedStorage f = fused_storage(w);
-  if (f.layout == FusedStorage::kNone) return false;
+  if (f.layout == FusedStorage::kNone || (!kWithMaster && f.layout == FusedStorage::kMaster)) return false;
   if (f.half == DType::bf16)
-    with_fused_types<fastoptim::bfloat16_bits>(f, run);
+    with_fused_types<fastoptim::bfloat16_bits, kWithMaster>(f, run);
   else
-    with_fused_types<fastoptim::float16_bits>(f, run);
+    with_fused_types<fastoptim::float16_bits, kWithMaster>(f, run);
   return true;
 }
 

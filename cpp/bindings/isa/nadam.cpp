@@ -25,7 +25,8 @@ void run(const std::vector<Item>& items, const std::vector<fastoptim::NAdamHyper
       [&](std::size_t i, std::size_t b, std::size_t e) {
         const Item& w = items[i];
         // 16-bit arrays the kernel loads and stores itself (one pass instead of lowp_run.hpp's tiles). Same bits.
-        const bool fused = run_fused(w, [&](auto p, auto g, auto s, auto* m) {
+        // Not with master weights: this kernel's many flag combinations would cost too much build time.
+        const bool fused = run_fused</*kWithMaster=*/false>(w, [&](auto p, auto g, auto s, auto* m) {
           using P = decltype(p);
           using G = decltype(g);
           using S = decltype(s);
