@@ -136,8 +136,9 @@ def _widened_state_dict(opt):
 @pytest.mark.parametrize("mode", ["bf16 state", "f16 state", "bf16 params", "f16 params + master",
                                   "bf16 params + master, f32 state", "f16 params, bf16 state"])
 def test_one_low_precision_step_equals_the_float32_step_rounded(name, mode):
-    """(Adam, AdamW and SGD load and store the first five layouts in their kernels, lowp_run.hpp's
-    FusedStorage; every other case, and every other optimizer, goes through float32 tiles.)"""
+    """(Every optimizer here but Rprop loads and stores the first five layouts in its kernel, lowp_run.hpp's
+    FusedStorage, except that AdaBelief, RMSprop, RAdam, NAdam and Adan leave master weights to the float32
+    tiles; the last mode, and Rprop, always take the tiles.)"""
     kw = CONFIGS[name]
     rng = np.random.default_rng(hash((name, mode)) % 2**32)
     shapes = [(37,), (3, 1000), (5000,)]  # tails, and a tensor spanning several tiles
