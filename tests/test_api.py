@@ -12,7 +12,7 @@ import pytest
 
 import fastoptim
 import parity
-from conftest import requires_torch
+from conftest import assert_same_state, requires_torch
 
 NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "ASGD", "Rprop", "Adamax", "NAdam", "RAdam",
          "Adafactor", "SparseAdam"]
@@ -298,17 +298,6 @@ _DRIVEN = {
 }
 
 
-def _same_state(fast, slow):
-    assert sorted(fast.state) == sorted(slow.state)
-    for i in fast.state:
-        assert sorted(fast.state[i]) == sorted(slow.state[i]), i
-        for k in fast.state[i]:
-            x, y = fast.state[i][k], slow.state[i][k]
-            assert type(x) is type(y), (i, k)
-            assert np.asarray(x).dtype == np.asarray(y).dtype, (i, k)
-            assert np.array_equal(np.asarray(x), np.asarray(y)), (i, k)
-
-
 @pytest.mark.parametrize("name", sorted(_DRIVEN))
 def test_cpp_bookkeeping_equals_the_python_loop(name):
     """The C++ driver (state lookup, lazy buffers, step counts in C++) gives the very bits and state of the
@@ -342,12 +331,12 @@ def test_cpp_bookkeeping_equals_the_python_loop(name):
                     entry["step"] = float(entry["step"])
             fast.load_state_dict(sd)
             slow.load_state_dict(sd)
-            _same_state(fast, slow)
+            assert_same_state(fast, slow)
         fast.step(grads)
         slow.step([None if g is None else g.copy() for g in grads])
         for x, y in zip(a, b):
             assert np.array_equal(x, y), t
-        _same_state(fast, slow)
+        assert_same_state(fast, slow)
     assert fast.param_groups[1]["params"][1] is a[3]
     assert [{k: v for k, v in g.items() if k != "params"} for g in fast.param_groups] == \
         [{k: v for k, v in g.items() if k != "params"} for g in slow.param_groups]
@@ -372,7 +361,7 @@ def test_cpp_bookkeeping_float32_and_failures_equal_the_python_loop(name):
         grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
         fast.step(grads)
         slow.step(grads)
-    _same_state(fast, slow)
+    assert_same_state(fast, slow)
     params = [x.copy() for x in a]
     state = {i: {k: np.array(v, copy=True) for k, v in e.items()} for i, e in fast.state.items()}
     groups = [{k: v for k, v in g.items() if k != "params"} for g in fast.param_groups]
@@ -390,4 +379,4 @@ def test_cpp_bookkeeping_float32_and_failures_equal_the_python_loop(name):
         for k, v in e.items():
             assert np.array_equal(np.asarray(v), state[i][k]), (i, k)
     assert [{k: v for k, v in g.items() if k != "params"} for g in fast.param_groups] == groups
-    _same_state(fast, slow)
+    assert_same_state(fast, slow)

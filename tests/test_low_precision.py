@@ -15,6 +15,7 @@ import pytest
 
 import fastoptim
 from fastoptim import _core
+from conftest import assert_same_state
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 BF16 = np.dtype(ml_dtypes.bfloat16)
@@ -182,22 +183,12 @@ DRIVER_MODES = {
 }
 
 
-def _same_state_bits(fast, slow):
-    assert sorted(fast.state) == sorted(slow.state)
-    for i in fast.state:
-        assert sorted(fast.state[i]) == sorted(slow.state[i]), i
-        for k in fast.state[i]:
-            x, y = np.asarray(fast.state[i][k]), np.asarray(slow.state[i][k])
-            assert type(fast.state[i][k]) is type(slow.state[i][k]) and x.dtype == y.dtype and x.shape == y.shape, (i, k)
-            assert np.array_equal(bits(x) if x.dtype.itemsize == 2 else x, bits(y) if y.dtype.itemsize == 2 else y), (i, k)
-
-
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize("mode", sorted(DRIVER_MODES))
 def test_cpp_bookkeeping_equals_the_python_loop_with_low_precision(name, mode):
     """The C++ driver with 16-bit parameters, master weights, a state dtype and stochastic rounding gives the
-    bits, state and rounding counter of the Python loop, with missing gradients, two
-    groups, a state_dict round trip, and a failing step that changes nothing on either path."""
+    bits, state and rounding counter of the Python loop, with missing gradients, two groups, a state_dict
+    round trip, and a failing step that changes nothing on either path."""
     cls = getattr(fastoptim, name)
     assert cls._drive is not None
     slow_cls = type("Slow" + name, (cls,), {"_drive": None})
@@ -214,12 +205,12 @@ def test_cpp_bookkeeping_equals_the_python_loop_with_low_precision(name, mode):
             sd = fast.state_dict()
             fast.load_state_dict(sd)
             slow.load_state_dict(sd)
-            _same_state_bits(fast, slow)
+            assert_same_state(fast, slow)
         fast.step(grads)
         slow.step([None if g is None else g.copy() for g in grads])
         for x, y in zip(a, b):
             assert np.array_equal(bits(x), bits(y)), t
-        _same_state_bits(fast, slow)
+        assert_same_state(fast, slow)
         assert fast._rounding_step == slow._rounding_step
     # A step that fails on its last gradient: the same message, nothing changed, no rounding bits used.
     before = [bits(x).copy() for x in a]
@@ -231,7 +222,7 @@ def test_cpp_bookkeeping_equals_the_python_loop_with_low_precision(name, mode):
         messages.append(str(err.value))
     assert messages[0] == messages[1] and "gradient of parameter 3 has dtype float64" in messages[0]
     assert all(np.array_equal(bits(x), y) for x, y in zip(a, before))
-    _same_state_bits(fast, slow)
+    assert_same_state(fast, slow)
     assert fast._rounding_step == slow._rounding_step
 
 

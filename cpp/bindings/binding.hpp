@@ -108,12 +108,8 @@ class Validator {
                   DType& dtype) {
     if (!master && low_precision_) {
       if (const auto* a = fast(obj.ptr(), kWritten)) {  // a 16-bit or float32 array, without pybind11 objects
-        const PyObject* d = a->descr;
-        DType storage = kOther;
-        if (d == f32_.ptr()) storage = DType::f32;
-        if (d == f16_.ptr()) storage = DType::f16;
-        if (bf16_ && d == bf16_.ptr()) storage = DType::bf16;
-        if (storage != kOther) {
+        const DType storage = known_descr(a->descr);
+        if (storage == DType::f32 || storage == DType::f16 || storage == DType::bf16) {
           dtype = DType::f32;
           shape_ = obj.ptr();
           const Ref r = record_fast(a, storage, /*written=*/true, index);
@@ -174,13 +170,8 @@ class Validator {
   // (not an array, or another dtype), for a caller that must decide before validating obj.
   bool storage_of(py::handle obj, DType& out) const {
     if (!py::detail::npy_api::get().PyArray_Check_(obj.ptr())) return false;
-    const PyObject* descr = py::detail::array_proxy(obj.ptr())->descr;
-    for (const DType d : {DType::f32, DType::f16, DType::bf16, DType::f64})
-      if (descr == descr_of(d)) {
-        out = d;
-        return true;
-      }
-    const DType d = kind(py::reinterpret_borrow<py::array>(obj).dtype());
+    DType d = known_descr(py::detail::array_proxy(obj.ptr())->descr);
+    if (d == kOther) d = kind(py::reinterpret_borrow<py::array>(obj).dtype());
     if (d == kOther) return false;
     out = d;
     return true;
@@ -328,6 +319,13 @@ class Validator {
     const std::size_t size = storage == DType::f64 ? 8 : storage == DType::f32 ? 4 : 2;
     add_range(reinterpret_cast<std::uintptr_t>(a->data), n * size, written, index, storage);
     return Ref{a->data, n};
+  }
+
+  // The DType of a descriptor that is one of ours by address (kOther: not, or not yet known: see kind()).
+  DType known_descr(const PyObject* descr) const {
+    for (const DType d : {DType::f32, DType::f16, DType::bf16, DType::f64})
+      if (descr == descr_of(d)) return d;
+    return kOther;
   }
 
   // The numpy descriptor of d (null: bfloat16 before one was seen), for pointer comparisons.

@@ -5,6 +5,7 @@
 // possibly compiled for an instruction set the CPU lacks.
 
 #include <cstddef>
+#include <type_traits>
 
 namespace fastoptim_py {
 
@@ -48,12 +49,16 @@ AnyKernel find_isa_kernel(const char* name);
                                                      reinterpret_cast<::fastoptim_py::AnyKernel>(&fn)), \
                                                  true)
 
-// A pointer into a buffer at element offset b, staying null for unused buffers (internal linkage: see above).
+// A pointer into a buffer at element offset b, staying null for unused buffers, and always null for T = void
+// (a kernel's type for "no such buffer"; internal linkage: see above).
 namespace fastoptim_py {
 namespace {
 template <class T>
 T* at(void* p, std::size_t b) {
-  return p ? static_cast<T*>(p) + b : nullptr;
+  if constexpr (std::is_void_v<T>)
+    return nullptr;
+  else
+    return p ? static_cast<T*>(p) + b : nullptr;
 }
 }  // namespace
 }  // namespace fastoptim_py

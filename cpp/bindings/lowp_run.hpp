@@ -123,15 +123,6 @@ bool run_fused(const Item& w, const Run& run) {
   return true;
 }
 
-// w.mirror at element offset b as an M* (null for M = void).
-template <class M>
-M* mirror_at(const Item& w, std::size_t b) {
-  if constexpr (std::is_void_v<M>)
-    return nullptr;
-  else
-    return static_cast<M*>(w.mirror) + b;
-}
-
 // Runs kernel(item, b, e, T{}) over [b, e) of w, T = float or double the arithmetic type, on an item whose
 // arrays all hold T, or tile by tile for a low-precision one.
 template <class Kernel>

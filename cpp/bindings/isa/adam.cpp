@@ -30,7 +30,7 @@ void run(const std::vector<Item>& items, const std::vector<fastoptim::AdamHyper>
           using S = decltype(s);
           using M = std::remove_pointer_t<decltype(m)>;
           fastoptim::adam_step_stored<float, P, G, S, M>(at<P>(w.ptr[0], b), at<G>(w.ptr[1], b), at<S>(w.ptr[2], b),
-                                                         at<S>(w.ptr[3], b), at<S>(w.ptr[4], b), mirror_at<M>(w, b),
+                                                         at<S>(w.ptr[3], b), at<S>(w.ptr[4], b), at<M>(w.mirror, b),
                                                          e - b, hypers[w.group], w.step, fastoptim::kSerial);
         });
         if (fused) return;

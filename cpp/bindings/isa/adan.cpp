@@ -32,7 +32,7 @@ void run(const std::vector<Item>& items, const std::vector<fastoptim::AdanHyper>
           using M = std::remove_pointer_t<decltype(m)>;
           fastoptim::adan_step_stored<float, P, G, S, M>(at<P>(w.ptr[0], b), at<G>(w.ptr[1], b), at<S>(w.ptr[2], b),
                                                          at<S>(w.ptr[3], b), at<S>(w.ptr[4], b), at<S>(w.ptr[5], b),
-                                                         mirror_at<M>(w, b), e - b, hypers[w.group], w.step, w.flag,
+                                                         at<M>(w.mirror, b), e - b, hypers[w.group], w.step, w.flag,
                                                          fastoptim::kSerial);
         });
         if (fused) return;

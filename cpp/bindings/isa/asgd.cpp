@@ -30,7 +30,7 @@ void run(const std::vector<Item>& items, const std::vector<fastoptim::ASGDHyper>
           using S = decltype(s);
           using M = std::remove_pointer_t<decltype(m)>;
           fastoptim::asgd_step_stored<float, P, G, S, M>(at<P>(w.ptr[0], b), at<G>(w.ptr[1], b), at<S>(w.ptr[2], b),
-                                                         mirror_at<M>(w, b), e - b, hypers[w.group], eta[i], mu[i],
+                                                         at<M>(w.mirror, b), e - b, hypers[w.group], eta[i], mu[i],
                                                          fastoptim::kSerial);
         });
         if (fused) return;

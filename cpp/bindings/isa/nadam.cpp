@@ -32,7 +32,7 @@ void run(const std::vector<Item>& items, const std::vector<fastoptim::NAdamHyper
           using S = decltype(s);
           using M = std::remove_pointer_t<decltype(m)>;
           fastoptim::nadam_step_stored<float, P, G, S, M>(at<P>(w.ptr[0], b), at<G>(w.ptr[1], b), at<S>(w.ptr[2], b),
-                                                          at<S>(w.ptr[3], b), mirror_at<M>(w, b), e - b,
+                                                          at<S>(w.ptr[3], b), at<M>(w.mirror, b), e - b,
                                                           hypers[w.group], w.step, mu_products[i],
                                                           fastoptim::kSerial);
         });

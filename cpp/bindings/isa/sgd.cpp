@@ -28,7 +28,7 @@ void run(const std::vector<Item>& items, const std::vector<fastoptim::SGDHyper>&
           using S = decltype(s);
           using M = std::remove_pointer_t<decltype(m)>;
           fastoptim::sgd_step_stored<float, P, G, S, M>(at<P>(w.ptr[0], b), at<G>(w.ptr[1], b), at<S>(w.ptr[2], b),
-                                                        mirror_at<M>(w, b), w.flag, e - b, hypers[w.group],
+                                                        at<M>(w.mirror, b), w.flag, e - b, hypers[w.group],
                                                         fastoptim::kSerial);
         });
         if (fused) return;

@@ -185,8 +185,7 @@ void adabelief_step_stored(P* param, const G* grad, S* exp_avg, S* exp_avg_var, 
                            std::size_t grain = kDefaultGrain) {
   const AdaBeliefScalars<T> s(h, step);
   parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    M* mirror_b = nullptr;
-    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    M* const mirror_b = offset_or_null(mirror, b);
     adabelief_update_stored<T, P, G, S, M>(param + b, grad + b, exp_avg + b, exp_avg_var + b,
                                            offset_or_null(max_exp_avg_var, b), mirror_b, e - b, s);
   });

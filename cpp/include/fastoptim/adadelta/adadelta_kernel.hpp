@@ -99,8 +99,7 @@ void adadelta_step_stored(P* param, const G* grad, S* square_avg, S* acc_delta, 
                           std::size_t n, const AdadeltaHyper& h, std::size_t grain = kDefaultGrain) {
   const AdadeltaScalars<T> s(h);
   parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    M* mirror_b = nullptr;
-    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    M* const mirror_b = offset_or_null(mirror, b);
     adadelta_update_stored<T, P, G, S, M>(param + b, grad + b, square_avg + b, acc_delta + b, mirror_b, e - b, s);
   });
 }

@@ -92,8 +92,7 @@ void adagrad_step_stored(P* param, const G* grad, S* sum, typename non_deduced<M
                          const AdagradHyper& h, double step, std::size_t grain = kDefaultGrain) {
   const AdagradScalars<T> s(h, step);
   parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    M* mirror_b = nullptr;
-    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    M* const mirror_b = offset_or_null(mirror, b);
     adagrad_update_stored<T, P, G, S, M>(param + b, grad + b, sum + b, mirror_b, e - b, s);
   });
 }

@@ -100,8 +100,7 @@ void adamax_step_stored(P* param, const G* grad, S* exp_avg, S* exp_inf, typenam
                         std::size_t n, const AdamaxHyper& h, double step, std::size_t grain = kDefaultGrain) {
   const AdamaxScalars<T> s(h, step);
   parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    M* mirror_b = nullptr;
-    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    M* const mirror_b = offset_or_null(mirror, b);
     adamax_update_stored<T, P, G, S, M>(param + b, grad + b, exp_avg + b, exp_inf + b, mirror_b, e - b, s);
   });
 }

@@ -141,8 +141,7 @@ void adan_step_stored(P* param, const G* grad, S* exp_avg, S* exp_avg_sq, S* exp
                       bool first, std::size_t grain = kDefaultGrain) {
   const AdanScalars<T> s(h, step);
   parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    M* mirror_b = nullptr;
-    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    M* const mirror_b = offset_or_null(mirror, b);
     adan_update_stored<T, P, G, S, M>(param + b, grad + b, exp_avg + b, exp_avg_sq + b, exp_avg_diff + b,
                                       neg_pre_grad + b, mirror_b, e - b, s, first);
   });

@@ -116,8 +116,7 @@ void asgd_step_stored(P* param, const G* grad, S* ax, typename non_deduced<M>::t
                       const ASGDHyper& h, double eta_now, double mu_now, std::size_t grain = kDefaultGrain) {
   const ASGDScalars<T> s(h, eta_now, mu_now);
   parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    M* mirror_b = nullptr;
-    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    M* const mirror_b = offset_or_null(mirror, b);
     asgd_update_stored<T, P, G, S, M>(param + b, grad + b, ax + b, mirror_b, e - b, s);
   });
 }

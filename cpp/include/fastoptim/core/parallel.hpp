@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #include "config.hpp"
@@ -26,10 +27,14 @@ inline constexpr std::size_t kDefaultGrain = std::size_t{1} << 15;
 // Pass as a kernel's grain to run it on the calling thread (when the caller has split the work already).
 inline constexpr std::size_t kSerial = ~std::size_t{0};
 
-// p + offset, keeping null (an unused buffer) null.
+// p + offset, keeping null (an unused buffer) null; always null for T = void (a kernel's storage type for
+// "no such buffer", e.g. no 16-bit copy of master weights).
 template <class T>
 T* offset_or_null(T* p, std::size_t offset) noexcept {
-  return p ? p + offset : nullptr;
+  if constexpr (std::is_void_v<T>)
+    return nullptr;
+  else
+    return p ? p + offset : nullptr;
 }
 
 inline int max_threads() noexcept {

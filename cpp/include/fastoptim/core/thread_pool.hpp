@@ -69,6 +69,10 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+inline void run_serially(std::size_t chunks, ChunkFn fn, void* ctx) noexcept {
+  for (std::size_t c = 0; c < chunks; ++c) fn(ctx, c);
+}
+
 #if defined(_OPENMP)
 class ThreadPool {
  public:
@@ -95,13 +99,13 @@ class ThreadPool {
 
   // chunks <= kMaxChunks, threads - 1 <= kMaxHelpers.
   void run(std::size_t chunks, int threads, ChunkFn fn, void* ctx) noexcept {
-    helpers_asked_.store(threads - 1, std::memory_order_relaxed);
     // One job at a time; a second caller (another thread of the program), or a chunk that itself calls
     // parallel_for, runs its chunks on its own thread.
     std::unique_lock<std::mutex> submit(submit_, std::try_to_lock);
-    if (!submit.owns_lock() || inside()) return serial(chunks, fn, ctx);
+    if (!submit.owns_lock() || inside()) return run_serially(chunks, fn, ctx);
+    helpers_asked_.store(threads - 1, std::memory_order_relaxed);
     const int helpers = grow(threads - 1);
-    if (helpers <= 0) return serial(chunks, fn, ctx);
+    if (helpers <= 0) return run_serially(chunks, fn, ctx);
     fn_ = fn;  // read by workers only after claiming a chunk of this job, which the release below publishes
     ctx_ = ctx;
     done_.store(0, std::memory_order_relaxed);
@@ -154,10 +158,6 @@ class ThreadPool {
     return flag;
   }
   static std::uint32_t generation_of(std::uint64_t t) { return static_cast<std::uint32_t>(t >> kGenerationShift); }
-
-  static void serial(std::size_t chunks, ChunkFn fn, void* ctx) noexcept {
-    for (std::size_t c = 0; c < chunks; ++c) fn(ctx, c);
-  }
 
   // Claims and runs chunks of job `generation` until none is left; returns how many.
   std::size_t work(std::uint32_t generation) noexcept {
@@ -243,7 +243,7 @@ FASTOPTIM_POOL_LINKAGE void run_chunks(std::size_t chunks, int threads, ChunkFn 
 #else
   (void)threads;
 #endif
-  for (std::size_t c = 0; c < chunks; ++c) fn(ctx, c);
+  run_serially(chunks, fn, ctx);
 }
 
 }  // namespace detail

@@ -98,8 +98,7 @@ void lion_step_stored(P* param, const G* grad, S* exp_avg, typename non_deduced<
                       const LionHyper& h, std::size_t grain = kDefaultGrain) {
   const LionScalars<T> s(h);
   parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    M* mirror_b = nullptr;
-    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    M* const mirror_b = offset_or_null(mirror, b);
     lion_update_stored<T, P, G, S, M>(param + b, grad + b, exp_avg + b, mirror_b, e - b, s);
   });
 }

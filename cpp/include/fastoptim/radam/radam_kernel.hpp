@@ -137,8 +137,7 @@ void radam_step_stored(P* param, const G* grad, S* exp_avg, S* exp_avg_sq, typen
                        std::size_t n, const RAdamHyper& h, double step, std::size_t grain = kDefaultGrain) {
   const RAdamScalars<T> s(h, step);
   parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    M* mirror_b = nullptr;
-    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    M* const mirror_b = offset_or_null(mirror, b);
     radam_update_stored<T, P, G, S, M>(param + b, grad + b, exp_avg + b, exp_avg_sq + b, mirror_b, e - b, s);
   });
 }

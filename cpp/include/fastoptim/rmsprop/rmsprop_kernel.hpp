@@ -128,8 +128,7 @@ void rmsprop_step_stored(P* param, const G* grad, S* square_avg, S* grad_avg, S*
                          std::size_t grain = kDefaultGrain) {
   const RMSpropScalars<T> s(h);
   parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    M* mirror_b = nullptr;
-    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    M* const mirror_b = offset_or_null(mirror, b);
     rmsprop_update_stored<T, P, G, S, M>(param + b, grad + b, square_avg + b, offset_or_null(grad_avg, b),
                                          offset_or_null(momentum_buffer, b), mirror_b, e - b, s);
   });

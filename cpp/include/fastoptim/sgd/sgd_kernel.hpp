@@ -109,8 +109,7 @@ void sgd_step_stored(P* param, const G* grad, S* momentum_buffer, typename non_d
                      bool init_buffer, std::size_t n, const SGDHyper& h, std::size_t grain = kDefaultGrain) {
   const SGDScalars<T> s(h);
   parallel_for(n, grain, [&](std::size_t b, std::size_t e) {
-    M* mirror_b = nullptr;
-    if constexpr (!std::is_void_v<M>) mirror_b = offset_or_null(mirror, b);
+    M* const mirror_b = offset_or_null(mirror, b);
     sgd_update_stored<T, P, G, S, M>(param + b, grad + b, offset_or_null(momentum_buffer, b), mirror_b, init_buffer,
                                      e - b, s);
   });
