@@ -170,3 +170,26 @@ def test_traffic_counts_the_state_itemsize():
     assert mix == {(4, 4, (2, 2)): 8}
     seconds, nbytes = _bench.roofline(mix, repeat=1, min_time=0.0)
     assert seconds > 0 and nbytes == 8 * (4 + 4 + 2 + 2 + 4 + 2 + 2)
+
+
+def test_interleaved_medians_time_every_function_in_turn():
+    """The implementations of a case are timed block after block in rounds (a busy moment of the machine falls
+    on all of them), each at least `repeat` times; one that raises while warming up is left out and reported."""
+    order = []
+
+    def make(label):
+        def fn():
+            order.append(label)
+        return fn
+
+    def broken():
+        raise RuntimeError("no fused kernel here")
+
+    fns = {"a": make("a"), "b": make("b"), "broken": broken}
+    seconds, errors = _bench.interleaved_medians(fns, repeat=6, min_time=0.0, rounds=3)
+    assert set(seconds) == {"a", "b"} and all(t >= 0 for t in seconds.values())
+    assert set(errors) == {"broken"} and "no fused kernel" in str(errors["broken"])
+    timed = order[4:]  # after two warm-up calls each
+    assert timed.count("a") >= 6 and timed.count("b") >= 6
+    runs = [label for i, label in enumerate(timed) if i == 0 or timed[i - 1] != label]
+    assert runs == ["a", "b"] * 3  # three rounds, each a block of a then a block of b

@@ -1,6 +1,7 @@
 """The step benchmark behind ``python -m fastoptim bench`` and ``bench/bench_step.py``.
 
-Times ``step()`` (gradients prepared beforehand) after warm-up and reports medians, side by side in one run:
+Times ``step()`` (gradients prepared beforehand) after warm-up and reports medians, side by side in one run
+(interleaved: every implementation of a case is timed in turn, block after block, see interleaved_medians):
 fastoptim, torch's single-tensor / foreach / fused implementations where torch has them, and hand-written
 numpy for SGD with momentum, Adam, AdamW, RMSprop and Adagrad. Each row also gets a roofline: a bandwidth
 probe (``_core._stream``) run on arrays with the optimizer's own read/write mix (Adam, float32: reads param,
@@ -232,6 +233,51 @@ def median_time(fn: Callable[[], Any], repeat: int, min_time: float = 0.2, budge
     return statistics.median(times)
 
 
+def interleaved_medians(fns: Dict[str, Callable[[], Any]], repeat: int, min_time: float = 0.2, budget: float = 5.0,
+                        warmups: Optional[Dict[str, int]] = None, rounds: int = 10
+                        ) -> Tuple[Dict[str, float], Dict[str, BaseException]]:
+    """Median time per call of each function, measured side by side: after warm-up, up to ``rounds`` rounds
+    each time every function in turn for a block of calls, so that a busy moment of the shared machine falls
+    on all of them alike, not on whichever happened to be running then. Each function gets what median_time
+    would give it (at least ``repeat`` calls, more up to 10x until ``min_time`` seconds, at least 3 past
+    ``budget`` seconds). A block of a short function starts with one untimed call: the arrays of the block
+    before may have pushed this one's out of the caches. Returns (medians, errors): a function that raises
+    one of _CAUGHT during its warm-up is left out and its exception returned."""
+    warmups = warmups or {}
+    estimate: Dict[str, float] = {}
+    errors: Dict[str, BaseException] = {}
+    for label, fn in fns.items():
+        try:
+            for i in range(max(1, warmups.get(label, 2))):
+                t0 = time.perf_counter()
+                fn()
+                estimate[label] = time.perf_counter() - t0
+                if warmups.get(label, 2) <= 2 and estimate[label] > 1.0:
+                    break
+        except _CAUGHT as e:
+            errors[label] = e
+    calls = {}
+    for label, t in estimate.items():
+        t = max(t, 1e-7)
+        n = max(repeat, min(10 * repeat, math.ceil(min_time / t)))
+        if n * t > budget:
+            n = max(3, min(n, math.floor(budget / t)))
+        calls[label] = n
+    n_rounds = max(1, min([rounds] + list(calls.values())))
+    block = {label: math.ceil(n / n_rounds) for label, n in calls.items()}
+    times: Dict[str, List[float]] = {label: [] for label in calls}
+    for _ in range(n_rounds):
+        for label in calls:
+            fn = fns[label]
+            if estimate[label] < 0.01:
+                fn()
+            for _ in range(block[label]):
+                t0 = time.perf_counter()
+                fn()
+                times[label].append(time.perf_counter() - t0)
+    return {label: statistics.median(ts) for label, ts in times.items()}, errors
+
+
 # ------------------------------------------------------------------------------------- one case
 
 
@@ -348,17 +394,26 @@ def _scratch(n: int, itemsize: int) -> np.ndarray:
     return a
 
 
-def roofline(mix: Dict[Tuple, int], repeat: int, min_time: float) -> Tuple[float, int]:
-    """(seconds, bytes): the probe's median time over arrays with the given mix, and the bytes it moves."""
-    seconds, nbytes = 0.0, 0
+def probe(mix: Dict[Tuple, int]) -> Tuple[Callable[[], Any], int]:
+    """(run, bytes): one pass of the bandwidth probe over fresh arrays with the given mix, and the bytes it moves."""
+    passes, nbytes = [], 0
     for (p_size, g_size, state), n in mix.items():
         p, g = _scratch(n, p_size), _scratch(n, g_size)
         st = [_scratch(n, s) for s in state]
-        reads, writes = [p, g] + st, [p] + st
-        seconds += median_time(lambda: _core._stream(reads, writes), repeat, min_time)
-        nbytes += n * (sum(a.itemsize for a in reads) + sum(a.itemsize for a in writes))
-        del p, g, st, reads, writes
-    return seconds, nbytes
+        passes.append(([p, g] + st, [p] + st))
+        nbytes += n * (sum(a.itemsize for a in passes[-1][0]) + sum(a.itemsize for a in passes[-1][1]))
+
+    def run() -> None:
+        for reads, writes in passes:
+            _core._stream(reads, writes)
+
+    return run, nbytes
+
+
+def roofline(mix: Dict[Tuple, int], repeat: int, min_time: float) -> Tuple[float, int]:
+    """(seconds, bytes): the probe's median time over arrays with the given mix, and the bytes it moves."""
+    run, nbytes = probe(mix)
+    return median_time(run, repeat, min_time), nbytes
 
 
 TORCH_IMPLS = (("torch single", "foreach", False), ("torch foreach", "foreach", True), ("torch fused", "fused", True))
@@ -368,19 +423,21 @@ _CAUGHT = (TypeError, ValueError, RuntimeError, NotImplementedError)
 def bench_case(spec: Spec, shapes: List[Shape], repeat: int, min_time: float, torch: Any,
                notes: Dict[str, str]) -> Dict[str, Any]:
     prob = Problem(spec, shapes)
-    seconds: Dict[str, float] = {}
-    opt, step, params = prob.fastoptim_step(spec, spec.kwargs)
-    seconds["fastoptim"] = median_time(step, repeat, min_time, warmup=spec.warmup)
+    steps: Dict[str, Callable[[], Any]] = {}
+    warmups: Dict[str, int] = {}
+    opt, steps["fastoptim"], params = prob.fastoptim_step(spec, spec.kwargs)
+    warmups["fastoptim"] = spec.warmup
+    steps["fastoptim"]()  # the state exists after one step: its arrays give the traffic
     mix = traffic(opt, prob, params)
-    del opt, step, params
+    del opt, params
     if spec.reference is not None:
-        opt, step, params = prob.fastoptim_step(spec, spec.reference)
-        seconds["fastoptim float32 state"] = median_time(step, repeat, min_time, warmup=spec.warmup)
-        del opt, step, params
-    roof: Optional[Tuple[float, int]] = roofline(mix, repeat, min_time) if mix else None
+        _, steps["fastoptim float32 state"], _ = prob.fastoptim_step(spec, spec.reference)
+        warmups["fastoptim float32 state"] = spec.warmup
+    nbytes: Optional[int] = None
+    if mix:
+        steps["roofline"], nbytes = probe(mix)
     if spec.numpy is not None and prob.kind == "dense":
-        fn = spec.numpy([p.copy() for p in prob.params], prob.grads, **spec.kwargs)
-        seconds["numpy"] = median_time(fn, repeat, min_time)
+        steps["numpy"] = spec.numpy([p.copy() for p in prob.params], prob.grads, **spec.kwargs)
     cls = getattr(torch.optim, spec.torch_name, None) if torch is not None and spec.torch_name else None
     if cls is not None:
         import inspect
@@ -395,13 +452,20 @@ def bench_case(spec: Spec, shapes: List[Shape], repeat: int, min_time: float, to
             else:
                 extra = {flag: value}
             try:
-                seconds[label] = median_time(prob.torch_step(torch, cls, {**kwargs, **extra}), repeat, min_time,
-                                             warmup=spec.warmup)
-            except _CAUGHT as e:  # e.g. no fused kernel for this optimizer on this device
+                steps[label] = prob.torch_step(torch, cls, {**kwargs, **extra})
+                warmups[label] = spec.warmup
+            except _CAUGHT as e:
                 notes.setdefault(f"{spec.torch_name} {label}", f"{type(e).__name__}: {str(e).splitlines()[0][:120]}")
+    seconds, errors = interleaved_medians(steps, repeat, min_time, warmups=warmups)
+    for label, e in errors.items():  # e.g. no fused kernel for this optimizer on this device
+        if label.startswith("torch"):
+            notes.setdefault(f"{spec.torch_name} {label}", f"{type(e).__name__}: {str(e).splitlines()[0][:120]}")
+        else:
+            raise e
+    roof = seconds.pop("roofline", None)
     return {"seconds": seconds, "params": prob.numel, "tensors": len(prob.params),
             "shapes": sorted({str(tuple(p.shape)) for p in prob.params}),
-            "roofline_seconds": roof[0] if roof else None, "bytes": roof[1] if roof else None}
+            "roofline_seconds": roof, "bytes": nbytes if roof is not None else None}
 
 
 def derive(row: Dict[str, Any]) -> None:
@@ -545,7 +609,9 @@ def markdown(report: Dict[str, Any]) -> str:
         f"| load average (1, 5, 15 min) | before {_load(m.get('load_average_before'))}, "
         f"after {_load(m.get('load_average_after'))} |",
         "",
-        "Median step time in ns per parameter (float32 parameters and gradients, gradients prepared beforehand). "
+        "Median step time in ns per parameter (float32 parameters and gradients, gradients prepared beforehand), "
+        "every implementation of a row timed in turn, block after block for up to 10 rounds, so that a busy moment "
+        "of the machine falls on all of them alike. "
         "GB/s: the bytes the step must move (parameter, gradient and the state arrays of the parameter's shape, "
         "read; parameter and state, written) over fastoptim's time. Roofline: the same bytes moved by a "
         "bandwidth probe (`_core._stream`) in one pass; % of roofline = probe time / fastoptim time (optimizers "
