@@ -405,6 +405,31 @@ void test_state_round_trip() {
   }
 }
 
+// Steps reuse the vectors earlier steps finished with (LBFGSSpare: stale values in them): the same
+// trajectory as steps that each start from a copy of the state, which has none to reuse.
+template <class T>
+void test_recycled_vectors_change_nothing() {
+  for (LineSearch ls : {LineSearch::none, LineSearch::strong_wolfe}) {
+    for (std::int64_t max_iter : {1, 4}) {
+      LBFGSOptions o;
+      o.max_iter = max_iter;
+      o.history_size = 2;  // pairs are dropped (and recycled) from the third step on
+      o.line_search_fn = ls;
+      Model<T> a(1), b(1);
+      LBFGS<T> recycling(a.spans(), o), fresh(b.spans(), o);
+      for (int i = 0; i < 8; ++i) {
+        recycling.step(a.closure());
+        LBFGS<T> once(b.spans(), o);
+        once.load_state(fresh.state());
+        once.step(b.closure());
+        fresh.load_state(once.state());
+        CHECK(a.params == b.params);
+        CHECK(state_equal(recycling.state(), fresh.state()));
+      }
+    }
+  }
+}
+
 void test_load_state_validation() {
   Model<double> model(0);
   LBFGS<double> opt(model.spans());
@@ -476,6 +501,8 @@ int main() {
     test_throwing_closure_changes_nothing();
     test_state_round_trip<float>();
     test_state_round_trip<double>();
+    test_recycled_vectors_change_nothing<float>();
+    test_recycled_vectors_change_nothing<double>();
     test_load_state_validation();
     test_thread_count_independence<float>();
     test_thread_count_independence<double>();

@@ -42,10 +42,6 @@
 #include "../core/math.hpp"
 #include "../core/parallel.hpp"
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 namespace fastoptim {
 
 struct AdafactorHyper {
@@ -214,17 +210,14 @@ void parallel_for_tasks(std::size_t count, const Cost& cost, std::size_t grain, 
     for (std::size_t k = 0; k < count; ++k) body(k);
     return;
   }
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(threads)
-  {
-    const std::size_t t = static_cast<std::size_t>(omp_get_thread_num());
-    const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
-    // Thread t takes the tasks whose first element lies in its share of the total.
-    const std::size_t lo = total * t / nt, hi = total * (t + 1) / nt;
+  // Run c takes the tasks whose first element lies in its share of the total; a few runs per thread, so one
+  // thread that starts late leaves its share to the others.
+  const std::size_t runs = std::min(count, static_cast<std::size_t>(threads) * 4);
+  parallel_chunks(runs, threads, [&](std::size_t c) {
+    const std::size_t lo = total * c / runs, hi = total * (c + 1) / runs;
     std::size_t k = static_cast<std::size_t>(std::lower_bound(start.begin(), start.end() - 1, lo) - start.begin());
     for (; k < count && start[k] < hi; ++k) body(k);
-  }
-#endif
+  });
 }
 
 // Per-parameter scratch of one step: partial sums (one slot per block or tile), then the scalars they give.

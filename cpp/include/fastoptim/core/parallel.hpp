@@ -91,6 +91,20 @@ void parallel_for(std::size_t n, std::size_t grain, const Body& body) {
       &job);
 }
 
+// Calls body(c) for every c < chunks, on the calling thread and up to threads - 1 workers of the pool, for
+// work the caller has cut into pieces already (fixed reduction blocks, whole tasks): which thread runs a
+// piece must not matter. body must not throw.
+template <class Body>
+void parallel_chunks(std::size_t chunks, int threads, const Body& body) {
+  if (threads <= 1 || chunks <= 1) {
+    for (std::size_t c = 0; c < chunks; ++c) body(c);
+    return;
+  }
+  detail::run_chunks(
+      chunks, threads, [](void* ctx, std::size_t c) { (*static_cast<const Body*>(ctx))(c); },
+      const_cast<void*>(static_cast<const void*>(&body)));
+}
+
 // Calls body(i, begin, end) over disjoint ranges covering [0, size(i)) for every item i < count, splitting
 // the total element count (not the item count) across threads: a thousand small tensors and one big one
 // both use every thread, and a step whose total work is below one grain runs on the calling thread. Each

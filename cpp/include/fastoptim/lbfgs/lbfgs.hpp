@@ -43,6 +43,45 @@ struct LBFGSOptions : LBFGSHyper {
   }
 };
 
+// Flat vectors a step has finished with (the pair dropped from a full history, the last direction and
+// gradient, the step's own scratch), kept for the next step: a fresh vector the size of a large model
+// faults in every page, each zeroed by the kernel, which was a third of an LBFGS step at 1e7 parameters.
+// Holds at most kMax of them between steps (the vectors a step would otherwise allocate and free). Not part
+// of torch's state: a copy of the state starts with none, and assigning a state keeps one's own.
+template <class T>
+class LBFGSSpare {
+ public:
+  static constexpr std::size_t kMax = 6;
+
+  LBFGSSpare() = default;
+  LBFGSSpare(const LBFGSSpare&) noexcept {}
+  LBFGSSpare(LBFGSSpare&&) noexcept = default;
+  LBFGSSpare& operator=(const LBFGSSpare&) noexcept { return *this; }
+  LBFGSSpare& operator=(LBFGSSpare&&) noexcept { return *this; }
+
+  // n elements: a kept vector of that size (stale values) if there is one, else a new one (zeros).
+  std::vector<T> take(std::size_t n) {
+    for (std::size_t i = kept_.size(); i-- > 0;)
+      if (kept_[i].size() == n) {
+        std::vector<T> v = std::move(kept_[i]);
+        kept_.erase(kept_.begin() + static_cast<std::ptrdiff_t>(i));
+        return v;
+      }
+    return std::vector<T>(n);
+  }
+  // Keeps v if there is room (reserve() made it), else frees it; never allocates.
+  void give(std::vector<T>&& v) noexcept {
+    if (!v.empty() && kept_.size() < kept_.capacity())
+      kept_.push_back(std::move(v));
+    else
+      std::vector<T>().swap(v);
+  }
+  void reserve() { kept_.reserve(kMax); }
+
+ private:
+  std::vector<std::vector<T>> kept_;
+};
+
 // torch's LBFGS state (kept on its first parameter), key for key. func_evals and n_iter count over all
 // steps. The rest exists once a step has run an iteration (n_iter > 0); before that the vectors are empty.
 template <class T>
@@ -57,6 +96,7 @@ struct LBFGSState {
   std::vector<T> prev_flat_grad;
   double prev_loss = 0.0;
   std::vector<std::optional<T>> al;                 // torch's scratch "al": history_size slots, empty until used
+  LBFGSSpare<T> spare;                              // recycled vectors (not state: see LBFGSSpare)
 
   void check(std::size_t n) const {
     const auto fail = [](const std::string& what) { throw std::invalid_argument("LBFGS state: " + what); };
@@ -184,6 +224,10 @@ class LBFGSHistory {
     state.ro.reserve(std::max(total, state.ro.size()));
   }
   void commit(LBFGSState<T>& state) {
+    for (std::size_t i = 0; i < dropped_; ++i) {
+      state.spare.give(std::move(state.old_dirs[i]));
+      state.spare.give(std::move(state.old_stps[i]));
+    }
     const auto drop = [&](auto& v) { v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(dropped_)); };
     drop(state.old_dirs), drop(state.old_stps), drop(state.ro);
     for (std::size_t i = 0; i < dirs_.size(); ++i) {
@@ -220,6 +264,7 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
   const impl::LBFGSFlat<T> flat(params);
   const std::size_t n = flat.size();
   state.check(n);
+  state.spare.reserve();
   const std::int64_t max_iter = o.max_iter, max_eval = o.max_evals();
   const std::size_t history_size = static_cast<std::size_t>(o.history_size);
   const N tolerance_grad = N::py(o.tolerance_grad), tolerance_change = N::py(o.tolerance_change);
@@ -229,7 +274,7 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
   std::vector<T> x_start;
   const auto save_start = [&] {
     if (x_start.empty()) {
-      x_start.resize(n);
+      x_start = state.spare.take(n);
       flat.copy_to(x_start.data());
     }
   };
@@ -237,7 +282,7 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
     std::int64_t func_evals = state.func_evals, state_n_iter = state.n_iter;
 
     // evaluate initial f(x) and df/dx
-    std::vector<T> flat_grad;
+    std::vector<T> flat_grad = state.spare.take(n);
     const double orig_loss = flat.evaluate(closure, flat_grad, zeroed_grads);
     double loss = orig_loss;
     std::int64_t current_evals = 1;
@@ -246,6 +291,7 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
     // optimal condition
     if (opt_cond) {
       state.func_evals = func_evals;
+      state.spare.give(std::move(flat_grad));
       return orig_loss;
     }
 
@@ -266,7 +312,7 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
       T gtd_value;  // flat_grad . d, the directional derivative (fused into the last pass over d)
       // compute gradient descent direction
       if (state_n_iter == 1) {
-        d.resize(n);
+        if (d.empty()) d = state.spare.take(n);
         T* dd = d.data();
         gtd_value = flat_update_dot(n, [&](std::size_t b, std::size_t e) {
           for (std::size_t i = b; i < e; ++i) dd[i] = mul_rounded(g[i], T(-1));
@@ -277,7 +323,7 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
         // do lbfgs update (update memory)
         const std::vector<T>& old_d = d.empty() ? state.d : d;
         const std::vector<T>& old_g = prev_flat_grad.empty() ? state.prev_flat_grad : prev_flat_grad;
-        std::vector<T> y(n), s(n);
+        std::vector<T> y = state.spare.take(n), s = state.spare.take(n);
         flat_sub(y.data(), g, old_g.data(), n);
         flat_scale(s.data(), old_d.data(), t.as_t(), n);
         const N ys = N::of(flat_dot(y.data(), s.data(), n));
@@ -289,6 +335,8 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
           history.push_back(std::move(y), std::move(s), (N::py(1.0) / ys).as_t());
           // update scale of initial Hessian approximation
           H_diag = ys / yy;
+        } else {
+          state.spare.give(std::move(y)), state.spare.give(std::move(s));
         }
 
         // compute the approximate (L-BFGS) inverse Hessian multiplied by the gradient
@@ -298,7 +346,7 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
 
         // iteration in L-BFGS loop collapsed to use just one buffer (q, written over the old direction,
         // which is no longer needed); each pass updates q and takes the next dot product with it
-        d.resize(n);
+        if (d.empty()) d = state.spare.take(n);
         T* q = d.data();
         const T h = H_diag.as_t();
         if (num_old == 0) {
@@ -341,7 +389,8 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
           gtd_value = dot;
         }
       }
-      prev_flat_grad.assign(flat_grad.begin(), flat_grad.end());
+      if (prev_flat_grad.empty()) prev_flat_grad = state.spare.take(n);
+      flat_copy(prev_flat_grad.data(), flat_grad.data(), n);
       prev_loss = loss;
 
       // compute step length: reset initial guess for step size
@@ -364,7 +413,7 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
           save_start();
           x_init = x_start.data();
         } else {
-          x_copy.resize(n);
+          x_copy = state.spare.take(n);
           flat.copy_to(x_copy.data());
           x_init = x_copy.data();
         }
@@ -380,6 +429,7 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
         t = r.t;
         ls_func_evals = r.func_evals;
         flat.assign(x_init, d.data(), t.as_t());
+        state.spare.give(std::move(x_copy));
         opt_cond = N::of(flat_abs_max(flat_grad.data(), n)) <= tolerance_grad;
       } else {
         // no line search, simply move with fixed-step
@@ -413,13 +463,15 @@ double lbfgs_step(const std::vector<Span<T>>& params, LBFGSState<T>& state, cons
     history.reserve(state);
     state.func_evals = func_evals;
     state.n_iter = state_n_iter;
-    state.d = std::move(d);
+    state.d.swap(d);
     state.t = t.scalar();
     history.commit(state);
     state.H_diag = H_diag.scalar();
-    state.prev_flat_grad = std::move(prev_flat_grad);
+    state.prev_flat_grad.swap(prev_flat_grad);
     state.prev_loss = prev_loss;
     state.al = std::move(al);
+    // the replaced direction and gradient, and this step's scratch, for the next step
+    for (std::vector<T>* v : {&d, &prev_flat_grad, &flat_grad, &x_start}) state.spare.give(std::move(*v));
     return orig_loss;
   } catch (...) {
     if (!x_start.empty()) flat.copy_from(x_start.data());

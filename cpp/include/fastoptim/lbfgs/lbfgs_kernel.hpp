@@ -8,9 +8,9 @@
 // operand casts the Python float to the tensor's dtype and rounds its result there. LBFGSNum<T> carries that
 // distinction, so float32 runs round where torch's do; for float64 it changes nothing.
 //
-// Reductions are deterministic: partial sums over fixed blocks of kReduceBlock elements (8 interleaved
-// accumulators each, in double), added in block order, whatever the thread count. torch's dot products
-// (BLAS) and sums round differently, by about one ulp of the result.
+// Reductions are deterministic: partial sums over fixed blocks of kReduceBlock elements (interleaved
+// accumulators in double, a fixed number each), added in block order, whatever the thread count and ISA.
+// torch's dot products (BLAS) and sums round differently, by about one ulp of the result.
 
 #include <algorithm>
 #include <cmath>
@@ -21,8 +21,13 @@
 #include <optional>
 #include <stdexcept>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "../core/config.hpp"
 #include "../core/math.hpp"
@@ -132,29 +137,51 @@ double block_sum(std::size_t begin, std::size_t end, const Term& term) noexcept 
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-// x . y over [begin, end): block_sum of x[i] * y[i] in double, spelled with vector types where the compiler
-// has them (GCC and Clang leave the scalar form unvectorized). Lane j is accumulator j: each lane does exactly
-// the scalar form's operations, in the same order.
+// x . y over [begin, end) in double with 32 interleaved accumulators (four independent chains of additions
+// per 8-lane vector: with one, each add waited for the last and the dot products were the slowest part of
+// LBFGS's two-loop recursion), combined lane-wise into 8 and then as block_sum does. A float x float product
+// is exact in double, so a contracting compiler cannot change it; a double one is rounded on its own
+// (mul_rounded). For float, spelled with vector types where the compiler has them: the same operations in
+// the same order as the scalar form.
 template <class T>
 double block_dot(const T* x, const T* y, std::size_t begin, std::size_t end) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-  typedef double D8 __attribute__((vector_size(64)));
-  typedef T T8 __attribute__((vector_size(8 * sizeof(T))));
-  D8 acc = {0, 0, 0, 0, 0, 0, 0, 0};
+  const auto product = [](T a, T b) {
+    if constexpr (std::is_same_v<T, float>)
+      return static_cast<double>(a) * static_cast<double>(b);
+    else
+      return mul_rounded(static_cast<double>(a), static_cast<double>(b));
+  };
+  double a[32] = {};
   std::size_t i = begin;
-  for (; i + 8 <= end; i += 8) {
-    T8 xv, yv;
-    std::memcpy(&xv, x + i, sizeof xv);
-    std::memcpy(&yv, y + i, sizeof yv);
-    acc += __builtin_convertvector(xv, D8) * __builtin_convertvector(yv, D8);
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {  // GCC splits the vector-type conversion below into halves
+    __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+    for (; i + 32 <= end; i += 32)
+      for (std::size_t k = 0; k < 4; ++k)
+        acc[k] = _mm512_add_pd(acc[k], _mm512_mul_pd(_mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8 * k)),
+                                                     _mm512_cvtps_pd(_mm256_loadu_ps(y + i + 8 * k))));
+    for (std::size_t k = 0; k < 4; ++k) _mm512_storeu_pd(a + 8 * k, acc[k]);
   }
-  double a[8];
-  std::memcpy(a, &acc, sizeof a);
-  for (std::size_t j = 0; i < end; ++i, ++j) a[j] += static_cast<double>(x[i]) * static_cast<double>(y[i]);
-  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-#else
-  return block_sum(begin, end, [&](std::size_t i) { return static_cast<double>(x[i]) * static_cast<double>(y[i]); });
+#elif defined(__GNUC__) || defined(__clang__)
+  if constexpr (std::is_same_v<T, float>) {
+    typedef double D8 __attribute__((vector_size(64)));
+    typedef float F8 __attribute__((vector_size(32)));
+    D8 acc[4] = {};
+    for (; i + 32 <= end; i += 32)
+      for (std::size_t k = 0; k < 4; ++k) {
+        F8 xv, yv;
+        std::memcpy(&xv, x + i + 8 * k, sizeof xv);
+        std::memcpy(&yv, y + i + 8 * k, sizeof yv);
+        acc[k] += __builtin_convertvector(xv, D8) * __builtin_convertvector(yv, D8);
+      }
+    std::memcpy(a, acc, sizeof a);
+  }
 #endif
+  for (; i + 32 <= end; i += 32)
+    for (std::size_t j = 0; j < 32; ++j) a[j] += product(x[i + j], y[i + j]);
+  for (std::size_t j = 0; i < end; ++i, ++j) a[j] += product(x[i], y[i]);
+  for (std::size_t j = 0; j < 8; ++j) a[j] = (a[j] + a[j + 8]) + (a[j + 16] + a[j + 24]);
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
 // max |x| over [begin, end), NaN if any element is NaN (exact: the order does not matter), vectorized where
@@ -194,15 +221,12 @@ R blocked_reduce(std::size_t n, R init, const Block& block, const Combine& combi
   const auto one = [&](std::size_t k) { partial[k] = block(k * kReduceBlock, std::min(n, (k + 1) * kReduceBlock)); };
   const int threads = static_cast<int>(
       std::min<std::size_t>(static_cast<std::size_t>(max_threads()), std::max<std::size_t>(1, blocks / kMinBlocksPerThread)));
-  if (threads <= 1) {
-    for (std::size_t k = 0; k < blocks; ++k) one(k);
-  } else {
-#if defined(_OPENMP)
-    const auto count = static_cast<std::ptrdiff_t>(blocks);
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (std::ptrdiff_t k = 0; k < count; ++k) one(static_cast<std::size_t>(k));
-#endif
-  }
+  // A few runs of consecutive blocks per thread (the pool's threads claim them), so one thread that starts
+  // late leaves its share to the others.
+  const std::size_t runs = std::min(blocks, static_cast<std::size_t>(threads) * 8);
+  parallel_chunks(runs, threads, [&](std::size_t c) {
+    for (std::size_t k = blocks * c / runs; k < blocks * (c + 1) / runs; ++k) one(k);
+  });
   R r = init;
   for (const R& p : partial) r = combine(r, p);
   return r;
@@ -264,6 +288,12 @@ void flat_sub(T* out, const T* a, const T* b, std::size_t n) {
   parallel_for(n, kDefaultGrain, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t i = lo; i < hi; ++i) out[i] = a[i] - b[i];
   });
+}
+
+// out = a
+template <class T>
+void flat_copy(T* out, const T* a, std::size_t n) {
+  parallel_for(n, kDefaultGrain, [&](std::size_t lo, std::size_t hi) { std::copy(a + lo, a + hi, out + lo); });
 }
 
 // out = a * s (torch's mul by a scalar: one rounding per element)
