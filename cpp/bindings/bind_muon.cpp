@@ -81,7 +81,7 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
   int rc;
   {
     py::gil_scoped_release release;
-    rc = kernel.run(work.data(), work.size(), hypers.data());
+    rc = kernel.run(work.data(), work.size(), hypers.data(), &fastoptim::detail::run_chunks);
   }
   if (rc != 0) throw std::bad_alloc();
 }

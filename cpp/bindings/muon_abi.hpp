@@ -9,12 +9,13 @@
 
 #include <cstddef>
 
+#include "fastoptim/core/thread_pool.hpp"  // fastoptim::detail::ChunkFn
 #include "fastoptim/muon/muon_kernel.hpp"  // fastoptim::MuonHyper (plain data, shared)
 
 namespace fastoptim_py {
 
 // Bumped whenever MuonTask, MuonKernel or the meaning of run changes.
-constexpr int kMuonAbiVersion = 1;
+constexpr int kMuonAbiVersion = 2;
 #define FASTOPTIM_MUON_CAPSULE "fastoptim._muon.kernel"
 
 // One validated parameter: row-major (rows, cols) param, grad and momentum buffer of one dtype.
@@ -27,9 +28,16 @@ struct MuonTask {
   std::size_t rows, cols;
 };
 
-// Updates every task (hypers[task.group]); called without the GIL. Returns 0, or 1 when memory ran out,
-// in which case nothing was modified (all scratch memory is allocated before the first update).
-using MuonRun = int (*)(const MuonTask* tasks, std::size_t count, const fastoptim::MuonHyper* hypers) noexcept;
+// _core's fastoptim::detail::run_chunks: the module's threaded loops run on _core's thread pool, so that a
+// process has one set of worker threads (a second pool's idle workers would spin on the cores the first
+// one's need).
+using MuonChunkRunner = void (*)(std::size_t chunks, int threads, fastoptim::detail::ChunkFn fn, void* ctx) noexcept;
+
+// Updates every task (hypers[task.group]) on the pool behind `runner`; called without the GIL. Returns 0, or
+// 1 when memory ran out, in which case nothing was modified (all scratch memory is allocated before the
+// first update).
+using MuonRun = int (*)(const MuonTask* tasks, std::size_t count, const fastoptim::MuonHyper* hypers,
+                        MuonChunkRunner runner) noexcept;
 
 struct MuonKernel {
   int abi_version;

@@ -2,16 +2,36 @@
 // (muon_abi.hpp explains why). CMake compiles this file once per tier with that tier's flags and defines
 // FASTOPTIM_MUON_MODULE (the module name), FASTOPTIM_MUON_TIER_NAME and FASTOPTIM_ISA_TIER.
 
+// The pool is _core's (muon_abi.hpp): run_chunks below forwards to it.
+#define FASTOPTIM_POOL_EXTERN 1
+
 #include <pybind11/pybind11.h>
 
+#include <atomic>
 #include <new>
 
 #include "fastoptim/muon/muon_kernel.hpp"
 #include "muon_abi.hpp"
 
 namespace {
+// _core's run_chunks, as the last run() received it (always the same function).
+std::atomic<fastoptim_py::MuonChunkRunner> core_runner{nullptr};
+}  // namespace
 
-int run(const fastoptim_py::MuonTask* tasks, std::size_t count, const fastoptim::MuonHyper* hypers) noexcept {
+namespace fastoptim {
+namespace detail {
+void run_chunks(std::size_t chunks, int threads, ChunkFn fn, void* ctx) noexcept {
+  if (const auto runner = core_runner.load(std::memory_order_relaxed)) return runner(chunks, threads, fn, ctx);
+  for (std::size_t c = 0; c < chunks; ++c) fn(ctx, c);
+}
+}  // namespace detail
+}  // namespace fastoptim
+
+namespace {
+
+int run(const fastoptim_py::MuonTask* tasks, std::size_t count, const fastoptim::MuonHyper* hypers,
+        fastoptim_py::MuonChunkRunner runner) noexcept {
+  core_runner.store(runner, std::memory_order_relaxed);
   fastoptim::MuonWorkspace ws;
   try {
     const int threads = fastoptim::max_threads();

@@ -233,6 +233,9 @@ def median_time(fn: Callable[[], Any], repeat: int, min_time: float = 0.2, budge
     return statistics.median(times)
 
 
+SETTLE_SECONDS = 0.02
+
+
 def interleaved_medians(fns: Dict[str, Callable[[], Any]], repeat: int, min_time: float = 0.2, budget: float = 5.0,
                         warmups: Optional[Dict[str, int]] = None, rounds: int = 10
                         ) -> Tuple[Dict[str, float], Dict[str, BaseException]]:
@@ -240,9 +243,11 @@ def interleaved_medians(fns: Dict[str, Callable[[], Any]], repeat: int, min_time
     each time every function in turn for a block of calls, so that a busy moment of the shared machine falls
     on all of them alike, not on whichever happened to be running then. Each function gets what median_time
     would give it (at least ``repeat`` calls, more up to 10x until ``min_time`` seconds, at least 3 past
-    ``budget`` seconds). A block of a short function starts with one untimed call: the arrays of the block
-    before may have pushed this one's out of the caches. Returns (medians, errors): a function that raises
-    one of _CAUGHT during its warm-up is left out and its exception returned."""
+    ``budget`` seconds). Each block starts with untimed calls for SETTLE_SECONDS (at least one): the block
+    before may have pushed this function's arrays out of the caches, and its library's idle worker threads
+    (an OpenMP team, OpenBLAS's, our pool's) keep spinning for a few milliseconds after its last call,
+    taking a core from whichever library runs next. Returns (medians, errors): a function that raises one of
+    _CAUGHT during its warm-up is left out and its exception returned."""
     warmups = warmups or {}
     estimate: Dict[str, float] = {}
     errors: Dict[str, BaseException] = {}
@@ -269,8 +274,11 @@ def interleaved_medians(fns: Dict[str, Callable[[], Any]], repeat: int, min_time
     for _ in range(n_rounds):
         for label in calls:
             fn = fns[label]
-            if estimate[label] < 0.01:
+            settle = time.perf_counter() + SETTLE_SECONDS
+            while True:  # untimed: see the docstring
                 fn()
+                if time.perf_counter() >= settle:
+                    break
             for _ in range(block[label]):
                 t0 = time.perf_counter()
                 fn()
@@ -457,11 +465,10 @@ def bench_case(spec: Spec, shapes: List[Shape], repeat: int, min_time: float, to
             except _CAUGHT as e:
                 notes.setdefault(f"{spec.torch_name} {label}", f"{type(e).__name__}: {str(e).splitlines()[0][:120]}")
     seconds, errors = interleaved_medians(steps, repeat, min_time, warmups=warmups)
-    for label, e in errors.items():  # e.g. no fused kernel for this optimizer on this device
-        if label.startswith("torch"):
-            notes.setdefault(f"{spec.torch_name} {label}", f"{type(e).__name__}: {str(e).splitlines()[0][:120]}")
-        else:
-            raise e
+    for label, err in errors.items():  # e.g. no fused kernel for this optimizer on this device
+        if not label.startswith("torch"):
+            raise err
+        notes.setdefault(f"{spec.torch_name} {label}", f"{type(err).__name__}: {str(err).splitlines()[0][:120]}")
     roof = seconds.pop("roofline", None)
     return {"seconds": seconds, "params": prob.numel, "tensors": len(prob.params),
             "shapes": sorted({str(tuple(p.shape)) for p in prob.params}),

@@ -388,29 +388,20 @@ void gemm_bf16(GemmIndex m, GemmIndex n, GemmIndex k, const float* A, const floa
       for (GemmIndex j = jb; j < std::min(n, jb + kMirror); ++j)
         for (GemmIndex i = std::max(ib, j + 1); i < std::min(m, ib + kMirror); ++i) o.out[i + j * m] = o.out[j + i * m];
   };
-#if !defined(_OPENMP)
-  threads = 1;
-  (void)cut;
-#endif
   if (threads <= 1) {
     columns(m, n, k, A, B, C, 0, n, symmetric, o, scratch);
     for (GemmIndex b = 0; b < mirror_blocks; ++b) mirror(b);
     return;
   }
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(threads)
-  {
-    // the team may be smaller than asked for: split among those there are
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    columns(m, n, k, A, B, C, cut(t, nt), cut(t + 1, nt), symmetric, o,
-            scratch + static_cast<std::size_t>(t) * kGemmScratch);
-    if (mirror_blocks > 0) {
-#pragma omp barrier
-#pragma omp for schedule(dynamic, 1)
-      for (GemmIndex b = 0; b < mirror_blocks; ++b) mirror(b);
-    }
-  }
-#endif
+  // One piece of the columns per thread, each with its own packing scratch (a thread that starts late leaves
+  // its piece to the others, scratch and all); then the mirror's block columns.
+  const auto nt = static_cast<std::size_t>(threads);
+  parallel_chunks(nt, threads, [&](std::size_t t) {
+    columns(m, n, k, A, B, C, cut(static_cast<int>(t), threads), cut(static_cast<int>(t) + 1, threads), symmetric, o,
+            scratch + t * kGemmScratch);
+  });
+  parallel_chunks(static_cast<std::size_t>(mirror_blocks), threads,
+                  [&](std::size_t b) { mirror(static_cast<GemmIndex>(b)); });
 }
 
 }  // namespace impl
