@@ -91,19 +91,43 @@ int main() {
     });
   check(sum.load() == 20000L << 14, "back-to-back jobs", sum.load(), 20000L << 14);
 
-  // The workers do take part: chunks that take a while end up on more than one thread.
-  {
+  // The workers do take part: chunks that take a while end up on more than one thread. (A job that stalled
+  // on a busy machine makes the next ones serial for up to 256 ms: a few tries, far enough apart.)
+  const auto threads_of_a_job = [](int chunk_ms, bool slow_workers) {
     std::mutex m;
     std::vector<std::thread::id> ids;
+    const std::thread::id caller = std::this_thread::get_id();
     fastoptim::parallel_for(std::size_t{1} << 20, 1024, [&](std::size_t, std::size_t) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      const bool worker = std::this_thread::get_id() != caller;
+      std::this_thread::sleep_for(std::chrono::milliseconds(worker && slow_workers ? 40 * chunk_ms : chunk_ms));
       std::lock_guard<std::mutex> lock(m);
       if (std::find(ids.begin(), ids.end(), std::this_thread::get_id()) == ids.end()) ids.push_back(std::this_thread::get_id());
     });
-#if defined(_OPENMP)
-    check(ids.size() >= 2, "workers take part", static_cast<long>(ids.size()));
-#endif
+    return ids.size();
+  };
+  std::size_t seen = 0;
+  for (int attempt = 0; attempt < 5 && seen < 2; ++attempt) {
+    if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    seen = threads_of_a_job(2, false);
   }
+#if defined(_OPENMP)
+  check(seen >= 2, "workers take part", static_cast<long>(seen));
+
+  // A job whose caller waits far longer for a worker's chunk than a chunk takes (as when the OS takes the
+  // worker off its core) makes the next jobs run on the caller alone, and parallel ones come back later.
+  set_threads(2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::size_t stalled_job = threads_of_a_job(1, true);  // the caller does its 1 ms chunks, then waits ~40 ms
+  check(stalled_job >= 2, "the stalling job used a worker", static_cast<long>(stalled_job));
+  check(threads_of_a_job(1, false) == 1, "after a stall: the caller alone");
+  seen = 0;
+  for (int attempt = 0; attempt < 5 && seen < 2; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    seen = threads_of_a_job(1, false);
+  }
+  check(seen >= 2, "workers back after the stall", static_cast<long>(seen));
+  set_threads(4);
+#endif
 
   // Nested: a chunk that calls parallel_for runs it on its own thread.
   std::atomic<long> nested{0};

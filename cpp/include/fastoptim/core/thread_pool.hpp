@@ -33,6 +33,7 @@ void run_chunks(std::size_t chunks, int threads, ChunkFn fn, void* ctx) noexcept
 
 #else
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -103,6 +104,8 @@ class ThreadPool {
     // parallel_for, runs its chunks on its own thread.
     std::unique_lock<std::mutex> submit(submit_, std::try_to_lock);
     if (!submit.owns_lock() || inside()) return run_serially(chunks, fn, ctx);
+    const Clock::time_point start = Clock::now();
+    if (start < serial_until_) return run_serially(chunks, fn, ctx);  // see stalled()
     helpers_asked_.store(threads - 1, std::memory_order_relaxed);
     const int helpers = grow(threads - 1);
     if (helpers <= 0) return run_serially(chunks, fn, ctx);
@@ -122,12 +125,24 @@ class ThreadPool {
     const std::size_t mine = work(generation_);
     inside() = false;
     // Wait for the chunks other threads claimed (never for a worker that claimed none).
+    const Clock::time_point mine_done = Clock::now();
     std::size_t spins = 0;
     while (done_.load(std::memory_order_acquire) + mine < chunks) {
       if (++spins < 4096 && threads <= cpus_)
         cpu_relax();
       else
         std::this_thread::yield();  // a claimed chunk's thread may be waiting for this core
+    }
+    if (spins == 0) {
+      backoff_ = Clock::duration::zero();
+    } else {
+      const Clock::time_point end = Clock::now();
+      if (stalled(mine, mine_done - start, end - mine_done)) {
+        backoff_ = std::min(std::max(2 * backoff_, Clock::duration(kFirstBackoff)), Clock::duration(kMaxBackoff));
+        serial_until_ = end + backoff_;
+      } else {
+        backoff_ = Clock::duration::zero();
+      }
     }
   }
 
@@ -137,6 +152,19 @@ class ThreadPool {
   static constexpr int kGenerationShift = 40, kHelpersShift = 32, kChunksShift = 16;
   static constexpr std::uint32_t kGenerationMask = 0xffffff;
   static constexpr int kSpinMicroseconds = 1000;
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds kFirstBackoff{4}, kMaxBackoff{256};
+
+  // Whether the caller waited for a chunk far longer than a chunk takes: the worker running it was taken
+  // off its core mid-chunk, as happens when other processes want the CPUs, and the caller can only wait
+  // for the scheduler to bring it back (a time slice, milliseconds; a claimed chunk cannot be redone:
+  // updates are in place). Then the next jobs run on the calling thread alone for a while (4 ms, doubling
+  // to 256 ms while it keeps happening; a job that runs clean resets it): on a busy machine one thread
+  // beats two that keep waiting for each other. Results do not depend on it (nor on any thread count).
+  static bool stalled(std::size_t mine, Clock::duration own, Clock::duration waited) noexcept {
+    if (mine == 0) return false;  // the caller started late itself: nothing to compare with
+    return waited > 4 * (own / static_cast<Clock::rep>(mine)) + std::chrono::microseconds(50);
+  }
 
   ThreadPool() : cpus_(usable_cpus()) {}
 
@@ -229,6 +257,8 @@ class ThreadPool {
   std::atomic<int> helpers_asked_{0};  // by the latest job
   const int cpus_;                     // this process may run on
   std::uint32_t generation_ = 0;      // the submitting thread's copy
+  Clock::time_point serial_until_{};  // see stalled(); only touched by the submitting thread
+  Clock::duration backoff_{};
   ChunkFn fn_ = nullptr;
   void* ctx_ = nullptr;
   std::vector<std::thread> workers_;
