@@ -243,10 +243,10 @@ def interleaved_medians(fns: Dict[str, Callable[[], Any]], repeat: int, min_time
     each time every function in turn for a block of calls, so that a busy moment of the shared machine falls
     on all of them alike, not on whichever happened to be running then. Each function gets what median_time
     would give it (at least ``repeat`` calls, more up to 10x until ``min_time`` seconds, at least 3 past
-    ``budget`` seconds). Each block starts with untimed calls for SETTLE_SECONDS (at least one): the block
-    before may have pushed this function's arrays out of the caches, and its library's idle worker threads
-    (an OpenMP team, OpenBLAS's, our pool's) keep spinning for a few milliseconds after its last call,
-    taking a core from whichever library runs next. Returns (medians, errors): a function that raises one of
+    ``budget`` seconds). A block of a function faster than SETTLE_SECONDS starts with untimed calls for that
+    long: the block before may have pushed its arrays out of the caches, and the previous library's idle
+    worker threads (an OpenMP team, OpenBLAS's, our pool's) keep spinning for a few milliseconds after its
+    last call, taking a core from whichever library runs next (a slower call absorbs that in its own time). Returns (medians, errors): a function that raises one of
     _CAUGHT during its warm-up is left out and its exception returned."""
     warmups = warmups or {}
     estimate: Dict[str, float] = {}
@@ -275,7 +275,7 @@ def interleaved_medians(fns: Dict[str, Callable[[], Any]], repeat: int, min_time
         for label in calls:
             fn = fns[label]
             settle = time.perf_counter() + SETTLE_SECONDS
-            while True:  # untimed: see the docstring
+            while estimate[label] < SETTLE_SECONDS:  # untimed: see the docstring
                 fn()
                 if time.perf_counter() >= settle:
                     break
