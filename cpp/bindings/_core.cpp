@@ -76,7 +76,8 @@ bool cpu_has(const char* feature) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (std::string(feature) == "avx512")
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("fma");
 #endif
   return std::string(feature) == "baseline";
 }
