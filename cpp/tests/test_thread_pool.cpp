@@ -116,10 +116,14 @@ int main() {
   // A job whose caller waits far longer for a worker's chunk than a chunk takes (as when the OS takes the
   // worker off its core) makes the next jobs run on the caller alone, and parallel ones come back later.
   set_threads(2);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  std::size_t stalled_job = threads_of_a_job(1, true);  // the caller does its 1 ms chunks, then waits ~40 ms
+  std::size_t stalled_job = 0, next_job = 0;
+  for (int attempt = 0; attempt < 3 && stalled_job < 2; ++attempt) {  // a busy machine may keep the worker away
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    stalled_job = threads_of_a_job(1, true);  // the caller does its 1 ms chunks, then waits ~40 ms
+    next_job = threads_of_a_job(1, false);
+  }
   check(stalled_job >= 2, "the stalling job used a worker", static_cast<long>(stalled_job));
-  check(threads_of_a_job(1, false) == 1, "after a stall: the caller alone");
+  check(next_job == 1, "after a stall: the caller alone", static_cast<long>(next_job));
   seen = 0;
   for (int attempt = 0; attempt < 5 && seen < 2; ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
