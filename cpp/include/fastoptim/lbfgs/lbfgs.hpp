@@ -59,7 +59,8 @@ class LBFGSSpare {
   LBFGSSpare& operator=(const LBFGSSpare&) noexcept { return *this; }
   LBFGSSpare& operator=(LBFGSSpare&&) noexcept { return *this; }
 
-  // n elements: a kept vector of that size (stale values) if there is one, else a new one (zeros).
+  // n elements: a kept vector of that size (stale values) if there is one, else a new one (zeros). Kept
+  // vectors of another size (the parameters changed) are freed: a step only ever asks for one size.
   std::vector<T> take(std::size_t n) {
     for (std::size_t i = kept_.size(); i-- > 0;)
       if (kept_[i].size() == n) {
@@ -67,6 +68,7 @@ class LBFGSSpare {
         kept_.erase(kept_.begin() + static_cast<std::ptrdiff_t>(i));
         return v;
       }
+    kept_.clear();
     return std::vector<T>(n);
   }
   // Keeps v if there is room (reserve() made it), else frees it; never allocates.
