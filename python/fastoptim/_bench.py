@@ -208,31 +208,6 @@ def supported(spec: Spec) -> bool:
 # ------------------------------------------------------------------------------------------- timing
 
 
-def median_time(fn: Callable[[], Any], repeat: int, min_time: float = 0.2, budget: float = 5.0,
-                warmup: int = 2) -> float:
-    """Median of at least ``repeat`` calls (more, up to 10x, until ``min_time`` seconds have passed), or of at
-    least 3 once ``budget`` seconds have passed (slow cases), after ``warmup`` untimed calls (a single one
-    when it takes over a second, unless ``warmup`` > 2: LBFGS fills its history)."""
-    for i in range(warmup):
-        t0 = time.perf_counter()
-        fn()
-        if warmup <= 2 and time.perf_counter() - t0 > 1.0:
-            break
-    times: List[float] = []
-    start = time.perf_counter()
-    while True:
-        t0 = time.perf_counter()
-        fn()
-        t1 = time.perf_counter()
-        times.append(t1 - t0)
-        elapsed = t1 - start
-        if len(times) >= repeat and (elapsed >= min_time or len(times) >= 10 * repeat):
-            break
-        if len(times) >= 3 and elapsed >= budget:
-            break
-    return statistics.median(times)
-
-
 SETTLE_SECONDS = 0.02
 
 
@@ -241,9 +216,10 @@ def interleaved_medians(fns: Dict[str, Callable[[], Any]], repeat: int, min_time
                         ) -> Tuple[Dict[str, float], Dict[str, BaseException]]:
     """Median time per call of each function, measured side by side: after warm-up, up to ``rounds`` rounds
     each time every function in turn for a block of calls, so that a busy moment of the shared machine falls
-    on all of them alike, not on whichever happened to be running then. Each function gets what median_time
-    would give it (at least ``repeat`` calls, more up to 10x until ``min_time`` seconds, at least 3 past
-    ``budget`` seconds). A block of a function faster than SETTLE_SECONDS starts with untimed calls for that
+    on all of them alike, not on whichever happened to be running then. Each function gets at least
+    ``repeat`` timed calls (more, up to 10x, until ``min_time`` seconds; at least 3 once past ``budget``
+    seconds: slow cases), after ``warmups[label]`` untimed calls (2 by default; a single one when it takes
+    over a second, unless more are asked for: LBFGS fills its history). A block of a function faster than SETTLE_SECONDS starts with untimed calls for that
     long: the block before may have pushed its arrays out of the caches, and the previous library's idle
     worker threads (an OpenMP team, OpenBLAS's, our pool's) keep spinning for a few milliseconds after its
     last call, taking a core from whichever library runs next (a slower call absorbs that in its own time). Returns (medians, errors): a function that raises one of
@@ -421,7 +397,8 @@ def probe(mix: Dict[Tuple, int]) -> Tuple[Callable[[], Any], int]:
 def roofline(mix: Dict[Tuple, int], repeat: int, min_time: float) -> Tuple[float, int]:
     """(seconds, bytes): the probe's median time over arrays with the given mix, and the bytes it moves."""
     run, nbytes = probe(mix)
-    return median_time(run, repeat, min_time), nbytes
+    seconds, _ = interleaved_medians({"probe": run}, repeat, min_time)
+    return seconds["probe"], nbytes
 
 
 TORCH_IMPLS = (("torch single", "foreach", False), ("torch foreach", "foreach", True), ("torch fused", "fused", True))

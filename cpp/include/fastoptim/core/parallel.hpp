@@ -66,31 +66,6 @@ inline void chunk_range(std::size_t n, std::size_t chunks, std::size_t c, std::s
 
 }  // namespace impl
 
-// Calls body(begin, end) over disjoint ranges covering [0, n), from any thread.
-template <class Body>
-void parallel_for(std::size_t n, std::size_t grain, const Body& body) {
-  if (n == 0) return;
-  const std::size_t max_useful = grain == 0 ? n : std::max<std::size_t>(1, n / grain);
-  const int threads = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(max_threads()), max_useful));
-  if (threads <= 1) {
-    body(std::size_t{0}, n);
-    return;
-  }
-  struct Job {
-    const Body* body;
-    std::size_t n, chunks;
-  } job{&body, n, impl::chunk_count(n, threads)};
-  detail::run_chunks(
-      job.chunks, threads,
-      [](void* ctx, std::size_t c) {
-        const Job& j = *static_cast<const Job*>(ctx);
-        std::size_t begin, end;
-        impl::chunk_range(j.n, j.chunks, c, begin, end);
-        if (begin < end) (*j.body)(begin, end);
-      },
-      &job);
-}
-
 // Calls body(c) for every c < chunks, on the calling thread and up to threads - 1 workers of the pool, for
 // work the caller has cut into pieces already (fixed reduction blocks, whole tasks): which thread runs a
 // piece must not matter. body must not throw.
@@ -103,6 +78,24 @@ void parallel_chunks(std::size_t chunks, int threads, const Body& body) {
   detail::run_chunks(
       chunks, threads, [](void* ctx, std::size_t c) { (*static_cast<const Body*>(ctx))(c); },
       const_cast<void*>(static_cast<const void*>(&body)));
+}
+
+// Calls body(begin, end) over disjoint ranges covering [0, n), from any thread.
+template <class Body>
+void parallel_for(std::size_t n, std::size_t grain, const Body& body) {
+  if (n == 0) return;
+  const std::size_t max_useful = grain == 0 ? n : std::max<std::size_t>(1, n / grain);
+  const int threads = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(max_threads()), max_useful));
+  if (threads <= 1) {
+    body(std::size_t{0}, n);
+    return;
+  }
+  const std::size_t chunks = impl::chunk_count(n, threads);
+  parallel_chunks(chunks, threads, [&](std::size_t c) {
+    std::size_t begin, end;
+    impl::chunk_range(n, chunks, c, begin, end);
+    if (begin < end) body(begin, end);
+  });
 }
 
 // Calls body(i, begin, end) over disjoint ranges covering [0, size(i)) for every item i < count, splitting
@@ -123,25 +116,17 @@ void parallel_for_items(std::size_t count, const Size& size, std::size_t grain, 
   }
   std::vector<std::size_t> first(count + 1, 0);  // first[i]: global index of item i's first element
   for (std::size_t i = 0; i < count; ++i) first[i + 1] = first[i] + size(i);
-  struct Job {
-    const Body* body;
-    const std::size_t* first;
-    std::size_t count, total, chunks;
-  } job{&body, first.data(), count, total, impl::chunk_count(total, threads)};
-  detail::run_chunks(
-      job.chunks, threads,
-      [](void* ctx, std::size_t c) {
-        const Job& j = *static_cast<const Job*>(ctx);
-        std::size_t begin, end;
-        impl::chunk_range(j.total, j.chunks, c, begin, end);
-        // The last item starting at or before `begin` (empty items share their successor's start).
-        std::size_t i = static_cast<std::size_t>(std::upper_bound(j.first, j.first + j.count + 1, begin) - j.first) - 1;
-        for (; i < j.count && j.first[i] < end; ++i) {
-          const std::size_t b = std::max(begin, j.first[i]), e = std::min(end, j.first[i + 1]);
-          if (b < e) (*j.body)(i, b - j.first[i], e - j.first[i]);
-        }
-      },
-      &job);
+  const std::size_t chunks = impl::chunk_count(total, threads);
+  parallel_chunks(chunks, threads, [&](std::size_t c) {
+    std::size_t begin, end;
+    impl::chunk_range(total, chunks, c, begin, end);
+    // The last item starting at or before `begin` (empty items share their successor's start).
+    std::size_t i = static_cast<std::size_t>(std::upper_bound(first.begin(), first.end(), begin) - first.begin()) - 1;
+    for (; i < count && first[i] < end; ++i) {
+      const std::size_t b = std::max(begin, first[i]), e = std::min(end, first[i + 1]);
+      if (b < e) body(i, b - first[i], e - first[i]);
+    }
+  });
 }
 
 FASTOPTIM_ISA_END
