@@ -118,7 +118,11 @@ if ml_dtypes is not None:
                 for k in sorted(opt.state[i]):
                     h.update(np.asarray(opt.state[i][k]).tobytes())
 # Muon: its GEMM (fastoptim._muon_<tier>) on shapes with edge tiles, threaded products, both layouts
-# (wide: X is the parameter's transpose; tall), several parameters in one step.
+# (wide: X is the parameter's transpose; tall), several parameters in one step; with TEST_MUON_DOT=0 the
+# AVX-512 module's bfloat16 dot-product kernel switched off (the FMA kernel instead).
+import importlib, os
+if os.environ.get("TEST_MUON_DOT") == "0":
+    importlib.import_module("fastoptim._muon_" + fastoptim.cpu_capability()).gemm_dot(False)
 for dtype in (np.float32, np.float64):
     rng = np.random.default_rng(3)
     shapes = [(1, 5), (17, 1), (33, 47), (200, 300), (517, 129), (96, 1000)]
@@ -150,7 +154,24 @@ def test_every_tier_and_thread_count_gives_identical_bits():
             used, digest = run({"FASTOPTIM_CPU_CAPABILITY": tier, "OMP_NUM_THREADS": threads})
             assert used == tier
             results[(tier, threads)] = digest
+        if tier == "avx512":
+            used, digest = run({"FASTOPTIM_CPU_CAPABILITY": tier, "OMP_NUM_THREADS": "2", "TEST_MUON_DOT": "0"})
+            results[(tier, "2, Muon without the dot-product kernel")] = digest
     assert len(set(results.values())) == 1, results
+
+
+def test_muon_uses_the_dot_product_kernel_where_the_cpu_has_it():
+    if fastoptim.cpu_capability() != "avx512":
+        pytest.skip("the bfloat16 dot-product kernel is in the AVX-512 module")
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        pytest.skip("no /proc/cpuinfo")
+    import importlib
+
+    module = importlib.import_module("fastoptim._muon_avx512")
+    assert module.gemm_dot() == (" avx512_bf16" in flags)
 
 
 def test_muon_has_a_kernel_module_per_tier():

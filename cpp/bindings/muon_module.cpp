@@ -60,4 +60,20 @@ PYBIND11_MODULE(FASTOPTIM_MUON_MODULE, m) {
   m.attr("tier") = FASTOPTIM_MUON_TIER_NAME;
   m.attr("gemm_lanes") = fastoptim::impl::kGemmLanes;
   m.attr("kernel") = pybind11::capsule(static_cast<const void*>(&kKernel), FASTOPTIM_MUON_CAPSULE);
+  // The bfloat16 dot-product kernel (AVX512-BF16): whether this module has it and uses it; tests switch it
+  // off to compare it with the FMA kernel (the same bits).
+  m.def(
+      "gemm_dot", [](pybind11::object on) {
+#if FASTOPTIM_MUON_DOT
+        auto& enabled = fastoptim::impl::gemm_dot_enabled();
+        if (!on.is_none()) enabled.store(on.cast<bool>() && __builtin_cpu_supports("avx512bf16"));
+        return enabled.load();
+#else
+        (void)on;
+        return false;
+#endif
+      },
+      pybind11::arg("on") = pybind11::none(),
+      "Whether products use the bfloat16 dot-product kernel; on=True/False switches it (on only where the CPU has "
+      "AVX512-BF16).");
 }

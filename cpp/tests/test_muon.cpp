@@ -8,9 +8,10 @@
 //  * bfloat16: rounding ties to even, NaN and infinities;
 //  * defaults and errors: MuonOptions equals torch's defaults; invalid options throw with torch's
 //              messages; bad steps throw and change nothing;
-//  * GEMM:     every element of a product is the plain sequential float sum over k (so no instruction
-//              set, blocking or thread count can change it), for both layouts, symmetric products,
-//              edge tiles and several k-blocks;
+//  * GEMM:     every element of a product is the sequential float sum over k in pairs, odd depth first
+//              (so no instruction set, blocking or thread count can change it), for every kernel the
+//              build has (plain, FMA, bfloat16 dot product), both layouts, symmetric products, edge tiles,
+//              several k-blocks and odd depths;
 //  * threads:  products split across threads give the same bits with 1, 2 and 3 threads;
 //  * state:    load_state round trips and validation.
 
@@ -308,20 +309,29 @@ void test_state() {
 
 // ---------------------------------------------------------------------------------------------- GEMM
 
-// impl::gemm_bf16 (its float sums, unrounded) against the sequential sum of separately rounded products, bit for bit, on
-// bfloat16-valued matrices (column-major A, B column-major or row-major; symmetric: B = A^T, read as A
-// row-major): with FMA (built for a tier that has it) when every product is exact, without otherwise.
+// impl::gemm_bf16 (its float sums, unrounded) against the sequential sum of separately rounded products in
+// the GEMM's order (depth pairs, the odd one first), bit for bit, on bfloat16-valued matrices (column-major
+// A, B column-major or row-major; symmetric: B = A^T, read as A row-major), with every kernel the build
+// has whose condition the operands meet: plain always, FMA when every product is exact, the bfloat16 dot
+// product (AVX512-BF16) when gemm_dot_exact holds and the CPU has it.
 void test_gemm_is_the_sequential_sum() {
   namespace impl = fastoptim::impl;
   struct Case {
     long m, n, k;
     bool rhs_row_major, symmetric;
-    double scale = 1.0;  // 2^-64: many products underflow (inexact: no FMA)
+    double scale = 1.0;  // 2^-64: many products underflow (inexact: plain only)
   };
   const Case cases[] = {{1, 1, 1, false, false},   {3, 2, 0, false, false},   {37, 29, 5, false, false},
                         {70, 130, 600, false, false}, {301, 13, 257, true, false}, {200, 200, 300, true, true},
                         {97, 97, 513, true, true},  {1, 1, 9, true, true},     {250, 1700, 40, false, false},
+                        {33, 17, 511, false, false},  {40, 40, 3, true, true},
                         {64, 50, 300, false, false, 0x1p-64}, {90, 90, 70, true, true, 0x1p-64}};
+  std::vector<impl::GemmPath> kernels{impl::GemmPath::plain};
+  if (impl::kGemmHasFma) kernels.push_back(impl::GemmPath::fused);
+#if FASTOPTIM_MUON_DOT
+  if (impl::gemm_dot_enabled().load()) kernels.push_back(impl::GemmPath::dot);
+#endif
+  int ran_dot = 0;
   for (int threads : {1, 3}) {
     ThreadCount tc(threads);
     for (const Case& c : cases) {
@@ -336,28 +346,63 @@ void test_gemm_is_the_sequential_sum() {
       std::vector<float> C(static_cast<std::size_t>(c.m * c.n)), out(C.size(), -1.0f), pack(3 * impl::kGemmScratch);
       const impl::GemmOut raw{out.data(), nullptr, 1.0f, 0.0f, false};
       const float* b = c.symmetric ? A.data() : B.data();
-      const bool exact = impl::gemm_products_exact(impl::gemm_range(A.data(), A.size()),
-                                                   impl::gemm_range(b, c.symmetric ? A.size() : B.size()));
+      const impl::GemmRange range_a = impl::gemm_range(A.data(), A.size()),
+                            range_b = impl::gemm_range(b, c.symmetric ? A.size() : B.size());
+      const bool exact = impl::gemm_products_exact(range_a, range_b);
       CHECK(exact == (c.scale == 1.0 || c.k == 0));
-      if (c.rhs_row_major)
-        impl::gemm_bf16<true>(c.m, c.n, c.k, A.data(), b, C.data(), c.symmetric, raw, exact, pack.data(), threads);
-      else
-        impl::gemm_bf16<false>(c.m, c.n, c.k, A.data(), b, C.data(), c.symmetric, raw, exact, pack.data(), threads);
-      long mismatches = 0;
+      CHECK(impl::gemm_dot_exact(range_a, range_b) == exact);  // these uniform draws: no product below 2^-111
+      std::vector<float> expected(C.size());
       for (long i = 0; i < c.m; ++i)
         for (long j = 0; j < c.n; ++j) {
           float sum = 0.0f;
-          for (long p = 0; p < c.k; ++p) {
+          for (long q = 0; q < c.k + (c.k & 1); ++q) {
+            const long p = q ^ 1L;  // each pair's odd depth first; an odd k's last depth alone
+            if (p >= c.k) continue;
             const float product = A[static_cast<std::size_t>(i + p * c.m)] * b_at(p, j);
             sum = sum + product;
           }
-          const float got = out[static_cast<std::size_t>(i + j * c.m)];
-          mismatches += std::memcmp(&got, &sum, sizeof sum) != 0;
+          expected[static_cast<std::size_t>(i + j * c.m)] = sum;
         }
-      CHECK_MSG(mismatches == 0, std::to_string(c.m) + "x" + std::to_string(c.n) + "x" + std::to_string(c.k) + ", " +
-                                     std::to_string(threads) + " threads: " + std::to_string(mismatches) + " elements differ");
+      for (const impl::GemmPath kernel : kernels) {
+        if (kernel != impl::GemmPath::plain && !exact) continue;
+        ran_dot += kernel == impl::GemmPath::dot;
+        std::fill(out.begin(), out.end(), -1.0f);
+        if (c.rhs_row_major)
+          impl::gemm_bf16<true>(c.m, c.n, c.k, A.data(), b, C.data(), c.symmetric, raw, kernel, pack.data(), threads);
+        else
+          impl::gemm_bf16<false>(c.m, c.n, c.k, A.data(), b, C.data(), c.symmetric, raw, kernel, pack.data(), threads);
+        long mismatches = 0;
+        for (std::size_t e = 0; e < out.size(); ++e) mismatches += std::memcmp(&out[e], &expected[e], sizeof(float)) != 0;
+        CHECK_MSG(mismatches == 0, std::to_string(c.m) + "x" + std::to_string(c.n) + "x" + std::to_string(c.k) + ", " +
+                                       std::to_string(threads) + " threads, kernel " +
+                                       std::to_string(static_cast<int>(kernel)) + ": " + std::to_string(mismatches) +
+                                       " elements differ");
+      }
     }
   }
+#if FASTOPTIM_MUON_DOT
+  if (impl::gemm_dot_enabled().load()) CHECK(ran_dot > 0);
+#endif
+  (void)ran_dot;
+}
+
+// When the dot-product kernel may run: every nonzero input normal and every nonzero product >= 2^-111
+// (then no sum is subnormal, which VDPBF16PS would flush), besides gemm_products_exact.
+void test_gemm_dot_conditions() {
+  namespace impl = fastoptim::impl;
+  const auto range = [](std::initializer_list<float> values) {
+    const std::vector<float> v(values);
+    return impl::gemm_range(v.data(), v.size());
+  };
+  const impl::GemmRange unit = range({0.0f, -1.0f, 0.5f}), zeros = range({0.0f, -0.0f});
+  CHECK(impl::gemm_dot_exact(unit, unit));
+  CHECK(impl::gemm_dot_exact(zeros, range({0x1p-140f})));           // every product is zero
+  CHECK(!impl::gemm_dot_exact(unit, range({0x1p-130f, 1.0f})));      // a subnormal input
+  CHECK(impl::gemm_dot_exact(range({0x1p-56f}), range({0x1p-55f, 2.0f})));   // smallest product 2^-111
+  CHECK(!impl::gemm_dot_exact(range({0x1p-56f}), range({0x1p-56f, 2.0f})));  // 2^-112
+  CHECK(impl::gemm_products_exact(range({0x1p-56f}), range({0x1p-56f})));     // the FMA kernel still may
+  CHECK(!impl::gemm_dot_exact(unit, range({std::numeric_limits<float>::infinity()})));
+  CHECK(impl::gemm_path(range({0x1p-56f}), range({0x1p-56f})) != impl::GemmPath::dot);
 }
 
 // -------------------------------------------------------------------------------------------- threads
@@ -386,14 +431,20 @@ void test_thread_count_independence() {
 }  // namespace
 
 int main() {
-  std::printf("fastoptim %s Muon tests, GEMM of %d-float vectors, %d threads\n", FASTOPTIM_VERSION_STRING,
-              fastoptim::impl::kGemmLanes, fastoptim::max_threads());
+#if FASTOPTIM_MUON_DOT && !defined(__AVX512BF16__)
+  const bool dot = fastoptim::impl::gemm_dot_enabled().load();
+#else
+  const bool dot = FASTOPTIM_MUON_DOT;
+#endif
+  std::printf("fastoptim %s Muon tests, GEMM of %d-float vectors%s, %d threads\n", FASTOPTIM_VERSION_STRING,
+              fastoptim::impl::kGemmLanes, dot ? " and bfloat16 dot products" : "", fastoptim::max_threads());
   try {
     test_bf16_round();
     test_defaults();
     test_golden();
     test_golden_orthogonalization();
     test_gemm_is_the_sequential_sum();
+    test_gemm_dot_conditions();
     test_errors();
     test_state();
     test_thread_count_independence<float>();

@@ -13,18 +13,21 @@
 //   G <- X X^T;   U <- b G + c G G;   X <- a X + U X
 // with every matrix rounded to bfloat16. torch's CPU bfloat16 products (oneDNN, or ATen's fallback)
 // multiply exactly (a bf16 product fits a float) and accumulate in float, applying alpha/beta in float
-// before the one rounding to bfloat16; we do the same, with our own float GEMM (impl::gemm_bf16) for the
+// before the one rounding to bfloat16; we do the same, with our own GEMM (impl::gemm_bf16) for the
 // products. Results then differ from torch's only where the two float accumulation orders round to
 // different sides of a bfloat16 rounding boundary (a few elements in ten thousand, one bfloat16 ulp each;
 // tests/test_muon.py).
 //
-// Determinism: every element of a product is the same sequential float sum whatever the instruction set
-// the header is compiled for, its vector width, the blocking and the thread count (see impl::gemm_bf16), so
-// results depend on none of them. The Python extension compiles Muon once per instruction set, each into
-// its own extension module (fastoptim._muon_<tier>, cpp/bindings/muon_module.cpp).
+// Determinism: every element of a product is the same float sum, in the same order, whatever the
+// instruction set the header is compiled for, its vector width, the blocking and the thread count (see
+// impl::gemm_bf16), so results depend on none of them. The Python extension compiles Muon once per
+// instruction set, each into its own extension module (fastoptim._muon_<tier>,
+// cpp/bindings/muon_module.cpp); its AVX-512 module also holds the bfloat16 dot-product kernel, used on CPUs
+// with AVX512-BF16.
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -89,22 +92,55 @@ namespace impl {
 // ------------------------------------------------------------------------------------------ GEMM
 //
 // C (m x n) = A (m x k) * B (k x n) in float for bfloat16-valued A and B; A and C column-major, B
-// column-major or row-major. Every element of C is the plain sequential sum
-//   c = ((0 + a_0 b_0) + a_1 b_1) + ... + a_{k-1} b_{k-1},
+// column-major or row-major. Every element of C is the sequential sum over the depths taken in pairs,
+// the odd depth of each pair first:
+//   c = ((((0 + a_1 b_1) + a_0 b_0) + a_3 b_3) + a_2 b_2) + ...   (an odd k ends with a_{k-1} b_{k-1}),
 // each product and each sum rounded to float, whatever the instruction set, the vector width, the
-// blocking and the thread count: a vector lane holds one element of C, the k-blocks carry the running sum
-// in C itself (never summing partial sums), and tiles at the edges run the same kernel on a padded copy.
-// Results therefore do not depend on the tier the header is compiled for nor on the thread count.
+// blocking and the thread count: a vector lane holds one element of C, the k-blocks (of even length) carry
+// the running sum in C itself (never summing partial sums), and tiles at the edges run the same kernel on a
+// padded copy. Results therefore do not depend on the tier the header is compiled for nor on the thread
+// count. The pair order is the one AVX512-BF16's dot product (VDPBF16PS) sums in: each instruction adds
+// a_{2q+1} b_{2q+1}, then a_{2q} b_{2q}, to a float lane, rounding each sum.
 //
-// Fused multiply-adds: a product of two bfloat16 values has at most 16 significant bits, so it is exact in
-// float unless it underflows below 2^-126 or overflows, and then round(c + a b) computed by an FMA equals
-// round(c + round(a b)). Where the instruction set has FMA, a product uses it only when the operands'
-// magnitude ranges (gemm_range) show that every product is exact (gemm_products_exact); otherwise it runs
-// the separate multiply and add, as the tiers without FMA always do. The bits are the same either way.
-// (A compiler that fuses on its own, -ffp-contract=fast, could change only the rounding of such tiny or
-// huge products.)
+// Three kernels (GemmPath), one result. A product of two bfloat16 values has at most 16 significant bits,
+// so it is exact in float unless it underflows below 2^-126 or overflows, and then round(c + a b)
+// computed by an FMA equals round(c + round(a b)): where the instruction set has FMA, a product uses it
+// when the operands' magnitude ranges (gemm_range) show that every product is exact
+// (gemm_products_exact). VDPBF16PS also treats subnormal inputs and sums as zero; when, besides, every
+// input is normal and every nonzero product is at least 2^-111 (gemm_dot_exact), every product is a
+// multiple of 2^-126, so is every rounded partial sum, and none is subnormal: the dot-product kernel then
+// computes the same bits too, twice as fast. Otherwise the separate multiply and add run, as the tiers
+// without FMA always do. (A compiler that fuses on its own, -ffp-contract=fast, could change only the
+// rounding of tiny or huge products.)
 
 using GemmIndex = std::ptrdiff_t;
+
+// The bfloat16 dot-product kernel: compiled in when the target has AVX512-BF16 (always used then), or,
+// with FASTOPTIM_MUON_BF16_DISPATCH defined (the Python extension's AVX-512 module), compiled for it by a
+// function attribute and used when the CPU has it.
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX512F__) && defined(__AVX512BF16__)
+#define FASTOPTIM_MUON_DOT 1
+#define FASTOPTIM_MUON_DOT_TARGET
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__AVX512F__) && defined(FASTOPTIM_MUON_BF16_DISPATCH)
+#define FASTOPTIM_MUON_DOT 1
+#define FASTOPTIM_MUON_DOT_TARGET __attribute__((target("avx512bf16")))
+#else
+#define FASTOPTIM_MUON_DOT 0
+#endif
+
+enum class GemmPath { plain, fused, dot };  // separate multiply and add; FMA; VDPBF16PS
+
+#if FASTOPTIM_MUON_DOT
+// Whether gemm_path may choose the dot-product kernel (tests switch it off to compare the kernels).
+inline std::atomic<bool>& gemm_dot_enabled() noexcept {
+#if defined(__AVX512BF16__)
+  static std::atomic<bool> on{true};
+#else
+  static std::atomic<bool> on{__builtin_cpu_supports("avx512bf16") != 0};
+#endif
+  return on;
+}
+#endif
 
 #if defined(__AVX512F__)
 #define FASTOPTIM_MUON_LANES 16
@@ -201,39 +237,98 @@ inline void gemm_tile(GemmIndex kc, const float* FASTOPTIM_RESTRICT a, const flo
     for (int v = 0; v < 2; ++v) gemm_store(c + j * ldc + v * kGemmLanes, acc[j][v]);
 }
 
+#if FASTOPTIM_MUON_DOT
+// gemm_tile with VDPBF16PS: a and b hold pairs of bfloat16 values (gemm_pair), `pairs` depth pairs.
+FASTOPTIM_MUON_DOT_TARGET inline void gemm_tile_dot(GemmIndex pairs, const float* FASTOPTIM_RESTRICT a,
+                                                    const float* FASTOPTIM_RESTRICT b, float* FASTOPTIM_RESTRICT c,
+                                                    GemmIndex ldc, bool accumulate) noexcept {
+  static_assert(kGemmLanes == 16, "one zmm register per 16 rows");
+  __m512 acc[kGemmNr][2];
+  for (int j = 0; j < kGemmNr; ++j)
+    for (int v = 0; v < 2; ++v) acc[j][v] = accumulate ? _mm512_loadu_ps(c + j * ldc + v * 16) : _mm512_setzero_ps();
+  for (GemmIndex q = 0; q < pairs; ++q) {
+    const auto a0 = (__m512bh)_mm512_loadu_si512(a + q * kGemmMr);
+    const auto a1 = (__m512bh)_mm512_loadu_si512(a + q * kGemmMr + 16);
+    for (int j = 0; j < kGemmNr; ++j) {
+      std::int32_t pair;
+      std::memcpy(&pair, b + q * kGemmNr + j, sizeof pair);
+      const auto bj = (__m512bh)_mm512_set1_epi32(pair);
+      acc[j][0] = _mm512_dpbf16_ps(acc[j][0], a0, bj);
+      acc[j][1] = _mm512_dpbf16_ps(acc[j][1], a1, bj);
+    }
+  }
+  for (int j = 0; j < kGemmNr; ++j)
+    for (int v = 0; v < 2; ++v) _mm512_storeu_ps(c + j * ldc + v * 16, acc[j][v]);
+}
+#endif
+
+// Packing. A k-block of kc depths is packed as gemm_padded(kc) (even) depths: depth p at position p ^ 1,
+// so the tiles, which run through positions in order, take each pair's odd depth first; an odd block gets
+// a zero depth (a zero product, which changes no sum: sums start at +0 and never become -0) before its
+// last one. For the dot-product kernel (kPairs), each pair of depths is packed as one 32-bit slot
+// (gemm_pair), held in float storage: the positions go half as far.
+inline GemmIndex gemm_padded(GemmIndex kc) noexcept { return kc + (kc & 1); }
+
+// Two bfloat16-valued floats as VDPBF16PS's operand: `even` in the low half, `odd` in the high one.
+inline float gemm_pair(float even, float odd) noexcept {
+  std::uint32_t lo, hi;
+  std::memcpy(&lo, &even, sizeof lo);
+  std::memcpy(&hi, &odd, sizeof hi);
+  const std::uint32_t bits = (lo >> 16) | (hi & 0xFFFF0000u);
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
+// The packed value at position q of a block whose depths p are read by at(p) (zero past kc).
+template <bool kPairs, class At>
+inline float gemm_packed(GemmIndex q, GemmIndex kc, const At& at) noexcept {
+  if (kPairs) return gemm_pair(at(2 * q), 2 * q + 1 < kc ? at(2 * q + 1) : 0.0f);
+  const GemmIndex p = q ^ 1;
+  return p < kc ? at(p) : 0.0f;
+}
+
 // Rows [i0, i0 + mc) and depths [p0, p0 + kc) of column-major A (leading dimension lda) as micro-panels of
-// kMr rows, each kc x kMr row-major, rows past m zero.
-inline void gemm_pack_a(const float* A, GemmIndex lda, GemmIndex m, GemmIndex i0, GemmIndex mc, GemmIndex p0,
-                        GemmIndex kc, float* out) noexcept {
+// kMr rows, each (packed depths) x kMr row-major, rows past m zero.
+template <bool kPairs>
+void gemm_pack_a(const float* A, GemmIndex lda, GemmIndex m, GemmIndex i0, GemmIndex mc, GemmIndex p0, GemmIndex kc,
+                 float* out) noexcept {
+  const GemmIndex positions = kPairs ? gemm_padded(kc) / 2 : gemm_padded(kc);
   for (GemmIndex i = 0; i < mc; i += kGemmMr) {
     const GemmIndex rows = std::min<GemmIndex>(kGemmMr, m - i0 - i);
-    for (GemmIndex p = 0; p < kc; ++p, out += kGemmMr) {
-      const float* src = A + (i0 + i) + (p0 + p) * lda;
-      std::memcpy(out, src, static_cast<std::size_t>(rows) * sizeof(float));
+    const float* src = A + (i0 + i) + p0 * lda;
+    for (GemmIndex q = 0; q < positions; ++q, out += kGemmMr) {
+      for (GemmIndex r = 0; r < rows; ++r)
+        out[r] = gemm_packed<kPairs>(q, kc, [&](GemmIndex p) { return src[r + p * lda]; });
       std::fill(out + rows, out + kGemmMr, 0.0f);
     }
   }
 }
 
-// Columns [j0, j0 + nc) and depths [p0, p0 + kc) of B as micro-panels of kNr columns, each kc x kNr
-// row-major, columns past n zero. B(p, j) is B[p + j * ldb] (column-major) or B[p * ldb + j] (row-major).
-template <bool kRowMajor>
+// Columns [j0, j0 + nc) and depths [p0, p0 + kc) of B as micro-panels of kNr columns, each (packed
+// depths) x kNr row-major, columns past n zero. B(p, j) is B[p + j * ldb] (column-major) or B[p * ldb + j]
+// (row-major).
+template <bool kRowMajor, bool kPairs>
 void gemm_pack_b(const float* B, GemmIndex ldb, GemmIndex n, GemmIndex j0, GemmIndex nc, GemmIndex p0, GemmIndex kc,
                  float* out) noexcept {
+  const GemmIndex positions = kPairs ? gemm_padded(kc) / 2 : gemm_padded(kc);
   for (GemmIndex j = 0; j < nc; j += kGemmNr) {
     const GemmIndex cols = std::min<GemmIndex>(kGemmNr, n - j0 - j);
-    if (kRowMajor) {
-      for (GemmIndex p = 0; p < kc; ++p) {
-        std::memcpy(out + p * kGemmNr, B + (p0 + p) * ldb + j0 + j, static_cast<std::size_t>(cols) * sizeof(float));
-        std::fill(out + p * kGemmNr + cols, out + (p + 1) * kGemmNr, 0.0f);
+    if (kRowMajor) {  // a depth's columns are consecutive
+      const float* src = B + p0 * ldb + j0 + j;
+      for (GemmIndex q = 0; q < positions; ++q) {
+        for (GemmIndex t = 0; t < cols; ++t)
+          out[q * kGemmNr + t] = gemm_packed<kPairs>(q, kc, [&](GemmIndex p) { return src[p * ldb + t]; });
+        std::fill(out + q * kGemmNr + cols, out + (q + 1) * kGemmNr, 0.0f);
       }
-    } else {
-      for (GemmIndex q = 0; q < kGemmNr; ++q) {
-        const float* src = B + p0 + (j0 + j + q) * ldb;
-        for (GemmIndex p = 0; p < kc; ++p) out[p * kGemmNr + q] = q < cols ? src[p] : 0.0f;
+    } else {  // a column's depths are
+      for (GemmIndex t = 0; t < kGemmNr; ++t) {
+        const float* src = B + p0 + (j0 + j + t) * ldb;
+        for (GemmIndex q = 0; q < positions; ++q)
+          out[q * kGemmNr + t] = t < cols ? gemm_packed<kPairs>(q, kc, [&](GemmIndex p) { return src[p]; }) : 0.0f;
       }
     }
-    out += kc * kGemmNr;
+    out += positions * kGemmNr;
   }
 }
 
@@ -257,12 +352,38 @@ inline float gemm_finish(const GemmOut& o, float acc, std::size_t index) noexcep
   return bf16_round(mul_rounded(o.alpha, acc) + mul_rounded(o.beta, o.c[index]));
 }
 
+// gemm_finish for `rows` consecutive elements from `index` on, their sums at `sums`; the cases as separate
+// loops, which vectorize (c == out, in place, reads each element through one pointer).
+inline void gemm_finish_run(const GemmOut& o, const float* FASTOPTIM_RESTRICT sums, std::size_t index,
+                            GemmIndex rows) noexcept {
+  float* out = o.out + index;
+  if (!o.c) {
+    if (o.round)
+      for (GemmIndex r = 0; r < rows; ++r) out[r] = bf16_round(sums[r]);
+    else
+      std::memcpy(out, sums, static_cast<std::size_t>(rows) * sizeof(float));
+  } else if (o.c == o.out) {
+    for (GemmIndex r = 0; r < rows; ++r) out[r] = bf16_round(mul_rounded(o.alpha, sums[r]) + mul_rounded(o.beta, out[r]));
+  } else {
+    const float* FASTOPTIM_RESTRICT c = o.c + index;
+    float* FASTOPTIM_RESTRICT dst = out;
+    for (GemmIndex r = 0; r < rows; ++r) dst[r] = bf16_round(mul_rounded(o.alpha, sums[r]) + mul_rounded(o.beta, c[r]));
+  }
+}
+
 // Columns [jb, je) of C, on the calling thread; scratch holds kGemmScratch floats. When symmetric (C is
 // known to be symmetric), only the register tiles that reach the diagonal or above are computed. Each
 // tile, once its last k-block is summed, goes to o (see GemmOut); C holds the float sums.
-template <bool kRhsRowMajor, bool kFused>
+template <bool kRhsRowMajor, GemmPath kPath>
 void gemm_columns(GemmIndex m, GemmIndex n, GemmIndex k, const float* A, const float* B, float* C, GemmIndex jb,
                   GemmIndex je, bool symmetric, const GemmOut& o, float* scratch) noexcept {
+  constexpr bool kPairs = kPath == GemmPath::dot;
+  const auto tile = [](GemmIndex positions, const float* a, const float* b, float* c, GemmIndex ldc, bool accumulate) {
+#if FASTOPTIM_MUON_DOT
+    if constexpr (kPairs) return gemm_tile_dot(positions, a, b, c, ldc, accumulate);
+#endif
+    gemm_tile<kPath == GemmPath::fused>(positions, a, b, c, ldc, accumulate);
+  };
   const GemmIndex ldb = kRhsRowMajor ? n : k;
   float* packed_a = scratch;
   float* packed_b = scratch + kGemmMc * kGemmKc;
@@ -274,29 +395,30 @@ void gemm_columns(GemmIndex m, GemmIndex n, GemmIndex k, const float* A, const f
     for (GemmIndex pc = 0; pc < k; pc += kGemmKc) {
       const GemmIndex kc = std::min(kGemmKc, k - pc);
       const bool accumulate = pc > 0, last = pc + kc == k;
-      gemm_pack_b<kRhsRowMajor>(B, ldb, n, jc, nc, pc, kc, packed_b);
+      const GemmIndex positions = kPairs ? gemm_padded(kc) / 2 : gemm_padded(kc);
+      gemm_pack_b<kRhsRowMajor, kPairs>(B, ldb, n, jc, nc, pc, kc, packed_b);
       for (GemmIndex ic = 0; ic < m_used; ic += kGemmMc) {
         const GemmIndex mc = std::min(kGemmMc, m_used - ic);
-        gemm_pack_a(A, m, m, ic, mc, pc, kc, packed_a);
+        gemm_pack_a<kPairs>(A, m, m, ic, mc, pc, kc, packed_a);
         for (GemmIndex jr = 0; jr < nc; jr += kGemmNr) {
           const GemmIndex cols = std::min<GemmIndex>(kGemmNr, nc - jr);
-          const float* b = packed_b + jr * kc;
+          const float* b = packed_b + jr * positions;
           for (GemmIndex ir = 0; ir < mc; ir += kGemmMr) {
             const GemmIndex i = ic + ir, j = jc + jr;
             if (symmetric && i >= j + cols) break;  // this tile and the ones below lie under the diagonal
             const GemmIndex rows = std::min<GemmIndex>(kGemmMr, m - i);
-            const float* a = packed_a + ir * kc;
+            const float* a = packed_a + ir * positions;
             float* c = C + i + j * m;
             const float* sums = c;
             GemmIndex ld = m;
             if (rows == kGemmMr && cols == kGemmNr) {
-              gemm_tile<kFused>(kc, a, b, c, m, accumulate);
+              tile(positions, a, b, c, m, accumulate);
             } else {
               // an edge tile: the same kernel on a padded copy
               if (accumulate)
                 for (GemmIndex q = 0; q < cols; ++q)
                   std::memcpy(edge + q * kGemmMr, c + q * m, static_cast<std::size_t>(rows) * sizeof(float));
-              gemm_tile<kFused>(kc, a, b, edge, kGemmMr, accumulate);
+              tile(positions, a, b, edge, kGemmMr, accumulate);
               if (!last)
                 for (GemmIndex q = 0; q < cols; ++q)
                   std::memcpy(c + q * m, edge + q * kGemmMr, static_cast<std::size_t>(rows) * sizeof(float));
@@ -305,10 +427,7 @@ void gemm_columns(GemmIndex m, GemmIndex n, GemmIndex k, const float* A, const f
             }
             if (last)
               for (GemmIndex q = 0; q < cols; ++q)
-                for (GemmIndex r = 0; r < rows; ++r) {
-                  const auto index = static_cast<std::size_t>(i + r + (j + q) * m);
-                  o.out[index] = gemm_finish(o, sums[r + q * ld], index);
-                }
+                gemm_finish_run(o, sums + q * ld, static_cast<std::size_t>(i + (j + q) * m), rows);
           }
         }
       }
@@ -352,15 +471,36 @@ inline bool gemm_products_exact(const GemmRange& a, const GemmRange& b) noexcept
   return value(a.min_nonzero) * value(b.min_nonzero) >= 0x1p-126 && value(a.max) * value(b.max) < 0x1p126;
 }
 
+// Whether, besides, the dot-product kernel computes the same bits (see the GEMM's comment): every nonzero
+// input normal, every nonzero product at least 2^-111.
+inline bool gemm_dot_exact(const GemmRange& a, const GemmRange& b) noexcept {
+  if (!gemm_products_exact(a, b)) return false;
+  if (a.max == 0 || b.max == 0) return true;
+  constexpr std::uint32_t kMinNormal = 0x00800000u;
+  float x, y;
+  std::memcpy(&x, &a.min_nonzero, sizeof x);
+  std::memcpy(&y, &b.min_nonzero, sizeof y);
+  return a.min_nonzero >= kMinNormal && b.min_nonzero >= kMinNormal &&
+         static_cast<double>(x) * static_cast<double>(y) >= 0x1p-111;
+}
+
+// The fastest kernel that computes the sequential sums for operands of these ranges.
+inline GemmPath gemm_path(const GemmRange& a, const GemmRange& b) noexcept {
+#if FASTOPTIM_MUON_DOT
+  if (gemm_dot_enabled().load(std::memory_order_relaxed) && gemm_dot_exact(a, b)) return GemmPath::dot;
+#endif
+  return kGemmHasFma && gemm_products_exact(a, b) ? GemmPath::fused : GemmPath::plain;
+}
+
 // C = A * B (see above); symmetric: C is known to be symmetric (X X^T, or G G with G symmetric), so only
 // its upper triangle is computed and then mirrored (the lower element is the same sum of the same
 // products in the same order, so the copy is bit-identical to computing it). The bfloat16 results go to o
-// (GemmOut); C (m x n floats) is scratch for the sums. exact_products: every product is exact
-// (gemm_products_exact), which lets FMA instructions compute the same bits. scratch: the packing buffers,
-// grown to threads * kGemmScratch floats by the caller (nothing here allocates).
+// (GemmOut); C (m x n floats) is scratch for the sums. path: the kernel, gemm_path of the operands' ranges
+// (or plain; fused needs exact products, dot gemm_dot_exact ones and a CPU with AVX512-BF16). scratch: the
+// packing buffers, grown to threads * kGemmScratch floats by the caller (nothing here allocates).
 template <bool kRhsRowMajor>
 void gemm_bf16(GemmIndex m, GemmIndex n, GemmIndex k, const float* A, const float* B, float* C, bool symmetric,
-               const GemmOut& o, bool exact_products, float* scratch, int threads) {
+               const GemmOut& o, GemmPath path, float* scratch, int threads) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
     for (std::size_t i = 0; i < static_cast<std::size_t>(m * n); ++i) o.out[i] = gemm_finish(o, 0.0f, i);
@@ -377,8 +517,11 @@ void gemm_bf16(GemmIndex m, GemmIndex n, GemmIndex k, const float* A, const floa
     const double x = static_cast<double>(n) * (symmetric ? std::sqrt(f) : f);
     return std::min(n, static_cast<GemmIndex>(x / kGemmNr + 0.5) * kGemmNr);
   };
-  const auto columns = kGemmHasFma && exact_products ? &gemm_columns<kRhsRowMajor, kGemmHasFma>
-                                                     : &gemm_columns<kRhsRowMajor, false>;
+  auto columns = &gemm_columns<kRhsRowMajor, GemmPath::plain>;
+  if (kGemmHasFma && path == GemmPath::fused) columns = &gemm_columns<kRhsRowMajor, GemmPath::fused>;
+#if FASTOPTIM_MUON_DOT
+  if (path == GemmPath::dot) columns = &gemm_columns<kRhsRowMajor, GemmPath::dot>;
+#endif
   // the lower triangle of o.out from the upper one, in cache-sized blocks; a block column per call
   constexpr GemmIndex kMirror = 64;
   const GemmIndex mirror_blocks = symmetric ? (n + kMirror - 1) / kMirror : 0;
@@ -448,18 +591,17 @@ inline void newton_schulz_bf16(float* X, std::size_t r, std::size_t k, const std
     // gram = X @ X.T (symmetric; X^T is X read row-major)
     const impl::GemmRange x_range = impl::gemm_range(X, n);
     impl::gemm_bf16<true>(R, R, K, X, X, ws.acc.data(), true, {ws.gram.data(), nullptr, 1.0f, 0.0f},
-                          impl::gemm_products_exact(x_range, x_range), pack, threads);
+                          impl::gemm_path(x_range, x_range), pack, threads);
     // update = addmm(gram, gram, gram, beta=b, alpha=c) (gram is symmetric, so reading it row-major is
     // reading it; gram @ gram is symmetric)
     const impl::GemmRange gram_range = impl::gemm_range(ws.gram.data(), r * r);
     impl::gemm_bf16<true>(R, R, R, ws.gram.data(), ws.gram.data(), ws.acc.data(), true,
-                          {ws.update.data(), ws.gram.data(), c, b}, impl::gemm_products_exact(gram_range, gram_range),
-                          pack, threads);
+                          {ws.update.data(), ws.gram.data(), c, b}, impl::gemm_path(gram_range, gram_range), pack,
+                          threads);
     // X = addmm(X, update, X, beta=a), in place: a thread reads (packs) and writes only its own columns of X,
     // and writes a column block only after its last packing
     impl::gemm_bf16<false>(R, K, R, ws.update.data(), X, ws.acc.data(), false, {X, X, 1.0f, a},
-                           impl::gemm_products_exact(impl::gemm_range(ws.update.data(), r * r), x_range), pack,
-                           threads);
+                           impl::gemm_path(impl::gemm_range(ws.update.data(), r * r), x_range), pack, threads);
   }
 }
 
