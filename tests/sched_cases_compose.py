@@ -65,6 +65,20 @@ if _have("LinearLR", "CosineAnnealingLR"):
                                          _swalr(m)(o, swa_lr=0.01, anneal_epochs=40, anneal_strategy="linear")],
                                      milestones=[30, 750]), "sgd")
 
+# The scheduler active at epoch 0 redoes its initial step in torch's _initial_mode, where these chainable
+# forms keep the lrs (first child, or the second with milestones=[0]).
+if _have("ExponentialLR", "CosineAnnealingLR", "PolynomialLR", "MultiplicativeLR"):
+    _add("Seq-Exp-Step", "SequentialLR([ExponentialLR(0.99), StepLR(50, 0.5)], [300])",
+         lambda m, o: m.SequentialLR(o, [m.ExponentialLR(o, 0.99), m.StepLR(o, 50, 0.5)], milestones=[300]), "adam")
+    _add("Seq-Cos-Exp", "SequentialLR([CosineAnnealingLR(2), ExponentialLR(0.9)], [13])",
+         lambda m, o: m.SequentialLR(o, [m.CosineAnnealingLR(o, T_max=2), m.ExponentialLR(o, 0.9)], milestones=[13]),
+         "sgd")
+    _add("Seq-Poly", "SequentialLR([PolynomialLR(400, 2.5)], [])",
+         lambda m, o: m.SequentialLR(o, [m.PolynomialLR(o, total_iters=400, power=2.5)], milestones=[]), "rmsprop")
+    _add("Seq-Step-Mult-m0", "SequentialLR([StepLR(3, 0.9), MultiplicativeLR(lambda e: 0.999)], [0])",
+         lambda m, o: m.SequentialLR(o, [m.StepLR(o, 3, 0.9), m.MultiplicativeLR(o, lambda e: 0.999)],
+                                     milestones=[0]), "sgd")
+
 # ---- ChainedScheduler
 _add("Chain-Step-Step", "ChainedScheduler([StepLR(9, 0.9), StepLR(25, 0.8)])",
      lambda m, o: m.ChainedScheduler([m.StepLR(o, 9, 0.9), m.StepLR(o, 25, 0.8)]), "sgd")

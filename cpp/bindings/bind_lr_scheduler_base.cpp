@@ -41,6 +41,8 @@ void bind(py::module_& m) {
       .def("get_lr", &ls::LRScheduler::get_lr)
       .def("closed_form_lr", &ls::LRScheduler::closed_form_lr)
       .def("update_lr", &ls::LRScheduler::update_lr, py::arg("epoch"))
+      .def("step_epoch", &ls::LRScheduler::step_epoch, py::arg("epoch"))
+      .def("initial_step", &ls::LRScheduler::initial_step)
       .def("get_last_lr", &ls::LRScheduler::get_last_lr)
       .def_property("last_epoch", &ls::LRScheduler::last_epoch, &ls::LRScheduler::set_last_epoch)
       .def_property_readonly("base_lrs", &ls::LRScheduler::base_lrs)
@@ -88,7 +90,8 @@ void bind(py::module_& m) {
            py::arg("groups"), py::arg("mode"), py::arg("factor"), py::arg("patience"), py::arg("threshold"),
            py::arg("threshold_mode"), py::arg("cooldown"), py::arg("min_lr"), py::arg("min_lrs"), py::arg("eps"),
            py::keep_alive<1, 2>())
-      .def("step", &RP::step, py::arg("metric"))
+      .def("step", py::overload_cast<double>(&RP::step), py::arg("metric"))
+      .def("step", py::overload_cast<double, std::int64_t>(&RP::step), py::arg("metric"), py::arg("epoch"))
       .def_property_readonly("best", &RP::best)
       .def_property_readonly("num_bad_epochs", &RP::num_bad_epochs)
       .def_property_readonly("cooldown_counter", &RP::cooldown_counter)

@@ -82,6 +82,11 @@ int main() {
       CHECK(s.last_event().has_value());
     }
     CHECK(events == golden_sched_basic::kPlateauSteps);
+    // torch's deprecated step(metrics, epoch) sets last_epoch; the next plain step counts on from there.
+    s.step(1.0, 7);
+    CHECK(s.last_epoch() == 7 && s.last_event()->epoch == 7);
+    s.step(1.0);
+    CHECK(s.last_epoch() == 8);
   }
   {
     // The cost of one step, printed (measured, not asserted).

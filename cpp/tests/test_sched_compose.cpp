@@ -5,6 +5,10 @@
 
 #include <fastoptim/fastoptim.hpp>
 #include <fastoptim/lr_scheduler/chained_scheduler.hpp>
+#include <fastoptim/lr_scheduler/cosine_annealing_lr.hpp>
+#include <fastoptim/lr_scheduler/exponential_lr.hpp>
+#include <fastoptim/lr_scheduler/lambda_lr.hpp>
+#include <fastoptim/lr_scheduler/polynomial_lr.hpp>
 #include <fastoptim/lr_scheduler/sequential_lr.hpp>
 #include <fastoptim/lr_scheduler/swalr.hpp>
 
@@ -16,6 +20,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "golden_sched_compose.hpp"
@@ -235,6 +240,68 @@ void test_nesting() {
   CHECK(ok);
 }
 
+// The child that runs at epoch 0 redoes its initial step in torch's _initial_mode: the chainable forms that
+// keep the current lrs then (ExponentialLR, MultiplicativeLR, PolynomialLR, CosineAnnealingLR) start at the
+// initial lr, not one step ahead. Values from torch 2.13 (lrs 0.1 and 0.05).
+void test_initial_mode() {
+  constexpr double pi = 3.14159265358979323846;
+  const std::vector<std::pair<const char*, std::function<ls::LRScheduler*(Problem&)>>> firsts{
+      {"ExponentialLR", [](Problem& p) -> ls::LRScheduler* { return p.make<ls::ExponentialLR>(*p.groups, 0.5); }},
+      {"MultiplicativeLR",
+       [](Problem& p) -> ls::LRScheduler* {
+         return p.make<ls::MultiplicativeLR>(*p.groups, [](std::int64_t) { return 0.5; });
+       }},
+      {"PolynomialLR", [](Problem& p) -> ls::LRScheduler* { return p.make<ls::PolynomialLR>(*p.groups, 4, 1.0); }},
+      {"CosineAnnealingLR",
+       [](Problem& p) -> ls::LRScheduler* { return p.make<ls::CosineAnnealingLR>(*p.groups, 10); }},
+  };
+  const std::vector<double> second{0.05, 0.05, 0.075, 0.1 * (1 + std::cos(pi / 10)) / 2};
+  for (std::size_t k = 0; k < firsts.size(); ++k) {
+    Problem p;
+    ls::LRScheduler* a = firsts[k].second(p);
+    auto* b = p.make<ls::StepLR>(*p.groups, 100, 0.1);
+    ls::SequentialLR seq(*p.groups, {a, b}, {5});
+    const std::string name = firsts[k].first;
+    CHECK_MSG(p.lr(0) == 0.1 && p.lr(1) == 0.05, name + " at construction");
+    CHECK_MSG(seq.get_last_lr() == std::vector<double>({0.1, 0.05}), name + " get_last_lr");
+    CHECK_MSG(a->last_epoch() == 0 && a->step_count() == 1 && b->last_epoch() == -1, name + " counters");
+    p.train_step();
+    seq.step();
+    CHECK_MSG(close(p.lr(0), second[k]) && close(p.lr(1), second[k] / 2), name + " after one step");
+  }
+  {
+    // milestones {0}: the second scheduler does the initial step (and keeps the lrs); the first never runs.
+    Problem p;
+    auto* a = p.make<ls::StepLR>(*p.groups, 3, 0.9);
+    auto* b = p.make<ls::ExponentialLR>(*p.groups, 0.5);
+    ls::SequentialLR seq(*p.groups, {a, b}, {0});
+    CHECK(p.lr(0) == 0.1 && p.lr(1) == 0.05 && b->last_epoch() == 0 && a->last_epoch() == -1);
+    p.train_step();
+    seq.step();
+    CHECK(p.lr(0) == 0.05 && p.lr(1) == 0.025);
+  }
+  {
+    // A ChainedScheduler at epoch 0: torch's _initial_mode is the chain's own, so its children step as usual.
+    Problem p;
+    auto* e = p.make<ls::ExponentialLR>(*p.groups, 0.5);
+    auto* chain = p.make<ls::ChainedScheduler>(std::vector<ls::LRScheduler*>{e});
+    auto* b = p.make<ls::StepLR>(*p.groups, 100, 0.1);
+    ls::SequentialLR seq(*p.groups, {chain, b}, {5});
+    CHECK(p.lr(0) == 0.05 && p.lr(1) == 0.025);
+  }
+  {
+    // initial_step() is public (torch's _initial_step): step count 1, lrs kept, the flag cleared after.
+    Problem p;
+    ls::ExponentialLR e(*p.groups, 0.5);
+    p.train_step();
+    e.step();
+    e.initial_step();
+    CHECK(e.step_count() == 1 && e.last_epoch() == 2 && close(p.lr(0), 0.05));
+    e.step();
+    CHECK(close(p.lr(0), 0.025));
+  }
+}
+
 void time_steps() {
   Problem p;
   auto* a = p.make<ls::StepLR>(*p.groups, 7, 0.99);
@@ -257,6 +324,7 @@ int main() {
   test_golden();
   test_errors();
   test_nesting();
+  test_initial_mode();
   time_steps();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -290,6 +291,41 @@ void test_errors() {
     expect_throw("OneCycleLR past total_steps", "Tried to step 11 times. The specified number of total steps is 10",
                  [&] { s.step(); });
     check(g.lrs == lrs && g.momenta == moms, "OneCycleLR past total_steps leaves the groups unchanged");
+  }
+  {
+    // torch's ZeroDivisionError (here std::domain_error with Python's message), at construction as torch:
+    // step_size_up 0 divides by step_ratio 0 at epoch 0; OneCycleLR divides max_lr by div_factor and that
+    // by final_div_factor.
+    const auto domain = [](const std::string& what, const std::function<void()>& f) {
+      try {
+        f();
+        check(false, what + ": did not throw");
+      } catch (const std::domain_error& e) {
+        check(std::string(e.what()) == "float division by zero", what + ": message '" + e.what() + "'");
+      }
+    };
+    auto g = two_groups(true);
+    ls::CyclicLR::Options c;
+    c.base_lr = {0.01};
+    c.max_lr = {0.1};
+    c.step_size_up = 0;
+    c.step_size_down = 3;
+    domain("CyclicLR step_size_up 0", [&] { ls::CyclicLR s(g, c); });
+    c.step_size_up = 2;
+    c.step_size_down = 0;
+    ls::CyclicLR ok(g, c);  // step_ratio 1: the falling branch is never reached
+    ok.step();
+    check(close(g.lrs[0], 0.055), "CyclicLR step_size_down 0 rises");
+    ls::OneCycleLR::Options o;
+    o.max_lr = {0.1};
+    o.total_steps = 10;
+    o.div_factor = 0.0;
+    auto h = two_groups(true);
+    domain("OneCycleLR div_factor 0", [&] { ls::OneCycleLR s(h, o); });
+    o.div_factor = 25.0;
+    o.final_div_factor = 0.0;
+    domain("OneCycleLR final_div_factor 0", [&] { ls::OneCycleLR s(h, o); });
+    check(unchanged(h, true), "OneCycleLR division errors leave the groups unchanged");
   }
   {
     // Closed form of CosineAnnealingLR agrees with the chainable form.

@@ -179,6 +179,59 @@ void test_resume_and_params() {
   }
 }
 
+// torch's deprecated step(epoch): a step (step_count + 1) to last_epoch = epoch, by the closed form where
+// the scheduler has one, else by get_lr().
+void test_step_epoch() {
+  {
+    Fixture f;
+    ls::MultiStepLR s(*f.groups, std::vector<std::int64_t>{2, 4}, 0.5);
+    s.step_epoch(5);
+    check(s.last_epoch() == 5 && s.step_count() == 2 && f.lr(0) == 0.025 && f.lr(1) == 0.0125,
+          "MultiStepLR step_epoch(5): closed form");
+    s.step_epoch(1);
+    check(f.lr(0) == 0.1 && s.get_last_lr()[0] == 0.1, "MultiStepLR step_epoch back to 1");
+  }
+  {
+    Fixture f;
+    ls::ExponentialLR s(*f.groups, 0.5);
+    s.step_epoch(3);
+    check(f.lr(0) == 0.1 * 0.125 && s.step_count() == 2, "ExponentialLR step_epoch(3)");
+  }
+  {
+    Fixture f;
+    ls::LambdaLR s(*f.groups, [](std::int64_t e) { return 1.0 / static_cast<double>(e + 1); });
+    s.step_epoch(4);
+    check(close(f.lr(0), 0.02, 1e-15) && s.last_epoch() == 4, "LambdaLR step_epoch(4): get_lr");
+  }
+}
+
+// Where torch's arithmetic raises ZeroDivisionError the cores throw std::domain_error with Python's message.
+void test_zero_division() {
+  const auto domain = [](const std::function<void()>& f, const std::string& message, const std::string& what) {
+    try {
+      f();
+      check(false, what + ": no exception");
+    } catch (const std::domain_error& e) {
+      check(std::string(e.what()) == message, what + ": message '" + e.what() + "'");
+    }
+  };
+  {
+    // (0 / 0.25) ** -1 at epoch 4; the closed form at or past total_iters too.
+    Fixture f;
+    ls::PolynomialLR s(*f.groups, 4, -1.0);
+    for (int i = 0; i < 3; ++i) s.step();
+    check(close(f.lr(0), 0.4, 1e-12), "PolynomialLR power -1 before the end");
+    domain([&] { s.step(); }, "0.0 cannot be raised to a negative power", "PolynomialLR power -1 at total_iters");
+    domain([&] { s.update_lr(6); }, "0.0 cannot be raised to a negative power", "PolynomialLR closed form");
+  }
+  {
+    Fixture f;
+    ls::ConstantLR s(*f.groups, 0.0, 2);
+    s.step();
+    domain([&] { s.step(); }, "float division by zero", "ConstantLR factor 0 at total_iters");
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -186,6 +239,8 @@ int main() {
     test_golden();
     test_validation();
     test_resume_and_params();
+    test_step_epoch();
+    test_zero_division();
   } catch (const std::exception& e) {
     std::printf("FAIL: unexpected exception: %s\n", e.what());
     ++g_failed;

@@ -8,6 +8,7 @@ state dict (torch's keys) in ``_params``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import warnings
@@ -27,6 +28,33 @@ ORDER_WARNING = (
     "See more details at "
     "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
 )
+
+EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` was not necessary and is being "
+    "deprecated where possible. Please use `scheduler.step()` to step the "
+    "scheduler. During the deprecation, if epoch is different from None, the "
+    "closed form is used instead of the new chainable form, where available. "
+    "Please open an issue if you are unable to replicate your use case: "
+    "https://github.com/pytorch/pytorch/issues/new/choose."
+)
+
+# The C++ cores throw std::domain_error (a ValueError here) with Python's message where torch's arithmetic
+# raises ZeroDivisionError.
+_ZERO_DIVISION_MESSAGES = frozenset({
+    "float division by zero", "division by zero", "integer modulo by zero",
+    "0.0 cannot be raised to a negative power",
+})
+
+
+@contextlib.contextmanager
+def zero_division():
+    """Turns the C++ cores' division-by-zero errors into ZeroDivisionError, as torch raises."""
+    try:
+        yield
+    except ValueError as e:
+        if str(e) in _ZERO_DIVISION_MESSAGES:
+            raise ZeroDivisionError(str(e)) from None
+        raise
 
 
 def check_optimizer(optimizer: Any) -> None:
@@ -122,7 +150,8 @@ class LRScheduler:
         self.optimizer = optimizer
         self._sync = GroupSync(optimizer)
         self._sync.pull()
-        self._core = self._make_core(self._sync.values, last_epoch)
+        with zero_division():
+            self._core = self._make_core(self._sync.values, last_epoch)
         self._push()
 
     # -- subclass hook
@@ -133,13 +162,46 @@ class LRScheduler:
         momentum = bool(self._cycles_momentum_attr and getattr(self, self._cycles_momentum_attr))
         self._sync.push(momentum=momentum)
 
+    def _prepare_step(self) -> None:
+        """Reads what the subclass's schedule takes from the param groups at every step (after the pull)."""
+
     # -- torch's API
-    def step(self) -> None:
-        """Advance one epoch (or batch, for per-batch schedules). Call after ``optimizer.step()``."""
+    def step(self, epoch: Optional[int] = None) -> None:
+        """Advance one epoch (or batch, for per-batch schedules). Call after ``optimizer.step()``.
+
+        ``epoch`` (deprecated, as in torch) sets ``last_epoch`` to it and applies the closed form where the
+        scheduler has one, else the chainable form; it warns.
+        """
         if self._core.step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
             warnings.warn(ORDER_WARNING, UserWarning, stacklevel=2)
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+            epoch = integer(epoch, "epoch")
         self._sync.pull()
-        self._core.step()
+        self._prepare_step()
+        with zero_division():
+            if epoch is None:
+                self._core.step()
+            else:
+                self._core.step_epoch(epoch)
+        self._push()
+
+    def _initial_step(self) -> None:
+        """torch's ``_initial_step``: ``_step_count = 0``, then a step in ``_initial_mode`` (the chainable
+        forms of ExponentialLR, MultiplicativeLR, LinearLR, PolynomialLR and CosineAnnealingLR keep the
+        current lrs). SequentialLR calls it on the scheduler that runs at epoch 0."""
+        self._sync.pull()
+        self._prepare_step()
+        with zero_division():
+            self._core.initial_step()
+        self._push()
+
+    def _update_lr(self, epoch: int) -> None:
+        """torch's ``_update_lr(epoch)``: jump to ``epoch`` (closed form where the scheduler has one)."""
+        self._sync.pull()
+        self._prepare_step()
+        with zero_division():
+            self._core.update_lr(epoch)
         self._push()
 
     def get_last_lr(self) -> List[float]:
@@ -148,7 +210,9 @@ class LRScheduler:
     def get_lr(self) -> List[float]:
         """The learning rates for the current ``last_epoch`` computed from the groups' current values."""
         self._sync.pull()
-        return list(self._core.get_lr())
+        self._prepare_step()
+        with zero_division():
+            return list(self._core.get_lr())
 
     @property
     def last_epoch(self) -> int:
@@ -158,17 +222,43 @@ class LRScheduler:
     def last_epoch(self, value: int) -> None:
         self._core.last_epoch = integer(value, "last_epoch")
 
+    # torch's plain attributes; assigning one takes effect at the next step.
     @property
     def base_lrs(self) -> List[float]:
         return list(self._core.base_lrs)
+
+    @base_lrs.setter
+    def base_lrs(self, value: Sequence[float]) -> None:
+        self._load_base(base_lrs=self._group_list(value, "base_lrs"))
 
     @property
     def _step_count(self) -> int:
         return self._core.step_count
 
+    @_step_count.setter
+    def _step_count(self, value: int) -> None:
+        self._load_base(step_count=integer(value, "_step_count"))
+
     @property
     def _last_lr(self) -> List[float]:
         return self.get_last_lr()
+
+    @_last_lr.setter
+    def _last_lr(self, value: Sequence[float]) -> None:
+        self._load_base(last_lr=self._group_list(value, "_last_lr"))
+
+    def _group_list(self, value: Any, name: str) -> List[float]:
+        n = len(self.optimizer.param_groups)
+        if not isinstance(value, (list, tuple)) or len(value) != n:
+            raise ValueError(f"{name} must be a list of {n} values, one per param group")
+        return [real(v, name) for v in value]
+
+    def _load_base(self, **changes: Any) -> None:
+        core = self._core
+        state = dict(base_lrs=list(core.base_lrs), last_epoch=core.last_epoch, step_count=core.step_count,
+                     last_lr=list(core.get_last_lr()))
+        state.update(changes)
+        core.load_base_state(**state)
 
     def state_dict(self) -> Dict[str, Any]:
         """torch's layout: the scheduler's arguments and base_lrs, last_epoch, _step_count, _last_lr."""
@@ -216,6 +306,20 @@ class LRScheduler:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={self._get_param(k)!r}" for k in self._params)
         return f"{type(self).__name__}({args}, last_epoch={self.last_epoch})"
+
+
+def param_property(key: str) -> property:
+    """One of torch's plain attributes that the C++ core holds (a ``_params`` key): assigning it checks the
+    value as loading a state dict does, and takes effect at the next step."""
+
+    def fget(self: Any) -> Any:
+        return self._get_param(key)
+
+    def fset(self: Any, value: Any) -> None:
+        self._check_params({key: value})
+        self._set_param(key, value)
+
+    return property(fget, fset)
 
 
 def is_finite(x: float) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any, Dict, List, Sequence
 
-from ._base import LRScheduler, _ls, check_optimizer, integer, per_group, real
+from ._base import LRScheduler, _ls, check_optimizer, integer, param_property, per_group, real
 from ._plateau import ReduceLROnPlateau
 
 __all__ = ["SequentialLR", "ChainedScheduler", "SWALR"]
@@ -19,28 +19,6 @@ __all__ = ["SequentialLR", "ChainedScheduler", "SWALR"]
 
 def _param_group_lrs(optimizer: Any) -> List[float]:
     return [group["lr"] for group in optimizer.param_groups]
-
-
-def _initial_step(scheduler: Any) -> None:
-    """torch's ``_initial_step``: ``_step_count = 0``, then ``step()``."""
-    own = getattr(scheduler, "_initial_step", None)
-    if own is not None:
-        own()
-        return
-    core = scheduler._core
-    core.load_base_state(list(core.base_lrs), core.last_epoch, 0, list(core.get_last_lr()))
-    scheduler.step()
-
-
-def _update_lr(scheduler: Any, epoch: int) -> None:
-    """torch's ``_update_lr(epoch)``: jump to ``epoch`` (closed form where the scheduler has one)."""
-    own = getattr(scheduler, "_update_lr", None)
-    if own is not None:
-        own(epoch)
-        return
-    scheduler._sync.pull()
-    scheduler._core.update_lr(epoch)
-    scheduler._push()
 
 
 def _check_children(owner: str, optimizer: Any, schedulers: Sequence[Any]) -> None:
@@ -61,13 +39,17 @@ def _check_children(owner: str, optimizer: Any, schedulers: Sequence[Any]) -> No
             )
 
 
-class _Composite:
-    """What SequentialLR and ChainedScheduler share: children, state dicts with nested ``_schedulers``."""
+class _Composite(LRScheduler):
+    """What SequentialLR and ChainedScheduler share: children, state dicts with nested ``_schedulers``.
+
+    An LRScheduler, as torch's composites are, but with no C++ core of its own: its state is plain
+    attributes, which shadow the base class's properties over a core."""
 
     _keys: Sequence[str] = ()
     _schedulers: List[Any]
     optimizer: Any
-    _last_lr: List[float]
+    _last_lr: List[float] = []  # type: ignore[override]  # always set by the constructor
+    _step_count = 0
 
     def get_last_lr(self) -> List[float]:
         return list(self._last_lr)
@@ -83,7 +65,7 @@ class _Composite:
         self._step_count = 0
         self.step()
 
-    def step(self) -> None:  # pragma: no cover - overridden
+    def step(self) -> None:  # type: ignore[override]  # pragma: no cover - overridden
         raise NotImplementedError
 
     def state_dict(self) -> Dict[str, Any]:
@@ -139,6 +121,7 @@ class SequentialLR(_Composite):
     """
 
     _keys = ("_milestones", "last_epoch", "_last_lr")
+    last_epoch = -1  # a plain attribute
 
     def __init__(self, optimizer: Any, schedulers: Sequence[Any], milestones: Sequence[int],
                  last_epoch: int = -1) -> None:
@@ -163,7 +146,7 @@ class SequentialLR(_Composite):
         self.recursive_undo()
         # Perform the initial step for only the scheduler meant to run at step 0.
         idx = bisect_right(self._milestones, 0)
-        _initial_step(self._schedulers[idx])
+        self._schedulers[idx]._initial_step()
         self._last_lr = list(self._schedulers[idx].get_last_lr())
 
     def recursive_undo(self, sched: Any = None) -> None:
@@ -175,13 +158,13 @@ class SequentialLR(_Composite):
         elif hasattr(scheds, "last_epoch"):
             scheds.last_epoch -= 1
 
-    def step(self) -> None:
+    def step(self) -> None:  # type: ignore[override]  # as torch's
         """Advance one epoch: step the active scheduler, or restart the next one at a milestone."""
         self.last_epoch += 1
         idx = bisect_right(self._milestones, self.last_epoch)
         scheduler = self._schedulers[idx]
         if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
-            _update_lr(scheduler, 0)
+            scheduler._update_lr(0)
         else:
             scheduler.step()
         self._last_lr = list(scheduler.get_last_lr())
@@ -232,7 +215,7 @@ class ChainedScheduler(_Composite):
         self.optimizer = optimizer
         self._last_lr = _param_group_lrs(self._schedulers[-1].optimizer)
 
-    def step(self) -> None:
+    def step(self) -> None:  # type: ignore[override]  # as torch's
         """Step every scheduler, in order."""
         for scheduler in self._schedulers:
             scheduler.step()
@@ -283,24 +266,9 @@ class SWALR(LRScheduler):
         swa_lrs, anneal_epochs, strategy = self._init_args
         return _ls.SWALR(groups, swa_lrs, anneal_epochs, strategy, last_epoch)
 
-    def _refresh_swa_lrs(self) -> None:
+    def _prepare_step(self) -> None:
         # torch reads group["swa_lr"] at every step.
         self._core.params.swa_lrs = [real(g["swa_lr"], "swa_lr") for g in self.optimizer.param_groups]
-
-    def step(self) -> None:
-        """Advance one step of the annealing. Call after ``optimizer.step()``."""
-        self._refresh_swa_lrs()
-        super().step()
-
-    def get_lr(self) -> List[float]:
-        self._refresh_swa_lrs()
-        return super().get_lr()
-
-    def _update_lr(self, epoch: int) -> None:
-        self._refresh_swa_lrs()
-        self._sync.pull()
-        self._core.update_lr(epoch)
-        self._push()
 
     def _get_param(self, key: str) -> Any:
         if key == "_anneal_strategy":
@@ -322,9 +290,7 @@ class SWALR(LRScheduler):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"anneal_epochs must be equal or greater than 0, got {value}")
 
-    @property
-    def anneal_epochs(self) -> int:
-        return self._core.params.anneal_epochs
+    anneal_epochs = param_property("anneal_epochs")
 
     @property
     def anneal_strategy(self) -> str:

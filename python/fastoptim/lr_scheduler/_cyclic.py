@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import types
-import warnings
 from typing import Any, Callable, Dict, List, Optional, Union
 
-from ._base import LRScheduler, ORDER_WARNING, _ls, check_optimizer, integer, per_group, real
+from ._base import LRScheduler, _ls, check_optimizer, integer, param_property, per_group, real
 
 __all__ = ["CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "OneCycleLR"]
 
@@ -17,17 +15,6 @@ def _has_momentum(optimizer: Any) -> bool:
     if isinstance(defaults, dict):
         return "momentum" in defaults or "betas" in defaults
     return all("momentum" in g or "betas" in g for g in optimizer.param_groups)
-
-
-@contextlib.contextmanager
-def _zero_division():
-    """torch raises ZeroDivisionError for an empty OneCycleLR phase; the C++ core says ValueError."""
-    try:
-        yield
-    except ValueError as e:
-        if str(e) == "float division by zero":
-            raise ZeroDivisionError(str(e)) from None
-        raise
 
 
 _NO_MOMENTUM = "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
@@ -76,13 +63,8 @@ class CosineAnnealingLR(LRScheduler):
     def _get_closed_form_lr(self) -> List[float]:
         return list(self._core.closed_form_lr())
 
-    @property
-    def T_max(self) -> int:
-        return self._core.params.T_max
-
-    @property
-    def eta_min(self) -> float:
-        return self._core.params.eta_min
+    T_max = param_property("T_max")
+    eta_min = param_property("eta_min")
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
@@ -159,11 +141,11 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             if key in params:
                 real(params[key], key)
 
-    T_0 = property(lambda self: self._core.params.T_0)
-    T_mult = property(lambda self: self._core.params.T_mult)
-    T_i = property(lambda self: self._core.params.T_i)
-    eta_min = property(lambda self: self._core.params.eta_min)
-    T_cur = property(lambda self: self._get_param("T_cur"))
+    T_0 = param_property("T_0")
+    T_mult = param_property("T_mult")
+    T_i = param_property("T_i")
+    eta_min = param_property("eta_min")
+    T_cur = param_property("T_cur")
 
 
 class CyclicLR(LRScheduler):
@@ -256,12 +238,12 @@ class CyclicLR(LRScheduler):
             return self._scale_fn_custom(x)
         return self._core.scale_fn(int(x))
 
-    max_lrs = property(lambda self: list(self._core.params.max_lrs))
-    total_size = property(lambda self: self._core.params.total_size)
-    step_ratio = property(lambda self: self._core.params.step_ratio)
+    max_lrs = param_property("max_lrs")
+    total_size = param_property("total_size")
+    step_ratio = param_property("step_ratio")
     mode = property(lambda self: self._core.params.mode)
-    gamma = property(lambda self: self._core.params.gamma)
-    scale_mode = property(lambda self: self._core.params.scale_mode)
+    gamma = param_property("gamma")
+    scale_mode = param_property("scale_mode")
     use_beta1 = property(lambda self: self._core.params.use_beta1)
     base_momentums = property(lambda self: list(self._core.params.base_momentums))
     max_momentums = property(lambda self: list(self._core.params.max_momentums))
@@ -400,6 +382,9 @@ class OneCycleLR(LRScheduler):
         max_lrs = per_group(max_lr, n, "max_lr")
         div_factor = real(div_factor, "div_factor")
         final_div_factor = real(final_div_factor, "final_div_factor")
+        if last_epoch == -1 and n > 0 and (div_factor == 0 or final_div_factor == 0):
+            # torch computes max_lr / div_factor / final_div_factor into the groups, before the momentum checks.
+            raise ZeroDivisionError("float division by zero")
         cycle_momentum = bool(cycle_momentum)
         max_m, base_m = [0.95] * n, [0.85] * n
         if cycle_momentum:
@@ -430,10 +415,9 @@ class OneCycleLR(LRScheduler):
                     group["base_momentum"] = p.base_momentums[i]
 
     def _make_core(self, groups, last_epoch):
-        with _zero_division():
-            return _ls.OneCycleLR(groups, *self._args, last_epoch, self._min_lrs)
+        return _ls.OneCycleLR(groups, *self._args, last_epoch, self._min_lrs)
 
-    def _pull_group_values(self) -> None:
+    def _prepare_step(self) -> None:
         """torch reads max_lr, min_lr, max_momentum and base_momentum from the param groups at every step."""
         groups = self.optimizer.param_groups
         p = self._core.params
@@ -443,25 +427,11 @@ class OneCycleLR(LRScheduler):
                 if values != list(getattr(p, attr)):
                     setattr(p, attr, values)
 
-    def step(self) -> None:
-        """Advance one batch; raises ``ValueError`` (changing no param group) past ``total_steps``."""
-        if self._core.step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
-            warnings.warn(ORDER_WARNING, UserWarning, stacklevel=2)
-        self._sync.pull()
-        self._pull_group_values()
-        with _zero_division():
-            self._core.step()
-        self._push()
-
-    def get_lr(self) -> List[float]:
-        self._pull_group_values()
-        return super().get_lr()
-
     @property
     def cycle_momentum(self) -> bool:
         return self._core.params.cycle_momentum
 
-    total_steps = property(lambda self: self._core.params.total_steps)
+    total_steps = param_property("total_steps")
     use_beta1 = property(lambda self: self._core.params.use_beta1)
 
     def state_dict(self) -> Dict[str, Any]:

@@ -6,7 +6,7 @@ import collections
 import types
 from typing import Any, Callable, Dict, List
 
-from ._base import LRScheduler, _ls, check_optimizer, integer, real
+from ._base import LRScheduler, _ls, check_optimizer, integer, param_property, real
 
 __all__ = ["MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR", "LambdaLR",
            "MultiplicativeLR"]
@@ -72,13 +72,8 @@ class MultiStepLR(LRScheduler):
             value = _milestone_list(value)
         super()._set_param(key, value)
 
-    @property
-    def milestones(self) -> collections.Counter:
-        return collections.Counter(self._core.params.milestones)
-
-    @property
-    def gamma(self) -> float:
-        return self._core.params.gamma
+    milestones = param_property("milestones")  # a Counter, as torch's; a list or a Counter can be assigned
+    gamma = param_property("gamma")
 
 
 def _check_constant(params: Dict[str, Any]) -> None:
@@ -123,13 +118,8 @@ class ConstantLR(LRScheduler):
     def _check_params(self, params: Dict[str, Any]) -> None:
         _check_constant(params)
 
-    @property
-    def factor(self) -> float:
-        return self._core.params.factor
-
-    @property
-    def total_iters(self) -> int:
-        return self._core.params.total_iters
+    factor = param_property("factor")
+    total_iters = param_property("total_iters")
 
 
 def _check_linear(params: Dict[str, Any]) -> None:
@@ -182,17 +172,9 @@ class LinearLR(LRScheduler):
     def _check_params(self, params: Dict[str, Any]) -> None:
         _check_linear(params)
 
-    @property
-    def start_factor(self) -> float:
-        return self._core.params.start_factor
-
-    @property
-    def end_factor(self) -> float:
-        return self._core.params.end_factor
-
-    @property
-    def total_iters(self) -> int:
-        return self._core.params.total_iters
+    start_factor = param_property("start_factor")
+    end_factor = param_property("end_factor")
+    total_iters = param_property("total_iters")
 
 
 class ExponentialLR(LRScheduler):
@@ -226,9 +208,7 @@ class ExponentialLR(LRScheduler):
         if "gamma" in params:
             real(params["gamma"], "gamma")
 
-    @property
-    def gamma(self) -> float:
-        return self._core.params.gamma
+    gamma = param_property("gamma")
 
 
 class PolynomialLR(LRScheduler):
@@ -267,13 +247,8 @@ class PolynomialLR(LRScheduler):
         if "power" in params:
             real(params["power"], "power")
 
-    @property
-    def total_iters(self) -> int:
-        return self._core.params.total_iters
-
-    @property
-    def power(self) -> float:
-        return self._core.params.power
+    total_iters = param_property("total_iters")
+    power = param_property("power")
 
 
 class _LambdaBase(LRScheduler):

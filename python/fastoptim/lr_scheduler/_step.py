@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from ._base import LRScheduler, _ls, integer, real
+from ._base import LRScheduler, _ls, integer, param_property, real
 
 __all__ = ["StepLR"]
 
@@ -45,10 +45,5 @@ class StepLR(LRScheduler):
         if "gamma" in params:
             real(params["gamma"], "gamma")
 
-    @property
-    def step_size(self) -> int:
-        return self._core.params.step_size
-
-    @property
-    def gamma(self) -> float:
-        return self._core.params.gamma
+    step_size = param_property("step_size")
+    gamma = param_property("gamma")

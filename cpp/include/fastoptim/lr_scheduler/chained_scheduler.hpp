@@ -68,12 +68,6 @@ class CompositeLRScheduler : public LRScheduler {
   CompositeLRScheduler(GroupsAccess& groups, std::vector<LRScheduler*> schedulers, const char* name)
       : LRScheduler(groups, -1), schedulers_(std::move(schedulers)), name_(name) {}
 
-  // torch's _initial_step on a child: _step_count = 0, then step().
-  static void initial_step_of(LRScheduler& s) {
-    s.load_base_state(s.base_lrs(), s.last_epoch(), 0, s.get_last_lr());
-    s.step();
-  }
-
   std::vector<LRScheduler*> schedulers_;
   const char* name_;
 };

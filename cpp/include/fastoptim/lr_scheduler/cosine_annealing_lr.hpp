@@ -18,14 +18,7 @@ class CosineAnnealingLR : public LRScheduler {
       : CosineAnnealingLR(groups, Params{T_max, eta_min}, last_epoch) {}
   CosineAnnealingLR(GroupsAccess& groups, Params p, std::int64_t last_epoch = -1)
       : LRScheduler(groups, last_epoch), params(p) {
-    initial_ = true;
-    try {
-      initial_step();
-    } catch (...) {
-      initial_ = false;
-      throw;
-    }
-    initial_ = false;
+    initial_step();
   }
 
   Params params;  // editable between steps, e.g. when loading a state dict
@@ -33,9 +26,9 @@ class CosineAnnealingLR : public LRScheduler {
   std::vector<double> get_lr() override {
     constexpr double pi = 3.14159265358979323846;
     std::vector<double> lrs = current_lrs();
-    if (initial_) return lrs;
+    if (is_initial_) return lrs;
     const double le = static_cast<double>(last_epoch_);
-    if (params.T_max == 0) throw std::domain_error("integer division or modulo by zero");
+    if (params.T_max == 0) throw std::domain_error("integer modulo by zero");  // Python 3.11+
     const double T = static_cast<double>(params.T_max);
     if (step_count_ == 1 && last_epoch_ > 0) {
       for (std::size_t i = 0; i < lrs.size(); ++i)
@@ -60,9 +53,6 @@ class CosineAnnealingLR : public LRScheduler {
     for (double& lr : lrs) lr = params.eta_min + (lr - params.eta_min) * c / 2;
     return lrs;
   }
-
- private:
-  bool initial_ = false;  // torch's _is_initial: the constructor's step keeps the current lrs
 };
 
 }  // namespace lr_scheduler

@@ -98,6 +98,9 @@ class CyclicLR : public LRScheduler {
     const double cyc = std::floor(1 + le / params.total_size);
     const auto cycle = static_cast<std::int64_t>(cyc);
     const double x = 1.0 + le / params.total_size - cyc;
+    // torch divides by step_ratio (0 when step_size_up is 0) or step_ratio - 1: ZeroDivisionError, not NaN.
+    if (x <= params.step_ratio ? params.step_ratio == 0.0 : params.step_ratio == 1.0)
+      throw std::domain_error("float division by zero");
     const double scale_factor = x <= params.step_ratio ? x / params.step_ratio : (x - 1) / (params.step_ratio - 1);
     const std::int64_t arg = params.scale_mode == "cycle" ? cycle : last_epoch_;
     const std::size_t n = groups_->size();

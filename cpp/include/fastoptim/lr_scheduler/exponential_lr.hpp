@@ -16,16 +16,14 @@ class ExponentialLR : public LRScheduler {
       : ExponentialLR(groups, Params{gamma}, last_epoch) {}
   ExponentialLR(GroupsAccess& groups, Params p, std::int64_t last_epoch = -1)
       : LRScheduler(groups, last_epoch), params(p) {
-    initial_ = true;
     initial_step();
-    initial_ = false;
   }
 
   Params params;  // editable between steps, e.g. when loading a state dict
 
   std::vector<double> get_lr() override {
     std::vector<double> lrs = current_lrs();
-    if (initial_) return lrs;  // a resumed scheduler does not step ahead of itself
+    if (is_initial_) return lrs;  // a resumed scheduler does not step ahead of itself
     for (double& lr : lrs) lr = lr * params.gamma;
     return lrs;
   }
@@ -37,9 +35,6 @@ class ExponentialLR : public LRScheduler {
     for (double& lr : lrs) lr = lr * f;
     return lrs;
   }
-
- private:
-  bool initial_ = false;  // torch's _is_initial
 };
 
 }  // namespace lr_scheduler

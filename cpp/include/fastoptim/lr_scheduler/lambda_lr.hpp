@@ -57,22 +57,17 @@ class MultiplicativeLR : public LRScheduler {
   MultiplicativeLR(GroupsAccess& groups, std::vector<LrLambda> lr_lambdas, std::int64_t last_epoch = -1)
       : LRScheduler(groups, (detail::lr_lambdas_for(groups, lr_lambdas), last_epoch)),
         params{std::move(lr_lambdas)} {
-    initial_ = true;
     initial_step();
-    initial_ = false;
   }
 
   Params params;
 
   std::vector<double> get_lr() override {
     std::vector<double> lrs = current_lrs();
-    if (initial_) return lrs;
+    if (is_initial_) return lrs;
     for (std::size_t i = 0; i < lrs.size(); ++i) lrs[i] = lrs[i] * params.lr_lambdas.at(i)(last_epoch_);
     return lrs;
   }
-
- private:
-  bool initial_ = false;  // torch's _is_initial
 };
 
 }  // namespace lr_scheduler

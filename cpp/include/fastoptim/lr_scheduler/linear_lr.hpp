@@ -22,9 +22,7 @@ class LinearLR : public LRScheduler {
       : LinearLR(groups, Params{start_factor, end_factor, total_iters}, last_epoch) {}
   LinearLR(GroupsAccess& groups, Params p, std::int64_t last_epoch = -1)
       : LRScheduler((check(p), groups), last_epoch), params(p) {
-    initial_ = true;
     initial_step();
-    initial_ = false;
   }
 
   static void check(const Params& p) {
@@ -44,7 +42,7 @@ class LinearLR : public LRScheduler {
       for (double& lr : lrs) lr = lr * p.start_factor;
       return lrs;
     }
-    if (initial_ || last_epoch_ > p.total_iters) return lrs;
+    if (is_initial_ || last_epoch_ > p.total_iters) return lrs;
     const double denom = static_cast<double>(p.total_iters) * p.start_factor +
                          static_cast<double>(last_epoch_ - 1) * (p.end_factor - p.start_factor);
     if (denom == 0.0) throw std::domain_error("float division by zero");
@@ -64,9 +62,6 @@ class LinearLR : public LRScheduler {
     for (double& lr : lrs) lr = lr * f;
     return lrs;
   }
-
- private:
-  bool initial_ = false;  // torch's _is_initial
 };
 
 }  // namespace lr_scheduler

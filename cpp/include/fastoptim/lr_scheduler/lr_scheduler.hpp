@@ -148,6 +148,27 @@ class LRScheduler {
   }
   void set_last_epoch(std::int64_t epoch) noexcept { last_epoch_ = epoch; }
 
+  // torch's deprecated step(epoch): counts as a step, sets last_epoch = epoch and applies the closed form
+  // where the scheduler has one, else get_lr().
+  void step_epoch(std::int64_t epoch) {
+    ++step_count_;
+    update_lr(epoch);
+  }
+
+  // torch's _initial_step: _step_count = 0, then step() in _initial_mode (is_initial_ set), where the
+  // chainable get_lr of ExponentialLR, MultiplicativeLR, LinearLR, PolynomialLR and CosineAnnealingLR
+  // keeps the current lrs. Every concrete scheduler's constructor ends with it (get_lr is virtual, so the
+  // base constructor cannot); SequentialLR calls it on the child that runs at epoch 0.
+  void initial_step() {
+    struct Mode {
+      bool& flag;
+      explicit Mode(bool& f) : flag(f) { flag = true; }
+      ~Mode() { flag = false; }
+    } mode(is_initial_);
+    step_count_ = 0;
+    step();
+  }
+
  protected:
   LRScheduler(GroupsAccess& groups, std::int64_t last_epoch) : groups_(&groups), last_epoch_(last_epoch) {
     if (last_epoch < -1) throw std::invalid_argument("last_epoch must be >= -1, got " + std::to_string(last_epoch));
@@ -162,13 +183,6 @@ class LRScheduler {
                                       "] when resuming scheduler with last_epoch >= 0.");
     }
     for (std::size_t i = 0; i < n; ++i) base_lrs_.push_back(*groups.initial_lr(i));
-  }
-
-  // torch's _initial_step: every concrete scheduler's constructor ends with it (get_lr is virtual, so
-  // the base constructor cannot).
-  void initial_step() {
-    step_count_ = 0;
-    step();
   }
 
   void apply(const std::vector<double>& lrs) {
@@ -199,6 +213,7 @@ class LRScheduler {
   std::int64_t last_epoch_;
   std::int64_t step_count_ = 0;
   std::vector<double> last_lr_;
+  bool is_initial_ = false;  // torch's _is_initial: set during initial_step()
 };
 
 }  // namespace lr_scheduler

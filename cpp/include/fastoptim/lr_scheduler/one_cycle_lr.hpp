@@ -155,6 +155,10 @@ class OneCycleLR : public LRScheduler {
     p.max_lrs = per_group(o.max_lr, n, "max_lr");
     std::vector<double> initial(n);
     p.min_lrs.resize(n);
+    // torch computes max_lr / div_factor and initial_lr / final_div_factor (only when starting): a zero
+    // divisor is a ZeroDivisionError there, at construction.
+    if (last_epoch == -1 && n > 0 && (o.div_factor == 0.0 || o.final_div_factor == 0.0))
+      throw std::domain_error("float division by zero");
     for (std::size_t i = 0; i < n; ++i) {
       initial[i] = p.max_lrs[i] / o.div_factor;
       p.min_lrs[i] = initial[i] / o.final_div_factor;

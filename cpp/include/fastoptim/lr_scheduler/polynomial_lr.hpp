@@ -21,9 +21,7 @@ class PolynomialLR : public LRScheduler {
       : PolynomialLR(groups, Params{total_iters, power}, last_epoch) {}
   PolynomialLR(GroupsAccess& groups, Params p, std::int64_t last_epoch = -1)
       : LRScheduler(groups, last_epoch), params(p) {
-    initial_ = true;
     initial_step();
-    initial_ = false;
   }
 
   Params params;  // editable between steps, e.g. when loading a state dict
@@ -32,12 +30,12 @@ class PolynomialLR : public LRScheduler {
   std::vector<double> get_lr() override {
     std::vector<double> lrs = current_lrs();
     const Params& p = params;
-    if (initial_ || last_epoch_ > p.total_iters) return lrs;
+    if (is_initial_ || last_epoch_ > p.total_iters) return lrs;
     if (p.total_iters == 0) throw std::domain_error("division by zero");
     const double t = static_cast<double>(p.total_iters);
     const double den = 1.0 - static_cast<double>(last_epoch_ - 1) / t;
     if (den == 0.0) throw std::domain_error("float division by zero");
-    const double decay = std::pow((1.0 - static_cast<double>(last_epoch_) / t) / den, p.power);
+    const double decay = pow0((1.0 - static_cast<double>(last_epoch_) / t) / den, p.power);
     for (double& lr : lrs) lr = lr * decay;
     return lrs;
   }
@@ -46,7 +44,7 @@ class PolynomialLR : public LRScheduler {
   std::optional<std::vector<double>> closed_form_lr() const override {
     const Params& p = params;
     if (p.total_iters == 0) throw std::domain_error("division by zero");
-    const double f = std::pow(
+    const double f = pow0(
         1.0 - static_cast<double>(std::min(p.total_iters, last_epoch_)) / static_cast<double>(p.total_iters), p.power);
     std::vector<double> lrs = base_lrs_;
     for (double& lr : lrs) lr = lr * f;
@@ -54,7 +52,11 @@ class PolynomialLR : public LRScheduler {
   }
 
  private:
-  bool initial_ = false;  // torch's _is_initial
+  // Python's float ** float: 0.0 to a negative power raises ZeroDivisionError (std::pow gives inf).
+  static double pow0(double base, double power) {
+    if (base == 0.0 && power < 0) throw std::domain_error("0.0 cannot be raised to a negative power");
+    return std::pow(base, power);
+  }
 };
 
 }  // namespace lr_scheduler

@@ -76,9 +76,11 @@ class ReduceLROnPlateau {
     reset();
   }
 
-  void step(double metric) {
+  void step(double metric) { step(metric, last_epoch_ + 1); }
+
+  // torch's deprecated step(metrics, epoch): last_epoch = epoch, then as step(metric).
+  void step(double metric, std::int64_t epoch) {
     const double current = metric;
-    const std::int64_t epoch = last_epoch_ + 1;
     last_epoch_ = epoch;
     PlateauEvent ev;
     ev.epoch = epoch;

@@ -47,10 +47,11 @@ class SequentialLR : public CompositeLRScheduler {
       if (!init) throw std::invalid_argument("param_groups[" + std::to_string(i) + "] has no initial_lr");
       groups.set_lr(i, *init);
     }
-    // Undo the initial steps of the children, then do it for the one that runs at epoch 0.
+    // Undo the initial steps of the children, then redo it (torch's _initial_step, in _initial_mode) for
+    // the one that runs at epoch 0.
     for (LRScheduler* s : schedulers_) recursive_undo(*s);
     const std::size_t idx = bisect_right(milestones_, 0);
-    initial_step_of(*schedulers_[idx]);
+    schedulers_[idx]->initial_step();
     last_lr_ = schedulers_[idx]->get_last_lr();
   }
 
