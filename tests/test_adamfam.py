@@ -114,18 +114,28 @@ def test_float64_mu_product_from_torch_keeps_its_dtype_and_rounding():
         assert opt.state[i]["mu_product"].tobytes() == t_opt.state[p]["mu_product"].numpy().tobytes()
 
 
-@pytest.mark.parametrize("value,dtype", [
-    (np.array(0.25, np.float32), np.float32), (np.array(0.25, np.float64), np.float64), (0.25, np.float32),
-    (np.float64(0.25), np.float64), (np.array([0.25], np.float16), np.float32), (np.array(0.25, ">f8"), np.float32),
+@pytest.mark.parametrize("index,dtype", [(2, np.float32), (5, np.float64)], ids=["float32_param", "float64_param"])
+@pytest.mark.parametrize("value", [
+    np.array(0.25, np.float32), np.array(0.25, np.float64), 0.25, np.float64(0.25), np.array([0.25], np.float16),
+    np.array(0.25, ">f8"),
 ], ids=["float32", "float64", "python_float", "numpy_float64_scalar", "float16_size_1", "big_endian"])
-def test_load_state_dict_mu_product_dtypes(value, dtype):
+def test_load_state_dict_mu_product_dtypes(value, index, dtype):
+    """Loaded mu_product takes the parameter's dtype, as torch's load_state_dict casts it."""
     opt, params, rng = make("NAdam", 1)
     sd = opt.state_dict()
-    sd["state"][2]["mu_product"] = value
+    sd["state"][index]["mu_product"] = value
     opt.load_state_dict(sd)
-    mp = opt.state[2]["mu_product"]
+    mp = opt.state[index]["mu_product"]
     assert mp.dtype == dtype and mp.shape == () and float(mp) == 0.25 and mp.flags.owndata
     opt.step(good_grads(params, rng))  # and it steps
+
+
+def test_load_state_dict_rejects_mu_product_past_float32():
+    opt, params, rng = make("NAdam", 2)
+    sd = opt.state_dict()
+    sd["state"][2]["mu_product"] = 1e39  # parameter 2 is float32: inf there
+    expect_no_change(opt, lambda: opt.load_state_dict(sd), ValueError,
+                     words_pattern("state 'mu_product' of parameter 2", "finite in float32"))
 
 
 @pytest.mark.parametrize("value,exc,words", [

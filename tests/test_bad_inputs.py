@@ -1100,6 +1100,32 @@ def test_step_rejects_tampered_step_count(name, case):
                      words_pattern("step", "parameter 3"), grads)
 
 
+@pytest.mark.parametrize("name", STEP_NAMES)
+def test_step_count_viewing_a_parameter_never_overwrites_it(name):
+    """A 'step' that is a 0-d float32 view into a parameter's memory: the step count must not be written
+    into the parameter. The C++ driver rejects the overlap (nothing changed); the Python path installs a
+    fresh step array instead of writing into the view."""
+    opt, params, rng = make(name, 2)
+    twin, twin_params, twin_rng = make(name, 2)
+    grads, twin_grads = good_grads(params, rng, name), good_grads(twin_params, twin_rng, name)
+    t = next(i for i, p in enumerate(params) if p.dtype in (np.float32, np.float64) and p.size >= 2)
+    view = params[t].reshape(-1).view(np.float32)[:1].reshape(())
+    view[()] = opt.state[t]["step"]  # a valid count (the twin's parameter gets the same bytes)
+    twin_params[t].reshape(-1).view(np.float32)[0] = view
+    opt.state[t]["step"] = view
+    before = params[t].copy()
+    try:
+        opt.step(grads)
+    except ValueError as e:
+        assert "overlap" in str(e) and f"parameter {t}" in str(e)
+        assert np.array_equal(params[t], before)
+        return
+    twin.step(twin_grads)
+    assert opt.state[t]["step"] is not view
+    for p, q in zip(params, twin_params):
+        assert_same_value(p, q, "parameter")
+
+
 # ==================================================================================== load_state_dict
 
 
@@ -1182,6 +1208,8 @@ LOAD_CASES: Dict[str, Tuple[Callable, type, Callable[[str], str], bool]] = {
                  lambda n: words_pattern("state 'step' of parameter 4", "finite"), True),
     "inf_step": (_set(lambda n: ("state", 0, "step", float("inf"))), ValueError,
                  lambda n: words_pattern("state 'step' of parameter 0", "finite"), True),
+    "step_past_float32": (_set(lambda n: ("state", 0, "step", 1e39)), ValueError,
+                          lambda n: words_pattern("state 'step' of parameter 0", "float32"), True),
     "vector_step": (_set(lambda n: ("state", 0, "step", np.array([1.0, 2.0]))), ValueError,
                     lambda n: words_pattern("state 'step' of parameter 0", "scalar"), True),
     "negative_lr_in_group": (_set(lambda n: ("param_groups", 1, "lr", -0.5)), ValueError,
@@ -1197,7 +1225,8 @@ LOAD_CASES: Dict[str, Tuple[Callable, type, Callable[[str], str], bool]] = {
 }
 
 LOAD_IDS = [(name, case) for name in NAMES for case in LOAD_CASES
-            if REGISTRY[name]["has_step"] or not LOAD_CASES[case][3]]
+            if (REGISTRY[name]["has_step"] or not LOAD_CASES[case][3])
+            and not (name == "SparseAdam" and case == "step_past_float32")]  # its step is a Python int, as torch's
 
 
 @pytest.mark.parametrize("steps", STEPS, ids=STEPS_IDS)
@@ -1273,3 +1302,84 @@ def test_expect_no_change_catches_state_created_on_a_first_step(name):
 
     with pytest.raises(AssertionError):
         expect_no_change(opt, sneaky, ValueError, "parameter 0")
+
+
+# ============================================================================= numbers past their types
+
+
+def test_hyperparameter_past_floats_range_is_a_value_error():
+    """float(10**400) overflows: a clear ValueError, at construction and at a step (nothing changed)."""
+    p = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match="too large for a float"):
+        fastoptim.Adam([p], lr=10**400)
+    opt = fastoptim.Adam([p])
+    opt.param_groups[0]["weight_decay"] = 10**400
+    with pytest.raises(ValueError, match="too large for a float"):
+        opt.step([np.ones(3, np.float32)])
+    assert opt.state == {} and not p.any()
+
+
+def test_load_rejects_a_rounding_counter_past_int64():
+    opt = fastoptim.SGD([np.zeros(3, np.float32)], lr=0.1, momentum=0.9, state_dtype="bfloat16",
+                        stochastic_rounding=True)
+    opt.step([np.ones(3, np.float32)])
+    sd = opt.state_dict()
+    sd["rounding"]["step"] = 2**64
+    with pytest.raises(ValueError, match="rounding"):
+        opt.load_state_dict(sd)
+    opt.step([np.ones(3, np.float32)])  # still steps
+
+
+@pytest.mark.parametrize("name,key,value", [("ScheduleFreeAdamW", "k", 10**400), ("ScheduleFreeAdamW", "k", 2**63),
+                                            ("ScheduleFreeAdamW", "warmup_steps", 2**64), ("Adan", "step", 10**400)])
+def test_load_rejects_group_counts_past_int64(name, key, value):
+    p = np.ones(3)
+    opt = getattr(fastoptim, name)([p], lr=0.1)
+    if name == "ScheduleFreeAdamW":
+        opt.train()
+    opt.step([np.ones(3)])
+    sd = opt.state_dict()
+    sd["param_groups"][0][key] = value
+    with pytest.raises(ValueError, match=key):
+        opt.load_state_dict(sd)
+    opt.step([np.ones(3)])  # still steps
+
+
+def test_schedulefree_weight_overflow_is_a_value_error_and_changes_nothing():
+    p = np.ones(3)
+    opt = fastoptim.ScheduleFreeAdamW([p], lr=0.1)
+    opt.train()
+    opt.step([np.ones(3)])
+    opt.param_groups[0]["lr_max"] = 1e308  # lr_max ** 2 overflows
+    before, state = p.copy(), {k: v.copy() for k, v in opt.state[0].items()}
+    with pytest.raises(ValueError, match="overflows"):
+        opt.step([np.ones(3)])
+    assert np.array_equal(p, before) and all(np.array_equal(opt.state[0][k], v) for k, v in state.items())
+    assert opt.param_groups[0]["k"] == 1
+
+
+@pytest.mark.parametrize("key", ["max_iter", "max_eval", "history_size"])
+def test_lbfgs_limits_past_int64_are_rejected(key):
+    with pytest.raises(ValueError, match=f"Invalid {key} value"):
+        fastoptim.LBFGS([np.zeros(2)], **{key: 2**63})
+
+
+@pytest.mark.parametrize("bad", ["False", 1, None])
+def test_functional_first_step_must_be_a_bool(bad):
+    from fastoptim import functional as F
+
+    p, g, buf = np.zeros(3), np.ones(3), np.full(3, 5.0)
+    with pytest.raises(TypeError, match="first_step"):
+        F.sgd_(p, g, buf, lr=0.1, momentum=0.9, first_step=bad)
+    assert not p.any() and (buf == 5.0).all()
+
+
+@pytest.mark.parametrize("bad,exc", [("3", TypeError), (True, TypeError), (10**400, ValueError),
+                                     (float("inf"), ValueError), (1.5, ValueError), (0, ValueError)])
+def test_functional_step_must_be_a_positive_integer(bad, exc):
+    from fastoptim import functional as F
+
+    p, g, m, v = np.zeros(3), np.ones(3), np.zeros(3), np.zeros(3)
+    with pytest.raises(exc, match="step must be a positive integer"):
+        F.adam_(p, g, m, v, bad, lr=0.1)
+    assert not p.any() and not m.any() and not v.any()

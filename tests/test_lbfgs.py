@@ -426,6 +426,42 @@ BAD_CLOSURES = {
 }
 
 
+@pytest.mark.parametrize("after_calls", [0, 1])
+def test_strong_wolfe_with_a_nan_loss_raises_torchs_index_error_and_changes_nothing(after_calls):
+    """torch's strong-Wolfe search ends with a one-point bracket whose low point, for a NaN loss, is index 1:
+    an IndexError. We raise the same (it once read past the bracket and crashed), and change nothing."""
+    x = np.array([1.5, -0.5, 2.0])
+    opt = fastoptim.LBFGS([x], line_search_fn="strong_wolfe")
+    calls = [0]
+
+    def closure():
+        calls[0] += 1
+        return (float("nan") if calls[0] > after_calls else float(np.sum((x - 3) ** 2))), [2 * (x - 3)]
+
+    snap = snapshot(opt, [x])
+    with pytest.raises(IndexError, match="list index out of range"):
+        opt.step(closure)
+    assert_unchanged(opt, [x], snap)
+
+
+@requires_torch
+def test_strong_wolfe_with_a_nan_loss_raises_in_torch_too():
+    import torch
+
+    x = torch.tensor([1.5, -0.5, 2.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([x], line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = ((x - 3) ** 2).sum() * float("nan")
+        loss.backward()
+        x.grad = 2 * (x.detach() - 3)
+        return loss
+
+    with pytest.raises(IndexError):
+        opt.step(closure)
+
+
 @pytest.mark.parametrize("line_search", [None, "strong_wolfe"])
 @pytest.mark.parametrize("after_calls", [0, 1, 4], ids=["first_call", "second_call", "fifth_call"])
 @pytest.mark.parametrize("case", list(BAD_CLOSURES))
@@ -503,7 +539,9 @@ BAD_STATES = {
     "d_2d": (lambda e: e.update(d=np.zeros((3, 1))), ValueError, "'d' must be a 1-d real array"),
     "history_lengths_differ": (lambda e: e["old_stps"].pop(), ValueError, "same length"),
     "old_dir_wrong_size": (lambda e: e["old_dirs"].__setitem__(0, np.zeros(2)), ValueError, "old_dirs\\[0\\]"),
-    "negative_n_iter": (lambda e: e.update(n_iter=-1), ValueError, "'n_iter' must be an integer >= 0"),
+    "negative_n_iter": (lambda e: e.update(n_iter=-1), ValueError, "'n_iter' must be an integer in \\[0, 2\\*\\*62\\]"),
+    "n_iter_past_int64": (lambda e: e.update(n_iter=2**63 - 1), ValueError, "'n_iter' must be an integer in"),
+    "func_evals_past_int64": (lambda e: e.update(func_evals=2**70), ValueError, "'func_evals' must be an integer in"),
     "unknown_key": (lambda e: e.update(step=1), ValueError, "unknown state"),
     "missing_t": (lambda e: e.pop("t"), ValueError, "lacks \\['t'\\]"),
     "t_not_a_number": (lambda e: e.update(t="x"), TypeError, "state 't'"),

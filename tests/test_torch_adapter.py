@@ -222,6 +222,87 @@ def test_load_state_dict_checks_before_installing():
     assert opt.param_groups[0]["amsgrad"] is False
 
 
+@pytest.mark.parametrize("corrupt,match", [
+    (lambda st: st.__setitem__("exp_avg", torch.zeros(7)), "shape"),
+    (lambda st: st.__setitem__("step", torch.tensor(-1.0)), "step"),
+    (lambda st: st.__setitem__("bogus", torch.zeros(1)), "unknown state"),
+])
+def test_load_state_dict_checks_the_state_too(corrupt, match):
+    """A state entry the numpy class would reject is rejected at load, not at the next step."""
+    params = _problem()
+    opt = ft.Adam(_groups(params), lr=0.01)
+    _set_grads(params, 1)
+    opt.step()
+    bad = copy.deepcopy(opt.state_dict())
+    corrupt(bad["state"][0])
+    before = {k: v.clone() for k, v in opt.state[params[0]].items()}
+    with pytest.raises(ValueError, match=match):
+        opt.load_state_dict(bad)
+    assert all(torch.equal(opt.state[params[0]][k], v) for k, v in before.items())
+    opt.step()
+
+
+def test_schedulefree_train_and_eval_move_the_parameters_as_the_numpy_class():
+    torch.manual_seed(0)
+    t = torch.randn(5, dtype=torch.float64)
+    p, a = t.clone().requires_grad_(), t.numpy().copy()
+    opt, ref = ft.ScheduleFreeAdamW([p], lr=0.1), fastoptim.ScheduleFreeAdamW([a], lr=0.1)
+    for i in range(3):
+        opt.train()
+        ref.train()
+        g = torch.randn(5, dtype=torch.float64)
+        p.grad = g.clone()
+        opt.step()
+        ref.step([g.numpy()])
+        opt.eval()
+        ref.eval()
+        assert np.array_equal(p.detach().numpy(), a), i
+        assert opt.param_groups[0]["train_mode"] is False
+    assert np.array_equal(opt.state[p]["z"].numpy(), ref.state[0]["z"])
+    with pytest.raises(RuntimeError, match="train mode"):
+        opt.step()
+
+
+@pytest.mark.parametrize("name", ft.__all__ if HAS_TORCH else [])
+def test_adapter_steps_as_its_numpy_class(name):
+    """Every adapter over several steps equals its numpy class bit for bit, counts kept in the param groups
+    included (Adan's step, ScheduleFreeAdamW's k and weight_sum once stayed at their start)."""
+    torch.manual_seed(1)
+    t = torch.randn(2, 6, dtype=torch.float64)
+    p, a = t.clone().requires_grad_(), t.numpy().copy()
+    kwargs = {"lr": 0.01} if name != "LBFGS" else {}
+    opt, ref = getattr(ft, name)([p], **kwargs), getattr(fastoptim, name)([a], **kwargs)
+    for o in (opt, ref):
+        if hasattr(o, "train"):
+            o.train()
+    for i in range(4):
+        g = torch.randn(2, 6, dtype=torch.float64)
+        p.grad = g.clone()
+        opt.step()
+        ref.step([g.numpy()])
+        assert np.array_equal(p.detach().numpy(), a), i
+    keys = [k for k in ref.param_groups[0] if k != "params"]
+    assert {k: opt.param_groups[0][k] for k in keys} == {k: ref.param_groups[0][k] for k in keys}
+
+
+def test_asgd_float64_scalars_stay_float64_across_steps_as_torch():
+    def run(cls):
+        p = torch.ones(3, dtype=torch.float64, requires_grad=True)
+        opt = cls([p], lr=0.01, t0=1)
+        for _ in range(2):
+            p.grad = torch.full((3,), 0.5, dtype=torch.float64)
+            opt.step()
+        opt.load_state_dict(opt.state_dict())
+        p.grad = torch.full((3,), 0.5, dtype=torch.float64)
+        opt.step()
+        return {k: opt.state[p][k] for k in ("eta", "mu")}
+
+    ours, theirs = run(ft.ASGD), run(torch.optim.ASGD)
+    for k in ("eta", "mu"):
+        assert ours[k].dtype == theirs[k].dtype == torch.float64, k
+        assert ours[k].item() == theirs[k].item(), k
+
+
 def test_adamw_forces_decoupled_weight_decay_on_load():
     params = _problem()
     adam = torch.optim.Adam(_groups(params), lr=0.01)

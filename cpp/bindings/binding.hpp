@@ -244,6 +244,11 @@ class Validator {
 
   const py::dtype& dtype_of(DType d) const { return d == DType::f32 ? f32_ : f64_; }
 
+  // A 0-d state scalar the call writes in place (a step count): checked for overlaps like the arrays.
+  void written_scalar(const void* data, std::size_t bytes, std::size_t index) {
+    add_range(reinterpret_cast<std::uintptr_t>(data), bytes, /*written=*/true, index, DType::f32);
+  }
+
   void reserve(std::size_t arrays) { ranges_.reserve(arrays); }
 
   // Marks the items that hold 16-bit arrays (or master weights) for lowp_run.hpp, then checks overlaps.

@@ -332,7 +332,10 @@ void drive(const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&), co
           value = static_cast<double>(*reinterpret_cast<const float*>(py::detail::array_proxy(s)->data));
           if (!(value >= 0.0 && value != HUGE_VAL))
             value = step_value(py::handle(s), index).cast<double>();  // raises with the message
-          if (py::detail::array_proxy(s)->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_) out.step_array = refs.hold(s);
+          if (py::detail::array_proxy(s)->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_) {
+            out.step_array = refs.hold(s);
+            v.written_scalar(py::detail::array_proxy(s)->data, sizeof(float), index);  // a view of a parameter?
+          }
         } else if (s) {
           value = step_value(py::handle(s), index).cast<double>();
         }

@@ -20,9 +20,10 @@ def _group_step(group: Dict[str, Any]) -> int:
     step = group.get("step", 0)
     if isinstance(step, (bool, np.bool_)) or not isinstance(step, (numbers.Integral, np.integer)):
         raise TypeError(f"param group 'step' must be a non-negative integer, got {type(step).__name__}")
-    if step < 0:
-        raise ValueError(f"param group 'step' must be a non-negative integer, got {step}")
-    return int(step)
+    step = int(step)
+    if not 0 <= step <= 2**62:  # far from int64's end, and within float's range
+        raise ValueError(f"param group 'step' must be an integer in [0, 2**62], got {step}")
+    return step
 
 
 class Adan(Optimizer):

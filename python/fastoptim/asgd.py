@@ -125,7 +125,11 @@ class ASGD(Optimizer):
         for key in _SCALAR_KEYS:
             if key in entry:
                 # torch's load_state_dict casts every state tensor but 'step' to the parameter's dtype.
-                out[key] = np.array(_scalar_state(entry[key], key, index), dtype=p.dtype)
+                with np.errstate(over="ignore"):
+                    out[key] = np.array(_scalar_state(entry[key], key, index), dtype=p.dtype)
+                if not np.isfinite(out[key]):  # past float32's range
+                    raise ValueError(f"state '{key}' of parameter {index} must be finite in {p.dtype}, "
+                                     f"got {entry[key]}")
         return out
 
 
@@ -163,10 +167,12 @@ def _scalar_state(value: Any, key: str, index: int) -> float:
 
 def _set_scalar(state: Dict[str, Any], key: str, value: float) -> None:
     """Writes a state scalar in place when it is a 0-d float array of its own (torch copies into its tensor),
-    else installs a new 0-d float32 array."""
+    else installs a new 0-d array: of the current one's dtype when that is float32 or float64 (a view, e.g. of
+    a torch tensor, keeps its dtype as torch's tensor does), else float32."""
     current = state.get(key)
     if (type(current) is np.ndarray and current.shape == () and current.dtype.kind == "f"
             and current.flags.writeable and current.flags.owndata):
         current[()] = value
     else:
-        state[key] = np.array(value, dtype=np.float32)
+        dtype = current.dtype.newbyteorder("=") if isinstance(current, np.ndarray) else None
+        state[key] = np.array(value, dtype=dtype if dtype in (np.float32, np.float64) else np.float32)

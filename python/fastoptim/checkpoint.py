@@ -533,8 +533,10 @@ def _prepare(path: str, optimizer: Any, scheduler: Any) -> Tuple[Dict[str, Any],
     rounding = opt.get("rounding")
     if rounding is not None:
         if (not isinstance(rounding, dict) or set(rounding) != {"seed", "step"}
-                or any(type(v) is not int or v < 0 for v in rounding.values())):
-            raise _Bad("optimizer 'rounding' must be {'seed': n, 'step': n} with integers >= 0")
+                or any(type(v) is not int for v in rounding.values())
+                or not 0 <= rounding["seed"] < 2**64 or not 0 <= rounding["step"] < 2**63):
+            raise _Bad("optimizer 'rounding' must be {'seed': s, 'step': n}, integers with 0 <= s < 2**64, "
+                       "0 <= n < 2**63")
         sd["rounding"] = rounding
     sched = meta.get("scheduler")
     if scheduler is not None:
@@ -562,6 +564,12 @@ def load(path: "os.PathLike[str] | str", optimizer: Any, scheduler: Any = None) 
     old_sched = scheduler.state_dict() if scheduler is not None else None
     try:
         optimizer.load_state_dict(sd)
+        # load_state_dict casts 0-d state (NAdam's mu_product, ASGD's eta and mu) to the parameter's dtype,
+        # as torch's does; a checkpoint resumes bit for bit, so each keeps the dtype it was saved with
+        for index, entry in sd["state"].items():
+            for key in getattr(optimizer, "_scalar_state_keys", ()):
+                if key in entry:
+                    optimizer.state[int(index)][key] = np.array(entry[key], copy=True)
         if scheduler is not None:
             scheduler.load_state_dict(sched_state)
     except Exception as e:

@@ -16,11 +16,14 @@ after this step.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Optional, Tuple
 
 import numpy as np
 
 from . import _core
+from .optimizer import _flag
 from .adam import Adam
 from .rmsprop import RMSprop
 from .sgd import SGD
@@ -29,8 +32,13 @@ __all__ = ["sgd_", "adam_", "adamw_", "rmsprop_"]
 
 
 def _step_number(step) -> float:
-    s = float(step)
-    if not (s >= 1 and s == int(s)):
+    if isinstance(step, (bool, np.bool_, str, bytes)) or not isinstance(step, (numbers.Real, np.integer, np.floating)):
+        raise TypeError(f"step must be a positive integer (the 1-based number of this update), got {step!r}")
+    try:
+        s = float(step)
+    except OverflowError:  # an int past float's range
+        s = math.inf
+    if not (s >= 1 and s != math.inf and s == int(s)):
         raise ValueError(f"step must be a positive integer (the 1-based number of this update), got {step!r}")
     return s
 
@@ -45,7 +53,7 @@ def sgd_(param: np.ndarray, grad: np.ndarray, momentum_buffer: Optional[np.ndarr
     hyper = SGD._hyper(None, group)  # type: ignore[arg-type]
     if momentum != 0 and momentum_buffer is None:
         raise ValueError("momentum != 0 needs a momentum_buffer")
-    _core.sgd_step([(0, 0, param, grad, momentum_buffer, bool(first_step))], [hyper])
+    _core.sgd_step([(0, 0, param, grad, momentum_buffer, _flag(first_step, "first_step"))], [hyper])
 
 
 def adam_(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray, step: int, *,

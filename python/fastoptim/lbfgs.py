@@ -19,13 +19,19 @@ _STATE_KEYS = ("func_evals", "n_iter", "d", "t", "old_dirs", "old_stps", "ro", "
                "prev_loss", "al")
 
 
+_COUNT_MAX = 2**62  # counts and limits, so that sums of them stay within the C++ step's int64
+
+
 def _integer(group: Dict[str, Any], key: str) -> int:
     value = group[key]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{key} must be an integer, got {_typename(value)}")
+    value = int(value)
     if value < 1:
         raise ValueError(f"Invalid {key} value: {value}")
-    return int(value)
+    if value > _COUNT_MAX:  # the step counts in int64
+        raise ValueError(f"Invalid {key} value: {value} (at most 2**62)")
+    return value
 
 
 class LBFGS(Optimizer):
@@ -216,8 +222,9 @@ def _normalise_entry(entry: Any, dtype: np.dtype) -> Dict[str, Any]:
         value = entry.get(key, 0)
         if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
             value = int(value)
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)) or value < 0:
-            raise ValueError(f"state '{key}' must be an integer >= 0, got {value!r}")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)) \
+                or not 0 <= int(value) <= _COUNT_MAX:
+            raise ValueError(f"state '{key}' must be an integer in [0, 2**62], got {value!r}")
         return int(value)
 
     def vector(value: Any, key: str) -> np.ndarray:

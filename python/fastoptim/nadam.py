@@ -110,20 +110,21 @@ class NAdam(Optimizer):
             return super()._load_entry(entry, p, index)
         rest = {k: v for k, v in entry.items() if k != "mu_product"}
         out = super()._load_entry(rest, p, index)
-        out["mu_product"] = _mu_product(entry["mu_product"], index)
+        # torch's load_state_dict casts every state tensor but 'step' to the parameter's dtype
+        out["mu_product"] = _mu_product(entry["mu_product"], index, p.dtype)
         return out
 
 
-def _mu_product(value: Any, index: int) -> np.ndarray:
-    """A saved mu_product as our 0-d array: float32 and float64 arrays keep their dtype; anything else
-    (a number, another dtype) becomes float32, torch's default dtype for it."""
+def _mu_product(value: Any, index: int, param_dtype: np.dtype) -> np.ndarray:
+    """A loaded mu_product as our 0-d array, of the parameter's dtype as torch's load_state_dict casts it
+    (float32 for 16-bit parameters, whose kernels take a float32 one)."""
     where = f"state 'mu_product' of parameter {index}"
     if isinstance(value, str):
         raise TypeError(f"{where} must be a number, got str")
-    dtype: Any = np.float32
-    if isinstance(value, (np.ndarray, np.generic)) and value.dtype in (np.float32, np.float64):
-        dtype = value.dtype
+    dtype: Any = np.float64 if param_dtype == np.float64 else np.float32
     mu_product = _real(_scalar(value, where), where)
-    if not math.isfinite(mu_product):
-        raise ValueError(f"{where} must be finite, got {mu_product}")
-    return np.array(mu_product, dtype=dtype)
+    with np.errstate(over="ignore"):
+        arr = np.array(mu_product, dtype=dtype)
+    if not np.isfinite(arr):  # a float past float32's range would be inf there
+        raise ValueError(f"{where} must be finite in {arr.dtype}, got {mu_product}")
+    return arr

@@ -84,15 +84,22 @@ def _check_param_array(p: Any, where: str, low_precision: bool = False) -> None:
         raise ValueError(f"{where} is not aligned to its dtype")
 
 
+_INT_FLOAT_MAX = 2**1000  # ints up to this convert to float without overflow
+
+
 def _real(value: Any, name: str) -> float:
     """A hyperparameter as a Python float; bools and non-numbers are rejected."""
-    if type(value) is float or type(value) is int:  # the common case, without the ABC checks below
+    if type(value) is float:  # the common cases, without the checks below
+        return value
+    if type(value) is int and -_INT_FLOAT_MAX <= value <= _INT_FLOAT_MAX:
         return float(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fi":
-            return float(value)
-        raise TypeError(f"{name} must be a real number, got {_typename(value)}")
-    return float(value)
+        if not (isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fi"):
+            raise TypeError(f"{name} must be a real number, got {_typename(value)}")
+    try:
+        return float(value)
+    except OverflowError:  # an int past the float range
+        raise ValueError(f"{name} is too large for a float: an integer of {len(str(abs(int(value))))} digits") from None
 
 
 def _flag(value: Any, name: str) -> bool:
@@ -409,8 +416,8 @@ class Optimizer:
         rounding = state_dict.get("rounding")
         if self.stochastic_rounding and rounding is not None:
             if not isinstance(rounding, dict) or not isinstance(rounding.get("step"), (int, np.integer)) \
-                    or isinstance(rounding.get("step"), (bool, np.bool_)) or int(rounding["step"]) < 0:
-                raise ValueError("state_dict['rounding'] must be a dict with an integer 'step' >= 0")
+                    or isinstance(rounding.get("step"), (bool, np.bool_)) or not 0 <= int(rounding["step"]) < 2**63:
+                raise ValueError("state_dict['rounding'] must be a dict with an integer 'step' in [0, 2**63)")
             rounding_step = int(rounding["step"])
         self.param_groups = new_groups
         self.state = new_state
@@ -422,7 +429,7 @@ class Optimizer:
         out: Dict[str, Any] = {}
         for key, value in entry.items():
             if key == "step":
-                out["step"] = np.array(_step_value(value, index), dtype=np.float32)
+                out["step"] = _float32_state(_step_value(value, index), f"state 'step' of parameter {index}")
             elif key in self._state_keys or (key == "master_param" and self.master_weights and _is_16bit(p.dtype)):
                 if value is None:
                     continue  # e.g. an SGD momentum_buffer not yet created
@@ -470,9 +477,11 @@ def _as_index(key: Any) -> int:
 
 
 def _set_step(state: Dict[str, Any], step: float) -> None:
-    """Writes the step count in place when it is our 0-d float32 array (torch updates its tensor in place)."""
+    """Writes the step count in place when it is our 0-d float32 array (torch updates its tensor in place);
+    an array that does not own its memory may be a view of a parameter or buffer, so it is replaced instead."""
     current = state.get("step")
-    if type(current) is np.ndarray and current.shape == () and current.dtype == np.float32 and current.flags.writeable:
+    if (type(current) is np.ndarray and current.shape == () and current.dtype == np.float32 and current.flags.writeable
+            and current.flags.owndata):
         current[()] = step
     else:
         state["step"] = np.array(step, dtype=np.float32)
@@ -491,6 +500,16 @@ def _step_value(value: Any, index: int) -> float:
     if not (np.isfinite(step) and step >= 0):
         raise ValueError(f"{where} must be finite and >= 0, got {step}")
     return step
+
+
+def _float32_state(value: float, where: str) -> np.ndarray:
+    """A loaded scalar state as torch keeps it, a 0-d float32 array; one past float32's range would be inf,
+    which every later step would reject, so the load does."""
+    with np.errstate(over="ignore"):
+        arr = np.array(value, dtype=np.float32)
+    if not np.isfinite(arr):
+        raise ValueError(f"{where} is out of float32's range, got {value}")
+    return arr
 
 
 def _scalar(value: Any, where: str) -> Any:

@@ -20,9 +20,10 @@ def _count(group: Dict[str, Any], key: str) -> int:
     value = group[key]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{key} must be a non-negative integer, got {type(value).__name__}")
-    if value < 0:
+    value = int(value)
+    if not 0 <= value <= 2**62:  # counts stay far from int64's end (and from float's range)
         raise ValueError(f"Invalid {key} value: {value}")
-    return int(value)
+    return value
 
 
 class ScheduleFreeAdamW(Optimizer):
@@ -120,7 +121,11 @@ class ScheduleFreeAdamW(Optimizer):
         bias_correction2 = 1 - beta2 ** (k + 1)
         lr = lr * sched
         lr_max = max(lr, lr_max)
-        weight = ((k + 1) ** r) * (lr_max ** weight_lr_power)
+        try:
+            weight = ((k + 1) ** r) * (lr_max ** weight_lr_power)
+        except OverflowError:
+            raise ValueError(f"the schedule's weight (k + 1) ** r * lr_max ** weight_lr_power overflows: k={k}, "
+                             f"r={r}, lr_max={lr_max}, weight_lr_power={weight_lr_power}") from None
         if isinstance(weight, complex):  # a negative lr_max to a fractional power
             raise ValueError(f"lr_max ** weight_lr_power is not real: lr_max={lr_max}, "
                              f"weight_lr_power={weight_lr_power}")

@@ -218,6 +218,8 @@ class _TorchOptimizer(torch.optim.Optimizer):
             stepped = engine.state
         finally:
             engine.param_groups, engine.state = [], {}  # keep no views past the step
+        for group, changed in zip(self.param_groups, groups):  # counts kept in the groups (Adan, ScheduleFree)
+            group.update(_hyperparameters(changed))
         order = {key: i for i, key in enumerate(("step",) + self._numpy_class._state_keys)}
         for index, entry in stepped.items():
             old = before.get(index, {})
@@ -231,6 +233,33 @@ class _TorchOptimizer(torch.optim.Optimizer):
         torch.autograd.graph.increment_version([p for p, g in zip(params, grads) if g is not None])
         self._opt_called = True  # fastoptim's lr schedulers check it, as torch's do
         return loss
+
+    def _run_engine(self, method: str) -> None:
+        """Runs the numpy optimizer's gradient-free ``method`` (ScheduleFreeAdamW's train/eval) on views of
+        every parameter and its state, then takes back the groups' keys it changed."""
+        engine = self._get_engine()
+        low = self._numpy_class._low_precision
+        groups: List[Dict[str, Any]] = []
+        lent: Dict[int, Dict[str, Any]] = {}
+        params: List[torch.Tensor] = []
+        for group in self.param_groups:
+            arrays = []
+            for p in group["params"]:
+                index = len(params)
+                params.append(p)
+                arrays.append(_param_array(p, index, low))
+                state = self.state.get(p)
+                if state:
+                    lent[index] = {k: _state_value(v, k, index, low) for k, v in state.items()}
+            groups.append(dict(group, params=arrays))
+        engine.param_groups, engine.state = groups, lent
+        try:
+            getattr(engine, method)()
+        finally:
+            engine.param_groups, engine.state = [], {}
+        for group, changed in zip(self.param_groups, groups):
+            group.update(_hyperparameters(changed))
+        torch.autograd.graph.increment_version(params)  # written in place, as in step()
 
     def __getstate__(self) -> Dict[str, Any]:
         return dict(super().__getstate__(), _fastoptim_args=self._fastoptim_args)
@@ -246,6 +275,15 @@ class _TorchOptimizer(torch.optim.Optimizer):
             if isinstance(group.get("betas"), list):
                 group["betas"] = tuple(group["betas"])
             self._numpy_class._hyper(self.__dict__.get("_engine"), group)
+        engine = self.__dict__.get("_engine")
+        if engine is not None:  # load_state_dict (not unpickling): the state entries pass the numpy class's checks
+            low = self._numpy_class._low_precision
+            params = [p for group in state["param_groups"] for p in group["params"]]
+            for index, p in enumerate(params):
+                entry = state["state"].get(p)
+                if entry:
+                    engine._load_entry({k: _state_value(v, k, index, low) for k, v in entry.items()},
+                                       _param_array(p, index, low), index)
         super().__setstate__(state)
 
 
@@ -261,6 +299,15 @@ def _adaptable(obj: Any) -> bool:
     )
 
 
+def _switch_method(method: str, doc: Optional[str]) -> Callable[[_TorchOptimizer], None]:
+    def switch(self: _TorchOptimizer) -> None:
+        self._run_engine(method)
+
+    switch.__name__ = switch.__qualname__ = method
+    switch.__doc__ = doc
+    return switch
+
+
 def _adapter(numpy_class: type) -> type:
     name = numpy_class.__name__
     # The numpy class's docstring is referred to, not copied: its examples would run again as doctests here.
@@ -268,7 +315,11 @@ def _adapter(numpy_class: type) -> type:
         f"``fastoptim.{name}`` as a ``torch.optim.Optimizer``: the same arguments, defaults and update rule "
         f"(see ``help(fastoptim.{name})``), run by its kernel on CPU tensors in place (see ``fastoptim.torch``)."
     )
-    cls: Any = type(name, (_TorchOptimizer,), {"_numpy_class": numpy_class, "__doc__": doc, "__module__": __name__})
+    body: Dict[str, Any] = {"_numpy_class": numpy_class, "__doc__": doc, "__module__": __name__}
+    for method in ("train", "eval"):  # ScheduleFreeAdamW's switches between the iterate and the average
+        if callable(getattr(numpy_class, method, None)):
+            body[method] = _switch_method(method, getattr(numpy_class, method).__doc__)
+    cls: Any = type(name, (_TorchOptimizer,), body)
     cls.__signature__ = inspect.signature(numpy_class)  # help() and inspect show the numpy class's arguments
     return cls
 

@@ -490,6 +490,10 @@ WolfeResult<T> strong_wolfe(const Obj& obj, LBFGSNum<T> t, const std::vector<T>&
       bracket_gtd[low_pos] = gtd_new;
     }
   }
+  // A one-point bracket with a NaN loss has low_pos 1: torch then indexes past its bracket list (an
+  // IndexError); we raise the same instead of reading past ours.
+  if (low_pos >= bracket_size)
+    throw std::out_of_range("list index out of range (LBFGS strong_wolfe line search: the loss is NaN)");
   return WolfeResult<T>{bracket_f[low_pos], std::move(bracket_g[low_pos]), bracket[low_pos], ls_func_evals};
 }
 
