@@ -17,7 +17,7 @@ import pytest
 
 import fastoptim
 import muon_parity as M
-from conftest import requires_torch
+from conftest import HAS_TORCH, requires_torch
 
 DATA = pathlib.Path(__file__).resolve().parent / "data"
 EXACT = [(k, dt) for k in range(len(M.EXACT_CONFIGS)) for dt in M.DTYPES]
@@ -342,3 +342,28 @@ def test_results_do_not_depend_on_the_thread_count(dtype):
     one = run(1)
     for threads in (2, 3):
         assert all(np.array_equal(a, b) for a, b in zip(one, run(threads)))
+
+
+@pytest.mark.parametrize("shape,adjust,raises", [((3, 0), None, True), ((3, 0), "match_rms_adamw", False),
+                                                 ((0, 3), None, False)])
+def test_empty_parameter_as_torch(shape, adjust, raises):
+    """torch's _adjust_lr divides rows by cols ("original"): a (n, 0) parameter raises ZeroDivisionError there;
+    we raise it before changing anything. Other empty shapes step (nothing to update)."""
+    opt = fastoptim.Muon([np.zeros(shape, np.float32), np.ones((2, 2), np.float32)], adjust_lr_fn=adjust)
+    grads = [np.zeros(shape, np.float32), np.ones((2, 2), np.float32)]
+    if raises:
+        with pytest.raises(ZeroDivisionError):
+            opt.step(grads)
+        assert opt.state == {}
+    else:
+        opt.step(grads)
+    if HAS_TORCH:
+        import torch
+
+        t_opt = torch.optim.Muon([torch.zeros(shape, requires_grad=True)], adjust_lr_fn=adjust)
+        t_opt.param_groups[0]["params"][0].grad = torch.zeros(shape)
+        if raises:
+            with pytest.raises(ZeroDivisionError):
+                t_opt.step()
+        else:
+            t_opt.step()

@@ -118,5 +118,7 @@ class Muon(Optimizer):
         return (lr, weight_decay, momentum, nesterov, a, b, c, eps, int(ns_steps), adjust_lr_fn == "match_rms_adamw")
 
     def _item(self, index, group_index, p, g, state, added, group):
+        if p.ndim == 2 and p.shape[1] == 0 and group["adjust_lr_fn"] in (None, "original"):
+            raise ZeroDivisionError("division by zero")  # torch's _adjust_lr: rows / cols
         buf = self._buffer(state, added, "momentum_buffer", p)
         return (index, group_index, p, g, buf), None
