@@ -125,7 +125,7 @@ if os.environ.get("TEST_MUON_DOT") == "0":
     importlib.import_module("fastoptim._muon_" + fastoptim.cpu_capability()).gemm_dot(False)
 for dtype in (np.float32, np.float64):
     rng = np.random.default_rng(3)
-    shapes = [(1, 5), (17, 1), (33, 47), (200, 300), (517, 129), (96, 1000)]
+    shapes = [(1, 5), (17, 1), (33, 47), (200, 300), (517, 129), (96, 1000), (300, 610)]  # the last: threaded
     params = [rng.standard_normal(s).astype(dtype) for s in shapes]
     opt = fastoptim.Muon(params, lr=0.02, weight_decay=0.01, nesterov=dtype is np.float32)
     for _ in range(3):

@@ -325,6 +325,7 @@ void test_gemm_is_the_sequential_sum() {
                         {70, 130, 600, false, false}, {301, 13, 257, true, false}, {200, 200, 300, true, true},
                         {97, 97, 513, true, true},  {1, 1, 9, true, true},     {250, 1700, 40, false, false},
                         {33, 17, 511, false, false},  {40, 40, 3, true, true},
+                        {300, 300, 401, true, true},  {260, 610, 301, false, false},  // threaded: > 32 Mflop
                         {64, 50, 300, false, false, 0x1p-64}, {90, 90, 70, true, true, 0x1p-64}};
   std::vector<impl::GemmPath> kernels{impl::GemmPath::plain};
   if (impl::kGemmHasFma) kernels.push_back(impl::GemmPath::fused);
