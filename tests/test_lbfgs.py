@@ -539,7 +539,7 @@ BAD_STATES = {
     "d_2d": (lambda e: e.update(d=np.zeros((3, 1))), ValueError, "'d' must be a 1-d real array"),
     "history_lengths_differ": (lambda e: e["old_stps"].pop(), ValueError, "same length"),
     "old_dir_wrong_size": (lambda e: e["old_dirs"].__setitem__(0, np.zeros(2)), ValueError, "old_dirs\\[0\\]"),
-    "negative_n_iter": (lambda e: e.update(n_iter=-1), ValueError, "'n_iter' must be an integer in \\[0, 2\\*\\*62\\]"),
+    "negative_n_iter": (lambda e: e.update(n_iter=-1), ValueError, "'n_iter' must be an integer in \\[0, 2\\*\\*53\\]"),
     "n_iter_past_int64": (lambda e: e.update(n_iter=2**63 - 1), ValueError, "'n_iter' must be an integer in"),
     "func_evals_past_int64": (lambda e: e.update(func_evals=2**70), ValueError, "'func_evals' must be an integer in"),
     "unknown_key": (lambda e: e.update(step=1), ValueError, "unknown state"),

@@ -208,6 +208,32 @@ def test_warm_restarts_step_with_epoch_matches_torch():
         ours.step(-1)
 
 
+@pytest.mark.parametrize("epoch, message", [
+    (float("nan"), "cannot convert float NaN to integer"),  # torch: math.floor(nan)
+    (float("inf"), "Expected a finite epoch below 2\\*\\*53, but got inf"),
+    (1e300, "Expected a finite epoch below 2\\*\\*53"),
+    (1e30, "Expected a finite epoch below 2\\*\\*53"),  # T_mult ** n overflowed int64 in the core
+])
+def test_warm_restarts_step_rejects_non_finite_and_huge_epochs(epoch, message):
+    opt, params = sp.make_fastoptim_optimizer("sgd")
+    sched = fls.CosineAnnealingWarmRestarts(opt, T_0=3, T_mult=2)
+    sched.step(4.5)
+    before = (sched.last_epoch, sched.T_i, sched.T_cur, [g["lr"] for g in opt.param_groups])
+    with pytest.raises(ValueError, match=message):
+        sched.step(epoch)
+    assert (sched.last_epoch, sched.T_i, sched.T_cur, [g["lr"] for g in opt.param_groups]) == before
+
+
+def test_int64_overflowing_arguments_raise():
+    opt, params = sp.make_fastoptim_optimizer("sgd")
+    with pytest.raises(ValueError, match="T_max must be at most 2\\^53"):
+        fls.CosineAnnealingLR(opt, T_max=2**63 - 1)
+    with pytest.raises(ValueError, match="T_0 \\* T_mult must be at most 2\\^53"):
+        fls.CosineAnnealingWarmRestarts(opt, T_0=2**63 - 1, T_mult=2**63 - 1)
+    with pytest.raises(ValueError, match="epochs \\* steps_per_epoch must be at most 2\\^53"):
+        fls.OneCycleLR(opt, max_lr=0.1, epochs=2**62, steps_per_epoch=4)
+
+
 # ------------------------------------------------------------------------------------------ errors
 
 def test_one_cycle_raises_past_total_steps_and_changes_nothing():

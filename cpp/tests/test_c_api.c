@@ -382,6 +382,47 @@ static void scheduler_errors(void) {
     CHECK(fabs(lrs[0] - 0.1 * 0.5 * 0.5) < 1e-15);
     fastoptim_scheduler_destroy(chain);
   }
+  /* Fuzzed arguments that overflowed int64 (or cast an out-of-range double to it) are errors now. */
+  s = NULL;
+  FAILS(fastoptim_scheduler_create(m.opt, "StepLR", "{\"step_size\": 2, \"last_epoch\": 9223372036854775807}", &s),
+        FASTOPTIM_ERROR_INVALID_ARGUMENT, "last_epoch must be at most 2^53");
+  FAILS(fastoptim_scheduler_create(m.opt, "CosineAnnealingLR", "{\"T_max\": 9223372036854775807}", &s),
+        FASTOPTIM_ERROR_INVALID_ARGUMENT, "T_max must be at most 2^53");
+  FAILS(fastoptim_scheduler_create(m.opt, "CosineAnnealingLR", "{\"T_max\": -9223372036854775808}", &s),
+        FASTOPTIM_ERROR_INVALID_ARGUMENT, "T_max must be at most 2^53");
+  FAILS(fastoptim_scheduler_create(m.opt, "OneCycleLR",
+                                   "{\"max_lr\": 0.1, \"epochs\": 4611686018427387904, \"steps_per_epoch\": 4}", &s),
+        FASTOPTIM_ERROR_INVALID_ARGUMENT, "epochs * steps_per_epoch must be at most 2^53");
+  FAILS(fastoptim_scheduler_create(m.opt, "CosineAnnealingWarmRestarts",
+                                   "{\"T_0\": 9223372036854775807, \"T_mult\": 9223372036854775807}", &s),
+        FASTOPTIM_ERROR_INVALID_ARGUMENT, "T_0 * T_mult must be at most 2^53");
+  CHECK(s == NULL);
+  OK(fastoptim_scheduler_create(m.opt, "CosineAnnealingWarmRestarts", "{\"T_0\": 3, \"T_mult\": 2}", &s));
+  OK(fastoptim_scheduler_step_epoch(s, 4.5));
+  FAILS(fastoptim_scheduler_step_epoch(s, NAN), FASTOPTIM_ERROR_INVALID_ARGUMENT, "cannot convert float NaN to integer");
+  FAILS(fastoptim_scheduler_step_epoch(s, INFINITY), FASTOPTIM_ERROR_INVALID_ARGUMENT, "finite epoch below 2^53");
+  FAILS(fastoptim_scheduler_step_epoch(s, 1e300), FASTOPTIM_ERROR_INVALID_ARGUMENT, "finite epoch below 2^53");
+  FAILS(fastoptim_scheduler_step_epoch(s, 1e30), FASTOPTIM_ERROR_INVALID_ARGUMENT, "finite epoch below 2^53");
+  FAILS(fastoptim_scheduler_step_epoch(s, 9007199254740990.0), FASTOPTIM_ERROR_INVALID_ARGUMENT, "would pass 2^53");
+  {
+    int64_t epoch = -7;
+    OK(fastoptim_scheduler_last_epoch(s, &epoch));
+    CHECK(epoch == 4);
+  }
+  fastoptim_scheduler_destroy(s);
+  s = NULL;
+  /* A cycle of 2e-310 steps: the first step's cycle number is infinite. */
+  OK(fastoptim_scheduler_create(m.opt, "CyclicLR",
+                                "{\"base_lr\": 0.01, \"max_lr\": 0.1, \"step_size_up\": 1e-310, "
+                                "\"step_size_down\": 1e-310}",
+                                &s));
+  FAILS(fastoptim_scheduler_step(s), FASTOPTIM_ERROR_INVALID_ARGUMENT, "is not finite or beyond 2^53");
+  fastoptim_scheduler_destroy(s);
+  s = NULL;
+  FAILS(fastoptim_scheduler_create(m.opt, "CyclicLR",
+                                   "{\"base_lr\": 0.01, \"max_lr\": 0.1, \"step_size_up\": -3, \"step_size_down\": 1}",
+                                   &s),
+        FASTOPTIM_ERROR_INVALID_ARGUMENT, "step_size_up and step_size_down must be >= 0");
   fastoptim_optimizer_destroy(m.opt);
 }
 

@@ -453,6 +453,7 @@ void test_invalid_options() {
   expect_invalid<LAMB>([](auto& o) { o.clamp_value = -1; });
   expect_invalid<Adan>([](auto& o) { o.beta3 = 1.0; });
   expect_invalid<Adan>([](auto& o) { o.step = -1; });
+  expect_invalid<Adan>([](auto& o) { o.step = std::numeric_limits<std::int64_t>::max(); });  // += 1 would overflow
   expect_invalid<Adan>([](auto& o) { o.weight_decay = -0.1; });
   expect_invalid<AdaBelief>([](auto& o) { o.beta2 = 1.0; });
   expect_invalid<AdaBelief>([](auto& o) { o.eps = -1; });
@@ -461,6 +462,8 @@ void test_invalid_options() {
   expect_invalid<SF>([](auto& o) { o.r = std::numeric_limits<double>::infinity(); });
   expect_invalid<SF>([](auto& o) { o.weight_lr_power = -1; });
   expect_invalid<SF>([](auto& o) { o.k = -1; });
+  expect_invalid<SF>([](auto& o) { o.k = std::numeric_limits<std::int64_t>::max(); });
+  expect_invalid<SF>([](auto& o) { o.warmup_steps = std::numeric_limits<std::int64_t>::max(); });
   expect_invalid<SF>([](auto& o) { o.weight_sum = std::nan(""); });
   // Valid edge values are accepted.
   std::vector<float> w(3, 1.0f);

@@ -311,6 +311,9 @@ void test_invalid_options_and_params() {
   bad([](LBFGSOptions& o) { o.max_iter = 0; });
   bad([](LBFGSOptions& o) { o.max_eval = 0; });
   bad([](LBFGSOptions& o) { o.history_size = 0; });
+  bad([](LBFGSOptions& o) { o.max_iter = std::numeric_limits<std::int64_t>::max(); });  // max_iter * 5 / 4 overflowed
+  bad([](LBFGSOptions& o) { o.max_eval = (std::int64_t(1) << 53) + 1; });
+  bad([](LBFGSOptions& o) { o.history_size = std::numeric_limits<std::int64_t>::max(); });
   CHECK_THROWS(std::invalid_argument, LBFGS<double>(std::vector<Span<double>>{}));
   std::vector<double> empty;
   CHECK_THROWS(std::invalid_argument, LBFGS<double>({Span<double>(empty)}));

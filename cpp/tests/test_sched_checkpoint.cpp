@@ -294,6 +294,7 @@ void robustness() {
       {"\\\"format\\\":\\\"fastoptim-checkpoint\\\"", "\\\"format\\\":\\\"other\\\"", "format"},
       {"\\\"exp_avg\\\",", "\\\"exp_avg\\\",\\\"bogus\\\",", "missing"},
       {"{\"__metadata__\"", "[{\"__metadata__\"", "not valid JSON"},
+      {"\\\"state_keys\\\":{\\\"0\\\"", "\\\"state_keys\\\":{\\\"00\\\"", "non-index key"},  // a second "0"
   };
   for (const auto& c : cases) {
     const std::string m = replaced(c.from, c.to);
@@ -492,6 +493,75 @@ bool rejects(const std::string& path, Run& target, const std::string& expect) {
   return false;
 }
 
+// CyclicLR's total_size / step_ratio come from the file: a tiny, zero or NaN total_size made get_lr cast an
+// out-of-range cycle number to int64. torch's values: total_size > 0, step_ratio in [0, 1].
+void cyclic_ranges() {
+  Factory cyclic;
+  for (const auto& [n, f] : schedulers())
+    if (n == "CyclicLR") cyclic = f;
+  const std::string dir = temp_dir(), good = dir + "/fastoptim_ckpt_c1.safetensors",
+                    bad = dir + "/fastoptim_ckpt_c2.safetensors";
+  Run saved(cyclic);
+  saved.steps(0, 3);
+  fastoptim::save_checkpoint(good, *saved.opt, saved.sched.ref());
+  const std::string bytes = slurp(good);
+  // Replaces the value of `key` (up to the next comma) and fixes the header length.
+  const auto with = [&](const std::string& key, const std::string& value) {
+    std::string h = bytes;
+    const std::string k = "\\\"" + key + "\\\":";
+    const auto at = h.find(k);
+    if (at == std::string::npos) return false;
+    const auto from = at + k.size(), to = h.find(',', from);
+    const std::size_t old = to - from;
+    h.replace(from, old, value);
+    std::uint64_t n = 0;
+    std::memcpy(&n, h.data(), 8);
+    n = n + value.size() - old;
+    std::memcpy(&h[0], &n, 8);
+    spit(bad, h);
+    return true;
+  };
+  Run target(cyclic);
+  target.steps(0, 1);
+  const struct {
+    const char* key;
+    const char* value;
+    const char* expect;
+  } cases[] = {
+      {"total_size", "1e-310", ""},  // loads (positive), but the next step's cycle number is out of range
+      {"total_size", "0.0", "total_size must be finite and positive, got 0.0"},
+      {"total_size", "-6.0", "total_size must be finite and positive, got -6.0"},
+      {"total_size", "NaN", "total_size must be finite and positive, got nan"},
+      {"total_size", "Infinity", "total_size must be finite and positive, got inf"},
+      {"step_ratio", "NaN", "step_ratio must be in [0, 1], got nan"},
+      {"step_ratio", "-0.5", "step_ratio must be in [0, 1], got -0.5"},
+      {"step_ratio", "1.5", "step_ratio must be in [0, 1], got 1.5"},
+      {"last_epoch", "9223372036854775807", "last_epoch is out of range"},
+  };
+  for (const auto& c : cases) {
+    const bool found = with(c.key, c.value);
+    CHECK_MSG(found, c.key);
+    if (!found) continue;
+    if (std::string(c.expect).empty()) {
+      Run r(cyclic);
+      r.steps(0, 1);
+      fastoptim::load_checkpoint(bad, *r.opt, r.sched.ref());
+      const std::string before = r.lrs();
+      bool threw = false;
+      try {
+        r.sched.step(3);
+      } catch (const std::domain_error& e) {
+        threw = std::string(e.what()).find("is not finite or beyond 2^53") != std::string::npos;
+      }
+      CHECK_MSG(threw && r.lrs() == before, "CyclicLR total_size 1e-310: the step throws std::domain_error");
+    } else {
+      CHECK_MSG(rejects(bad, target, c.expect), c.expect);
+    }
+  }
+  std::remove(good.c_str());
+  std::remove(bad.c_str());
+}
+
 void scheduler_mismatches() {
   const auto all = schedulers();
   const auto factory = [&all](const std::string& name) {
@@ -665,7 +735,10 @@ void lbfgs_lists() {
       {"\\\"al\\\":{\\\"length\\\":6,\\\"none\\\":[", "\\\"al\\\":{\\\"length\\\":6,\\\"none\\\":[5,", "increasing"},
       {"\\\"ro\\\":{\\\"length\\\":" + dirs + ",\\\"none\\\":[", "\\\"ro\\\":{\\\"length\\\":" + dirs + ",\\\"none\\\":[0",
        "cannot hold None"},
-      {"\\\"func_evals\\\":", "\\\"func_evals\\\":-", "integer >= 0"},
+      {"\\\"func_evals\\\":", "\\\"func_evals\\\":-", "must be an integer in"},
+      {"\\\"func_evals\\\":", "\\\"func_evals\\\":90071992547409930", "must be an integer in"},  // > 2^53
+      {"\\\"n_iter\\\":", "\\\"n_iter\\\":922337203685477580", "must be an integer in"},
+      {"\\\"max_iter\\\":3", "\\\"max_iter\\\":9223372036854775807", "max_iter"},  // * 5 / 4 overflowed
       {"\\\"state_values\\\"", "\\\"state_valuez\\\"", "no 'func_evals'"},
       {"\\\"version\\\":2", "\\\"version\\\":1", "need version 2"},
       {"\"state.0.old_dirs.1\":{\"dtype\":\"F64\",\"shape\":[4]", "\"state.0.old_dirs.1\":{\"dtype\":\"F64\",\"shape\":[2,2]",
@@ -703,7 +776,29 @@ void lbfgs_lists() {
   std::remove(bad.c_str());
 }
 
+// The JSON reader's limits: numbers past double's range where NaN/Infinity are not allowed (C API options:
+// 1e999 would be an infinite lr), and the count of values in one document (each costs ~100 bytes parsed).
+void json_limits() {
+  using fastoptim::ckpt::Bad;
+  using fastoptim::ckpt::JsonParser;
+  const auto parses = [](const std::string& text, bool allow_nan, std::size_t max_values) {
+    try {
+      JsonParser(text.data(), text.size(), allow_nan, "test", max_values).parse();
+      return std::string();
+    } catch (const Bad& e) {
+      return std::string(e.what());
+    }
+  };
+  CHECK(parses("{\"lr\":1e999}", false, 100).find("number out of range") != std::string::npos);
+  CHECK(parses("{\"lr\":-1e999}", false, 100).find("number out of range") != std::string::npos);
+  CHECK(parses("{\"lr\":1e308}", false, 100).empty());
+  CHECK(parses("{\"lr\":1e999}", true, 100).empty());  // checkpoints: Python's json writes Infinity anyway
+  CHECK(parses("[0,0,0]", false, 4).empty());
+  CHECK(parses("[0,0,0,0]", false, 4).find("too many values") != std::string::npos);
+}
+
 int main() {
+  json_limits();
   lbfgs_lists();
   round_trip<fastoptim::Adam<double>>("adam_f64", adam_options());
   round_trip<fastoptim::SGD<float>>("sgd_f32", sgd_options());
@@ -725,6 +820,7 @@ int main() {
   robustness();
   scheduler_round_trips();
   scheduler_mismatches();
+  cyclic_ranges();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

@@ -11,8 +11,13 @@
 #include <fastoptim/lr_scheduler/cosine_annealing_warm_restarts.hpp>
 #include <fastoptim/lr_scheduler/cyclic_lr.hpp>
 #include <fastoptim/lr_scheduler/one_cycle_lr.hpp>
+#include <fastoptim/lr_scheduler/reduce_lr_on_plateau.hpp>
+#include <fastoptim/lr_scheduler/sequential_lr.hpp>
+#include <fastoptim/lr_scheduler/step_lr.hpp>
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -341,11 +346,146 @@ void test_errors() {
   }
 }
 
+
+// Fuzzed inputs that overflowed int64 (or cast an out-of-range double to it): each is now an exception of
+// type E whose message contains `part`, and leaves the scheduler as it was.
+template <class E, class F>
+void expect_error(const std::string& what, const std::string& part, F&& f) {
+  try {
+    f();
+    check(false, what + ": did not throw");
+  } catch (const E& e) {
+    check(std::string(e.what()).find(part) != std::string::npos,
+          what + ": message '" + e.what() + "' lacks '" + part + "'");
+  } catch (const std::exception& e) {
+    check(false, what + ": threw another exception: " + e.what());
+  }
+}
+
+void test_overflow() {
+  constexpr std::int64_t max64 = std::numeric_limits<std::int64_t>::max();
+  constexpr std::int64_t min64 = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t two53 = std::int64_t(1) << 53;
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  {
+    // last_epoch INT64_MAX: the initial step's ++last_epoch overflowed; SequentialLR's last_epoch + 1.
+    auto g = two_groups(false);
+    g.initial_lrs = {0.1, 0.05};
+    expect_error<std::invalid_argument>("StepLR last_epoch", "last_epoch must be at most 2^53",
+                                        [&] { ls::StepLR s(g, 3, 0.1, max64); });
+    ls::StepLR child(g, 3, 0.1, -1);
+    expect_error<std::invalid_argument>("SequentialLR last_epoch", "last_epoch must be at most 2^53",
+                                        [&] { ls::SequentialLR s(g, {&child}, {}, max64); });
+    // step_epoch / load_base_state / set_last_epoch take any int64.
+    const auto epoch = child.last_epoch(), count = child.step_count();
+    expect_error<std::invalid_argument>("step_epoch", "epoch must be at most 2^53", [&] { child.step_epoch(max64); });
+    expect_error<std::invalid_argument>("step_epoch min", "epoch must be at most 2^53", [&] { child.step_epoch(min64); });
+    expect_error<std::invalid_argument>("set_last_epoch", "last_epoch must be at most 2^53",
+                                        [&] { child.set_last_epoch(max64); });
+    expect_error<std::invalid_argument>("load_base_state", "_step_count must be at most 2^53",
+                                        [&] { child.load_base_state({0.1, 0.05}, 0, max64, {0.1, 0.05}); });
+    check(child.last_epoch() == epoch && child.step_count() == count, "rejected epochs leave the scheduler unchanged");
+    child.step_epoch(two53);  // the largest accepted epoch; one more step would pass it
+    expect_error<std::domain_error>("step past 2^53", "2^53", [&] { child.step(); });
+    check(child.last_epoch() == two53, "a step past 2^53 leaves last_epoch unchanged");
+
+    ls::ReduceLROnPlateau::Options po;
+    ls::ReduceLROnPlateau plateau(g, po);
+    expect_error<std::invalid_argument>("ReduceLROnPlateau epoch", "epoch must be at most 2^53",
+                                        [&] { plateau.step(1.0, max64); });
+  }
+  {
+    // CosineAnnealingLR: 2 * T_max overflowed.
+    auto g = two_groups(false);
+    expect_error<std::invalid_argument>("T_max INT64_MAX", "T_max must be at most 2^53",
+                                        [&] { ls::CosineAnnealingLR s(g, max64); });
+    expect_error<std::invalid_argument>("T_max INT64_MIN", "T_max must be at most 2^53",
+                                        [&] { ls::CosineAnnealingLR s(g, min64); });
+    ls::CosineAnnealingLR s(g, two53);
+    s.step();
+    s.params.T_max = max64;  // editable: get_lr checks again
+    expect_error<std::invalid_argument>("T_max edited", "T_max must be at most 2^53", [&] { s.step(); });
+  }
+  {
+    // OneCycleLR: epochs * steps_per_epoch overflowed.
+    auto g = two_groups(true);
+    ls::OneCycleLR::Options o;
+    o.max_lr = {0.1};
+    o.epochs = std::int64_t(1) << 62;
+    o.steps_per_epoch = 4;
+    expect_error<std::invalid_argument>("OneCycleLR epochs", "epochs * steps_per_epoch must be at most 2^53",
+                                        [&] { ls::OneCycleLR s(g, o); });
+    o.epochs.reset();
+    o.total_steps = max64;
+    expect_error<std::invalid_argument>("OneCycleLR total_steps", "total_steps must be at most 2^53",
+                                        [&] { ls::OneCycleLR s(g, o); });
+    check(unchanged(g, true), "OneCycleLR range errors leave the groups unchanged");
+  }
+  {
+    // CosineAnnealingWarmRestarts: floor(epoch) of NaN / inf / 1e300 cast to int64; T_mult ** n and
+    // T_0 * (p - 1) overflowed.
+    auto g = two_groups(false);
+    ls::CosineAnnealingWarmRestarts s(g, 3);
+    s.step(4.5);
+    const auto p = s.params;
+    const auto lrs = g.lrs;
+    expect_error<std::invalid_argument>("epoch NaN", "cannot convert float NaN to integer", [&] { s.step(nan); });
+    expect_error<std::invalid_argument>("epoch inf", "Expected a finite epoch below 2^53, but got inf",
+                                        [&] { s.step(inf); });
+    expect_error<std::invalid_argument>("epoch -inf", "Expected a finite epoch below 2^53", [&] { s.step(-inf); });
+    expect_error<std::invalid_argument>("epoch 1e300", "Expected a finite epoch below 2^53, but got 1e+300",
+                                        [&] { s.step(1e300); });
+    check(s.params.T_cur == p.T_cur && s.params.T_i == p.T_i && s.last_epoch() == 4 && g.lrs == lrs,
+          "rejected epochs leave CosineAnnealingWarmRestarts unchanged");
+
+    ls::CosineAnnealingWarmRestarts doubling(g, 3, 2);
+    expect_error<std::invalid_argument>("T_mult 2, epoch 1e30", "Expected a finite epoch below 2^53",
+                                        [&] { doubling.step(1e30); });
+    // Below 2^53 but T_0 * 2^n past 2^53 / T_mult: checked before the multiply.
+    expect_error<std::domain_error>("T_mult 2, epoch 2^53 - 2", "would pass 2^53",
+                                      [&] { doubling.step(static_cast<double>(two53 - 2)); });
+    doubling.step(1e15);  // fine: T_i = 3 * 2^48
+    check(doubling.params.T_i == 3 * (std::int64_t(1) << 48), "CosineAnnealingWarmRestarts large epoch");
+    expect_error<std::invalid_argument>("T_0 = T_mult = INT64_MAX", "T_0 * T_mult must be at most 2^53",
+                                        [&] { ls::CosineAnnealingWarmRestarts w(g, max64, max64); });
+    expect_error<std::invalid_argument>("T_0 INT64_MAX", "T_0 * T_mult must be at most 2^53",
+                                        [&] { ls::CosineAnnealingWarmRestarts w(g, max64); });
+  }
+  {
+    // CyclicLR: floor(1 + last_epoch / total_size) for a tiny total_size was cast to int64.
+    auto g = two_groups(true);
+    ls::CyclicLR::Options o;
+    o.base_lr = {1e-3};
+    o.max_lr = {1e-2};
+    o.step_size_up = -3;
+    o.step_size_down = 1;
+    expect_error<std::invalid_argument>("CyclicLR negative step size",
+                                        "step_size_up and step_size_down must be >= 0, got -3.0 and 1.0",
+                                        [&] { ls::CyclicLR s(g, o); });
+    o.step_size_down = nan;
+    expect_error<std::invalid_argument>("CyclicLR NaN step size", "must be >= 0, got -3.0 and nan",
+                                        [&] { ls::CyclicLR s(g, o); });
+    o.step_size_down = 1;
+    o.step_size_up = inf;
+    expect_error<std::invalid_argument>("CyclicLR infinite total", "must be finite and positive, got inf",
+                                        [&] { ls::CyclicLR s(g, o); });
+    check(unchanged(g, true), "CyclicLR range errors leave the groups unchanged");
+    o.step_size_up = 1e-310;
+    o.step_size_down = 1e-310;
+    ls::CyclicLR s(g, o);  // epoch 0 is cycle 1
+    const auto lrs = g.lrs;
+    expect_error<std::domain_error>("CyclicLR tiny total_size", "is not finite or beyond 2^53", [&] { s.step(); });
+    check(g.lrs == lrs, "a failed CyclicLR step leaves the groups unchanged");
+    s.params.total_size = nan;
+    expect_error<std::domain_error>("CyclicLR NaN total_size", "is not finite or beyond 2^53", [&] { s.step(); });
+  }
+}
 }  // namespace
 
 int main() {
   test_golden();
   test_errors();
+  test_overflow();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

@@ -21,8 +21,8 @@ def _group_step(group: Dict[str, Any]) -> int:
     if isinstance(step, (bool, np.bool_)) or not isinstance(step, (numbers.Integral, np.integer)):
         raise TypeError(f"param group 'step' must be a non-negative integer, got {type(step).__name__}")
     step = int(step)
-    if not 0 <= step <= 2**62:  # far from int64's end, and within float's range
-        raise ValueError(f"param group 'step' must be an integer in [0, 2**62], got {step}")
+    if not 0 <= step <= 2**53:  # as the C++ library: each step adds one, taken as a double
+        raise ValueError(f"param group 'step' must be an integer in [0, 2**53], got {step}")
     return step
 
 

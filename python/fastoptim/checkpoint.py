@@ -62,6 +62,7 @@ VERSION = 1
 VERSION_LISTS = 2  # adds "state_values" and "state_lists" (written only for a state that has them: LBFGS)
 MAX_LIST = 1 << 32
 MAX_HEADER = 100 * 1024 * 1024  # bytes
+MAX_VALUES = 1 << 22  # JSON values in the header (checkpoint/json.hpp's kMaxValues)
 MAX_DIMS = 64
 MAX_TENSOR_BYTES = 1 << 50  # far above any real tensor; keeps every size arithmetic small
 
@@ -262,6 +263,10 @@ def _parse_json(text: str, what: str, allow_nan: bool) -> Any:
     def no_constant(name: str) -> Any:
         raise _Bad(f"{what} holds {name}, which is not JSON")
 
+    # A parsed value costs tens of bytes: a 100 MB header of tiny values would take gigabytes. Every value
+    # after a container's first follows a comma, so this bounds them as the C++ reader does (kMaxValues).
+    if text.count(",") >= MAX_VALUES:
+        raise _Bad(f"{what} holds more than {MAX_VALUES} values")
     try:
         if allow_nan:
             return json.loads(text, object_pairs_hook=_no_dupes)

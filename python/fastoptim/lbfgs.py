@@ -19,7 +19,7 @@ _STATE_KEYS = ("func_evals", "n_iter", "d", "t", "old_dirs", "old_stps", "ro", "
                "prev_loss", "al")
 
 
-_COUNT_MAX = 2**62  # counts and limits, so that sums of them stay within the C++ step's int64
+_COUNT_MAX = 2**53  # counts and limits (as the C++ library): sums of them stay within an int64, and exact as doubles
 
 
 def _integer(group: Dict[str, Any], key: str) -> int:
@@ -30,7 +30,7 @@ def _integer(group: Dict[str, Any], key: str) -> int:
     if value < 1:
         raise ValueError(f"Invalid {key} value: {value}")
     if value > _COUNT_MAX:  # the step counts in int64
-        raise ValueError(f"Invalid {key} value: {value} (at most 2**62)")
+        raise ValueError(f"Invalid {key} value: {value} (at most 2**53)")
     return value
 
 
@@ -224,7 +224,7 @@ def _normalise_entry(entry: Any, dtype: np.dtype) -> Dict[str, Any]:
             value = int(value)
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)) \
                 or not 0 <= int(value) <= _COUNT_MAX:
-            raise ValueError(f"state '{key}' must be an integer in [0, 2**62], got {value!r}")
+            raise ValueError(f"state '{key}' must be an integer in [0, 2**53], got {value!r}")
         return int(value)
 
     def vector(value: Any, key: str) -> np.ndarray:

@@ -21,7 +21,7 @@ def _count(group: Dict[str, Any], key: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{key} must be a non-negative integer, got {type(value).__name__}")
     value = int(value)
-    if not 0 <= value <= 2**62:  # counts stay far from int64's end (and from float's range)
+    if not 0 <= value <= 2**53:  # as the C++ library: each step adds to the count, taken as a double
         raise ValueError(f"Invalid {key} value: {value}")
     return value
 

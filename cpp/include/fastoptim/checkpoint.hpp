@@ -682,7 +682,8 @@ inline Loaded read_checkpoint(const File& file, const LoadTarget& target, Schedu
   const Json& keys = need(o, "state_keys", "optimizer entry");
   if (keys.type != Json::Object) throw Bad("state_keys is not an object");
   const auto param_of = [&](const std::string& key, const char* what) {
-    if (key.empty() || key.size() > 18 || key.find_first_not_of("0123456789") != std::string::npos)
+    if (key.empty() || key.size() > 18 || key.find_first_not_of("0123456789") != std::string::npos ||
+        (key.size() > 1 && key[0] == '0'))  // "00" would be a second name for parameter 0
       throw Bad(std::string(what) + " has a non-index key '" + key + "'");
     const auto it = id_map.find(std::stoull(key));
     if (it == id_map.end()) throw Bad("state of parameter " + key + ", which no parameter group holds");
@@ -1114,8 +1115,8 @@ void load_checkpoint(const std::string& path, LBFGS<T>& opt, SchedulerRef sched 
     target.read_value = [&](std::size_t i, const std::string& key, const Json& v) {
       first(i, key);
       if (key == "func_evals" || key == "n_iter") {
-        if (v.type != Json::Number || !v.is_int || v.integer < 0)
-          throw Bad("state '" + key + "' must be an integer >= 0");
+        if (v.type != Json::Number || !v.is_int || v.integer < 0 || v.integer > (std::int64_t(1) << 53))
+          throw Bad("state '" + key + "' must be an integer in [0, 2^53]");  // each step adds to it
         (key == "func_evals" ? state.func_evals : state.n_iter) = v.integer;
         return true;
       }

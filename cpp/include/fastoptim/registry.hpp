@@ -503,7 +503,7 @@ struct OptimizerInfo<LBFGSOptions> {
   static void hyperparameters(O& o, V& v) {
     v.real("lr", o.lr);
     v.integer("max_iter", o.max_iter);
-    v.opt_integer("max_eval", o.max_eval, o.max_iter * 5 / 4);
+    v.opt_integer("max_eval", o.max_eval, lbfgs_default_max_eval(o.max_iter));
     v.real("tolerance_grad", o.tolerance_grad);
     v.real("tolerance_change", o.tolerance_change);
     v.integer("history_size", o.history_size);

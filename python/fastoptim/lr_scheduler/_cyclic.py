@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import types
 from typing import Any, Callable, Dict, List, Optional, Union
 
@@ -109,6 +110,11 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         """Advance one epoch, or with ``epoch`` jump to that (possibly fractional) epoch."""
         if epoch is not None:
             epoch = real(epoch, "epoch")
+            # torch's math.floor(epoch) raises for NaN; the C++ core keeps epochs below 2**53.
+            if math.isnan(epoch):
+                raise ValueError("cannot convert float NaN to integer")
+            if not abs(epoch) < 2**53:
+                raise ValueError(f"Expected a finite epoch below 2**53, but got {epoch}")
             if epoch < 0:
                 raise ValueError(f"Expected non-negative epoch, but got {epoch}")
         self._sync.pull()

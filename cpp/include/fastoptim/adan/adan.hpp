@@ -34,7 +34,8 @@ struct AdanOptions : AdanHyper {
         throw std::invalid_argument("Invalid beta parameter at index " + std::to_string(k) + ": " +
                                     std::to_string(betas[k]));
     detail::check_nonneg(weight_decay, "weight_decay value");
-    if (step < 0) throw std::invalid_argument("param group 'step' is negative");
+    // at most 2^53: each step adds one, and the bias corrections take it as a double
+    if (step < 0 || step > (std::int64_t(1) << 53)) throw std::invalid_argument("param group 'step' must be in [0, 2^53]");
   }
 };
 

@@ -21,6 +21,9 @@ namespace fastoptim {
 namespace ckpt {
 
 inline constexpr int kMaxDepth = 64;
+// Values in one document: a parsed value costs ~100 bytes, so a header of tiny values ("0,") would take
+// ~50 times its size; this bounds a hostile one to a few hundred MB (real headers hold thousands).
+inline constexpr std::size_t kMaxValues = std::size_t(1) << 22;
 
 struct Bad : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -47,8 +50,8 @@ struct Json {
 
 class JsonParser {
  public:
-  JsonParser(const char* p, std::size_t n, bool allow_nan, std::string what)
-      : p_(p), end_(p + n), allow_nan_(allow_nan), what_(std::move(what)) {}
+  JsonParser(const char* p, std::size_t n, bool allow_nan, std::string what, std::size_t max_values = kMaxValues)
+      : p_(p), end_(p + n), allow_nan_(allow_nan), what_(std::move(what)), max_values_(max_values) {}
 
   Json parse() {
     Json v = value(0);
@@ -72,6 +75,7 @@ class JsonParser {
   }
   Json value(int depth) {
     if (depth > kMaxDepth) fail("nested too deeply");
+    if (++values_ > max_values_) fail("too many values");
     ws();
     if (p_ == end_) fail("unexpected end");
     Json v;
@@ -189,6 +193,7 @@ class JsonParser {
     v.type = Json::Number;
     errno = 0;
     v.number = std::strtod(text.c_str(), nullptr);  // the grammar above was checked, so strtod takes it all
+    if (!allow_nan_ && !std::isfinite(v.number)) fail("number out of range");  // 1e999 would be infinity
     if (is_int) {
       std::int64_t i = 0;
       const auto r = std::from_chars(text.data(), text.data() + text.size(), i);
@@ -275,6 +280,7 @@ class JsonParser {
   const char* end_;
   bool allow_nan_;
   std::string what_;
+  std::size_t max_values_, values_ = 0;
 };
 
 inline bool valid_utf8(const unsigned char* s, std::size_t n) {

@@ -439,6 +439,11 @@ struct SchedulerCodec<ls::CyclicLR> {
       throw Bad("scheduler state: mode is invalid and scale_fn is None");
     if (p.scale_mode != "cycle" && p.scale_mode != "iterations")
       throw Bad("scheduler state: scale_mode must be 'cycle' or 'iterations', got '" + p.scale_mode + "'");
+    // torch's values: total_size = step_size_up + step_size_down > 0, step_ratio = step_size_up / total_size.
+    if (!(std::isfinite(p.total_size) && p.total_size > 0))
+      throw Bad("scheduler state: total_size must be finite and positive, got " + ls::cyclic_detail::repr(p.total_size));
+    if (!(p.step_ratio >= 0 && p.step_ratio <= 1))
+      throw Bad("scheduler state: step_ratio must be in [0, 1], got " + ls::cyclic_detail::repr(p.step_ratio));
     if (p.cycle_momentum) {
       checked([&] { ls::cyclic_detail::check_momentum(s.groups()); });
       if (!had_momentum && (!st.get("base_momentums") || !st.get("max_momentums")))

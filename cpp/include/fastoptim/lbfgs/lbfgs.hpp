@@ -36,9 +36,12 @@ struct LBFGSOptions : LBFGSHyper {
   // torch checks only lr; the others would make its step fail or loop on nothing, so they are checked too.
   void validate(bool stepping = false) const {
     detail::check_lr(lr, stepping);
-    if (max_iter < 1) throw std::invalid_argument("Invalid max_iter value: " + std::to_string(max_iter));
-    if (max_evals() < 1) throw std::invalid_argument("Invalid max_eval value: " + std::to_string(max_evals()));
-    if (history_size < 1)
+    // (at most 2^53: the step's counters add to them)
+    if (max_iter < 1 || max_iter > kLBFGSMaxCount)
+      throw std::invalid_argument("Invalid max_iter value: " + std::to_string(max_iter));
+    if (max_evals() < 1 || max_evals() > kLBFGSMaxCount)
+      throw std::invalid_argument("Invalid max_eval value: " + std::to_string(max_evals()));
+    if (history_size < 1 || history_size > kLBFGSMaxCount)
       throw std::invalid_argument("Invalid history_size value: " + std::to_string(history_size));
   }
 };

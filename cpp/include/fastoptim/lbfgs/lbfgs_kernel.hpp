@@ -38,6 +38,14 @@ namespace fastoptim {
 
 enum class LineSearch { none, strong_wolfe };
 
+// Limits and counts stay at most 2^53 (validate, checkpoints), so sums and products of them fit an int64.
+inline constexpr std::int64_t kLBFGSMaxCount = std::int64_t(1) << 53;
+
+// torch's max_iter * 5 // 4 (a value past the limit stays one: validate rejects it)
+inline std::int64_t lbfgs_default_max_eval(std::int64_t max_iter) noexcept {
+  return max_iter > kLBFGSMaxCount || max_iter < -kLBFGSMaxCount ? max_iter : max_iter * 5 / 4;
+}
+
 struct LBFGSHyper {
   double lr = 1.0;
   std::int64_t max_iter = 20;
@@ -49,7 +57,7 @@ struct LBFGSHyper {
   std::int64_t history_size = 100;
   LineSearch line_search_fn = LineSearch::none;
 
-  std::int64_t max_evals() const noexcept { return max_eval ? *max_eval : max_iter * 5 / 4; }
+  std::int64_t max_evals() const noexcept { return max_eval ? *max_eval : lbfgs_default_max_eval(max_iter); }
 };
 
 // A scalar of torch's LBFGS state (t, H_diag): a Python float (tensor = false) or a 0-d tensor of the

@@ -83,6 +83,7 @@ class ChainedScheduler : public CompositeLRScheduler {
   }
 
   void step() override {
+    check_can_advance();
     ++step_count_;
     for (LRScheduler* s : schedulers_) s->step();
     last_lr_ = current_lrs();

@@ -17,7 +17,7 @@ class CosineAnnealingLR : public LRScheduler {
   CosineAnnealingLR(GroupsAccess& groups, std::int64_t T_max, double eta_min = 0.0, std::int64_t last_epoch = -1)
       : CosineAnnealingLR(groups, Params{T_max, eta_min}, last_epoch) {}
   CosineAnnealingLR(GroupsAccess& groups, Params p, std::int64_t last_epoch = -1)
-      : LRScheduler(groups, last_epoch), params(p) {
+      : LRScheduler((check_epoch_range(p.T_max, "T_max"), groups), last_epoch), params(p) {
     initial_step();
   }
 
@@ -29,6 +29,7 @@ class CosineAnnealingLR : public LRScheduler {
     if (is_initial_) return lrs;
     const double le = static_cast<double>(last_epoch_);
     if (params.T_max == 0) throw std::domain_error("integer modulo by zero");  // Python 3.11+
+    check_epoch_range(params.T_max, "T_max");  // params is editable: keep 2 * T_max in range
     const double T = static_cast<double>(params.T_max);
     if (step_count_ == 1 && last_epoch_ > 0) {
       for (std::size_t i = 0; i < lrs.size(); ++i)

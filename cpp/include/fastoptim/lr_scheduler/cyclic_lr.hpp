@@ -96,6 +96,10 @@ class CyclicLR : public LRScheduler {
   std::vector<double> get_lr() override {
     const double le = static_cast<double>(last_epoch_);
     const double cyc = std::floor(1 + le / params.total_size);
+    // A tiny (or NaN) total_size sends the cycle number past what int64 (and a double's integers) hold.
+    if (!(std::fabs(cyc) <= static_cast<double>(kMaxEpoch)))
+      throw std::domain_error("CyclicLR: the cycle number 1 + last_epoch / total_size = " + cyclic_detail::repr(cyc) +
+                              " is not finite or beyond 2^53 (total_size " + cyclic_detail::repr(params.total_size) + ")");
     const auto cycle = static_cast<std::int64_t>(cyc);
     const double x = 1.0 + le / params.total_size - cyc;
     // torch divides by step_ratio (0 when step_size_up is 0) or step_ratio - 1: ZeroDivisionError, not NaN.
@@ -148,8 +152,15 @@ class CyclicLR : public LRScheduler {
     p.max_lrs = per_group(o.max_lr, n, "max_lr");
     const double up = o.step_size_up;
     const double down = o.step_size_down ? *o.step_size_down : up;
+    // Negative half cycles give a step_ratio outside [0, 1], which a checkpoint of this scheduler could not load.
+    if (!(up >= 0 && down >= 0))
+      throw std::invalid_argument("step_size_up and step_size_down must be >= 0, got " + cyclic_detail::repr(up) +
+                                  " and " + cyclic_detail::repr(down));
     p.total_size = up + down;
     if (p.total_size == 0) throw std::invalid_argument("float division by zero");
+    if (!(std::isfinite(p.total_size) && p.total_size > 0))
+      throw std::invalid_argument("step_size_up + step_size_down must be finite and positive, got " +
+                                  cyclic_detail::repr(p.total_size));
     p.step_ratio = up / p.total_size;
     if (o.mode != "triangular" && o.mode != "triangular2" && o.mode != "exp_range" && !o.scale_fn)
       throw std::invalid_argument("mode is invalid and scale_fn is None");

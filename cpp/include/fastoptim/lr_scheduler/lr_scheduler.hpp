@@ -25,6 +25,16 @@
 namespace fastoptim {
 namespace lr_scheduler {
 
+// The largest epoch, count or period a scheduler accepts (in magnitude): 2^53, what a double (and Python's
+// json) keeps exactly, so epoch arithmetic (last_epoch + 1, 2 * T_max, ...) never overflows int64.
+constexpr std::int64_t kMaxEpoch = std::int64_t(1) << 53;
+
+// Throws std::invalid_argument unless |value| <= 2^53.
+inline void check_epoch_range(std::int64_t value, const char* what) {
+  if (value > kMaxEpoch || value < -kMaxEpoch)
+    throw std::invalid_argument(std::string(what) + " must be at most 2^53 in magnitude, got " + std::to_string(value));
+}
+
 class GroupsAccess {
  public:
   virtual ~GroupsAccess() = default;
@@ -113,6 +123,7 @@ class LRScheduler {
   LRScheduler& operator=(const LRScheduler&) = delete;
 
   virtual void step() {
+    check_can_advance();
     ++step_count_;
     ++last_epoch_;
     apply(get_lr());
@@ -127,6 +138,8 @@ class LRScheduler {
   // Restores the state every scheduler shares (torch's base_lrs, last_epoch, _step_count, _last_lr).
   void load_base_state(std::vector<double> base_lrs, std::int64_t last_epoch, std::int64_t step_count,
                        std::vector<double> last_lr) {
+    check_epoch_range(last_epoch, "last_epoch");
+    check_epoch_range(step_count, "_step_count");
     base_lrs_ = std::move(base_lrs);
     last_epoch_ = last_epoch;
     step_count_ = step_count;
@@ -142,15 +155,22 @@ class LRScheduler {
 
   // torch's _update_lr(epoch) (used by SequentialLR at milestones): jump to `epoch`, closed form if any.
   void update_lr(std::int64_t epoch) {
+    check_epoch_range(epoch, "epoch");
     last_epoch_ = epoch;
     const auto closed = closed_form_lr();
     apply(closed ? *closed : get_lr());
   }
-  void set_last_epoch(std::int64_t epoch) noexcept { last_epoch_ = epoch; }
+  void set_last_epoch(std::int64_t epoch) {
+    check_epoch_range(epoch, "last_epoch");
+    last_epoch_ = epoch;
+  }
 
   // torch's deprecated step(epoch): counts as a step, sets last_epoch = epoch and applies the closed form
-  // where the scheduler has one, else get_lr().
+  // where the scheduler has one, else get_lr(). An epoch beyond 2^53 throws before anything changes; an
+  // error of the schedule itself leaves last_epoch / _step_count advanced, as torch does.
   void step_epoch(std::int64_t epoch) {
+    check_can_advance();
+    check_epoch_range(epoch, "epoch");  // before anything changes
     ++step_count_;
     update_lr(epoch);
   }
@@ -172,6 +192,7 @@ class LRScheduler {
  protected:
   LRScheduler(GroupsAccess& groups, std::int64_t last_epoch) : groups_(&groups), last_epoch_(last_epoch) {
     if (last_epoch < -1) throw std::invalid_argument("last_epoch must be >= -1, got " + std::to_string(last_epoch));
+    check_epoch_range(last_epoch, "last_epoch");
     const std::size_t n = groups.size();
     if (last_epoch == -1) {
       for (std::size_t i = 0; i < n; ++i)
@@ -183,6 +204,12 @@ class LRScheduler {
                                       "] when resuming scheduler with last_epoch >= 0.");
     }
     for (std::size_t i = 0; i < n; ++i) base_lrs_.push_back(*groups.initial_lr(i));
+  }
+
+  // step() adds one to last_epoch and _step_count: both stay within 2^53.
+  void check_can_advance() const {
+    if (last_epoch_ >= kMaxEpoch || step_count_ >= kMaxEpoch)
+      throw std::domain_error("scheduler step: last_epoch / _step_count would pass 2^53");
   }
 
   void apply(const std::vector<double>& lrs) {

@@ -129,10 +129,16 @@ class OneCycleLR : public LRScheduler {
       if (*o.steps_per_epoch <= 0)
         throw std::invalid_argument("Expected positive integer steps_per_epoch, but got " +
                                     std::to_string(*o.steps_per_epoch));
+      // Checked before multiplying: the product must not overflow.
+      if (*o.epochs > kMaxEpoch / *o.steps_per_epoch)
+        throw std::invalid_argument("epochs * steps_per_epoch must be at most 2^53, got epochs " +
+                                    std::to_string(*o.epochs) + " and steps_per_epoch " +
+                                    std::to_string(*o.steps_per_epoch));
       p.total_steps = *o.epochs * *o.steps_per_epoch;
     } else {
       throw std::invalid_argument("You must define either total_steps OR (epochs AND steps_per_epoch)");
     }
+    check_epoch_range(p.total_steps, "total_steps");
     const double T = static_cast<double>(p.total_steps);
     if (o.three_phase) {
       p.schedule_phases = {

@@ -76,10 +76,14 @@ class ReduceLROnPlateau {
     reset();
   }
 
-  void step(double metric) { step(metric, last_epoch_ + 1); }
+  void step(double metric) {
+    if (last_epoch_ >= kMaxEpoch) throw std::domain_error("ReduceLROnPlateau step: last_epoch would pass 2^53");
+    step(metric, last_epoch_ + 1);
+  }
 
   // torch's deprecated step(metrics, epoch): last_epoch = epoch, then as step(metric).
   void step(double metric, std::int64_t epoch) {
+    check_epoch_range(epoch, "epoch");
     const double current = metric;
     last_epoch_ = epoch;
     PlateauEvent ev;
@@ -131,6 +135,9 @@ class ReduceLROnPlateau {
   // Restores a saved state (torch's state_dict entries).
   void load_state(double best, std::int64_t num_bad_epochs, std::int64_t cooldown_counter, std::int64_t last_epoch,
                   std::vector<double> min_lrs, std::vector<double> last_lr) {
+    check_epoch_range(num_bad_epochs, "num_bad_epochs");
+    check_epoch_range(cooldown_counter, "cooldown_counter");
+    check_epoch_range(last_epoch, "last_epoch");
     best_ = best;
     num_bad_epochs_ = num_bad_epochs;
     cooldown_counter_ = cooldown_counter;

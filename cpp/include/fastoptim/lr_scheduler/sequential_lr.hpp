@@ -40,6 +40,8 @@ class SequentialLR : public CompositeLRScheduler {
           "milestone points, but got number of schedulers " +
           std::to_string(schedulers_.size()) + " and the number of milestones to be equal to " +
           std::to_string(milestones_.size()));
+    if (last_epoch < -1) throw std::invalid_argument("last_epoch must be >= -1, got " + std::to_string(last_epoch));
+    check_epoch_range(last_epoch, "last_epoch");  // before last_epoch + 1
     last_epoch_ = last_epoch + 1;
     // Reset learning rates back to initial values.
     for (std::size_t i = 0; i < groups.size(); ++i) {
@@ -56,6 +58,7 @@ class SequentialLR : public CompositeLRScheduler {
   }
 
   void step() override {
+    check_can_advance();
     ++step_count_;
     ++last_epoch_;
     const std::size_t idx = bisect_right(milestones_, last_epoch_);

@@ -136,7 +136,7 @@ inline std::atomic<bool>& gemm_dot_enabled() noexcept {
 #if defined(__AVX512BF16__)
   static std::atomic<bool> on{true};
 #else
-  static std::atomic<bool> on{__builtin_cpu_supports("avx512bf16") != 0};
+  static std::atomic<bool> on{(__builtin_cpu_init(), __builtin_cpu_supports("avx512bf16") != 0)};
 #endif
   return on;
 }

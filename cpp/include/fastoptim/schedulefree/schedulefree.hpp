@@ -34,11 +34,13 @@ struct ScheduleFreeAdamWOptions : ScheduleFreeAdamWHyper, ScheduleFreeSchedule {
       throw std::invalid_argument("Invalid beta parameter at index 1: " + std::to_string(beta2));
     detail::check_nonneg(eps, "epsilon value");
     detail::check_nonneg(weight_decay, "weight_decay value");
-    if (warmup_steps < 0) throw std::invalid_argument("Invalid warmup_steps value: " + std::to_string(warmup_steps));
+    // counts at most 2^53: each step adds to k, and the schedule takes them as doubles
+    if (warmup_steps < 0 || warmup_steps > (std::int64_t(1) << 53))
+      throw std::invalid_argument("Invalid warmup_steps value: " + std::to_string(warmup_steps));
     if (!std::isfinite(r)) throw std::invalid_argument("Invalid r value: " + std::to_string(r));
     if (!(weight_lr_power >= 0.0 && std::isfinite(weight_lr_power)))
       throw std::invalid_argument("Invalid weight_lr_power value: " + std::to_string(weight_lr_power));
-    if (k < 0) throw std::invalid_argument("param group 'k' is negative");
+    if (k < 0 || k > (std::int64_t(1) << 53)) throw std::invalid_argument("param group 'k' must be in [0, 2^53]");
     if (!(weight_sum >= 0.0 && std::isfinite(weight_sum)))
       throw std::invalid_argument("param group 'weight_sum' must be finite and >= 0");
   }
