@@ -78,7 +78,6 @@ class Adafactor(Optimizer):
             maximize=maximize,
         )
         self._hyper(defaults)
-        defaults["eps"] = tuple(defaults["eps"])
         super().__init__(params, defaults)
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:

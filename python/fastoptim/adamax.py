@@ -76,7 +76,6 @@ class Adamax(Optimizer):
             differentiable=differentiable, capturable=capturable,
         )
         self._hyper(defaults)
-        defaults["betas"] = tuple(defaults["betas"])
         super().__init__(
             params, defaults, state_dtype=state_dtype, master_weights=master_weights,
             stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,

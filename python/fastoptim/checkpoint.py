@@ -415,6 +415,9 @@ def _prepare(path: str, optimizer: Any, scheduler: Any) -> Tuple[Dict[str, Any],
             raise _Bad(f"parameter group {gi} has no 'params' list")
         if len(ids) != len(group["params"]):
             raise _Bad(f"parameter group {gi} has {len(ids)} parameters, the optimizer's has {len(group['params'])}")
+        for key, value in saved.items():  # JSON turns tuples (betas, Adafactor's eps) into lists
+            if isinstance(value, list) and isinstance(group.get(key), tuple):
+                saved[key] = tuple(value)
         for saved_id, p in zip(ids, group["params"]):
             _int(saved_id, f"parameter group {gi} parameter id", hi=1 << 62)
             if saved_id in id_map:

@@ -78,7 +78,6 @@ class NAdam(Optimizer):
             capturable=capturable, differentiable=differentiable,
         )
         self._hyper(defaults)
-        defaults["betas"] = tuple(defaults["betas"])
         super().__init__(
             params, defaults, state_dtype=state_dtype, master_weights=master_weights,
             stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,

@@ -157,11 +157,15 @@ class Optimizer:
     # ------------------------------------------------------------------------------------ groups
 
     def add_param_group(self, param_group: Dict[str, Any]) -> None:
-        """Adds a group, as torch's ``add_param_group``; its parameters take the next indices."""
+        """Adds a group, as torch's ``add_param_group``; its parameters take the next indices. As torch, the
+        dict itself becomes the group (completed with the defaults), and ``(name, array)`` pairs put the
+        names in ``group["param_names"]``."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {_typename(param_group)}")
         if "params" not in param_group:
             raise ValueError("param_group must have a 'params' entry")
+        # Checked on a copy; once it passes, the caller's dict itself becomes the group (completed in place),
+        # as torch's (so `opt.param_groups[i] is group`), and a group that fails leaves it untouched.
         group = dict(param_group)
         params = group["params"]
         if isinstance(params, np.ndarray):
@@ -173,6 +177,19 @@ class Optimizer:
             )
         else:
             params = list(params)
+        # Named parameters, as torch's: (name, array) pairs put the names in group["param_names"].
+        names = [p[0] for p in params if isinstance(p, tuple) and len(p) == 2]
+        if names:
+            if len(names) != len(params):
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+            params = [p[1] for p in params]
+            group["param_names"] = names
+        for other in self.param_groups:
+            if ("param_names" in group) != ("param_names" in other):
+                raise ValueError(
+                    "all optimizer param groups should be with/without names. cannot add param group "
+                    + ("with names" if "param_names" in group else "without names") + " to the optimizer"
+                )
         first = self._num_params()
         for k, p in enumerate(params):
             _check_param_array(p, f"parameter {first + k}", self._low_precision)
@@ -191,7 +208,8 @@ class Optimizer:
         self._hyper(group)  # validates the group's values
         existing = [p for g in self.param_groups for p in g["params"]]
         self._check_disjoint(existing, params)
-        self.param_groups.append(group)
+        param_group.update(group)
+        self.param_groups.append(param_group)
 
     @staticmethod
     def _check_disjoint(existing: List[np.ndarray], new: List[np.ndarray]) -> None:
@@ -395,14 +413,13 @@ class Optimizer:
                 params.append(p)
         new_groups = []
         for saved, group in zip(saved_groups, self.param_groups):
-            new = {k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}
+            # The saved hyperparameters as they are (a list stays a list, as torch), in the saved order
+            new = {k: (group["params"] if k == "params" else copy.deepcopy(v)) for k, v in saved.items()}
+            if "param_names" in group and "param_names" not in saved:  # torch keeps the current names
+                new["param_names"] = group["param_names"]
             for k, v in self.defaults.items():
                 new.setdefault(k, v)
             new.update(self._forced)
-            for key, default in self.defaults.items():  # JSON turns tuples (betas, Adafactor's eps) into lists
-                if isinstance(default, tuple) and isinstance(new.get(key), list):
-                    new[key] = tuple(new[key])
-            new["params"] = group["params"]
             self._hyper(new)
             new_groups.append(new)
         new_state: Dict[int, Dict[str, Any]] = {}
@@ -458,6 +475,8 @@ class Optimizer:
     def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]
         for i, group in enumerate(self.param_groups):
+            if i:
+                lines.append("")  # torch puts a blank line between groups
             lines.append(f"Parameter Group {i}")
             for key in sorted(group):
                 if key != "params":

@@ -70,7 +70,6 @@ class RAdam(Optimizer):
             capturable=capturable, decoupled_weight_decay=decoupled_weight_decay, differentiable=differentiable,
         )
         self._hyper(defaults)
-        defaults["betas"] = tuple(defaults["betas"])
         super().__init__(
             params, defaults, state_dtype=state_dtype, master_weights=master_weights,
             stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,

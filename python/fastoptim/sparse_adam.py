@@ -69,7 +69,6 @@ class SparseAdam(Optimizer):
     ) -> None:
         defaults: Dict[str, Any] = dict(lr=lr, betas=betas, eps=eps, maximize=maximize)
         self._hyper(defaults)
-        defaults["betas"] = tuple(defaults["betas"])
         super().__init__(params, defaults)
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:

@@ -272,8 +272,6 @@ class _TorchOptimizer(torch.optim.Optimizer):
             for key, value in defaults.items():
                 group.setdefault(key, value)
             group.update(self._numpy_class._forced)
-            if isinstance(group.get("betas"), list):
-                group["betas"] = tuple(group["betas"])
             self._numpy_class._hyper(self.__dict__.get("_engine"), group)
         engine = self.__dict__.get("_engine")
         if engine is not None:  # load_state_dict (not unpickling): the state entries pass the numpy class's checks

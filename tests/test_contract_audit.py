@@ -1,0 +1,209 @@
+"""torch.optim's optimizer contract beyond the numbers: param_groups and defaults as built (values, types,
+key order), the caller's group dicts, named parameters, state_dict layout, load_state_dict and __repr__."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+import fastoptim
+from conftest import requires_torch
+
+# A non-default configuration of every optimizer with a torch.optim counterpart; list-valued arguments are
+# given as lists, which torch keeps as lists (except Adam/AdamW's betas, which torch turns into a tuple).
+CONFIGS = {
+    "SGD": dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1, maximize=True),
+    "Adam": dict(lr=1, betas=[0.8, 0.9], amsgrad=True, foreach=True, decoupled_weight_decay=True),
+    "AdamW": dict(lr=1, betas=[0.8, 0.9], amsgrad=True, fused=False),
+    "RMSprop": dict(lr=1, alpha=0.5, momentum=1, centered=True),
+    "Adagrad": dict(lr=1, lr_decay=1, initial_accumulator_value=1, eps=1),
+    "Adadelta": dict(lr=1, rho=0.5, eps=1, weight_decay=1),
+    "ASGD": dict(lr=1, lambd=1, alpha=1, t0=10, weight_decay=1),
+    "Rprop": dict(lr=1, etas=[0.4, 1.5], step_sizes=[1, 2]),
+    "Adamax": dict(lr=1, betas=[0.5, 0.6]),
+    "NAdam": dict(lr=1, betas=[0.5, 0.6], momentum_decay=1, decoupled_weight_decay=True),
+    "RAdam": dict(lr=1, betas=[0.5, 0.6], decoupled_weight_decay=True),
+    "SparseAdam": dict(lr=1, betas=[0.5, 0.6], eps=1),
+    "LBFGS": dict(lr=0.5, max_iter=5, history_size=3, line_search_fn="strong_wolfe"),
+    "Muon": dict(lr=1, momentum=0.5, nesterov=False, ns_coefficients=[1, 2, 3], ns_steps=3,
+                 adjust_lr_fn="match_rms_adamw"),
+    "Adafactor": dict(lr=1, beta2_decay=-1, eps=[1e-30, 1], d=2, weight_decay=1, maximize=True),
+}
+NAMES = list(CONFIGS)
+LIST_ARGS = [("NAdam", "betas"), ("RAdam", "betas"), ("Adamax", "betas"), ("SparseAdam", "betas"),
+             ("Adafactor", "eps")]
+
+
+def _typed(value):
+    """A value with the types of everything in it, so that 1 != 1.0, True != 1 and [..] != (..)."""
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [_typed(v) for v in value])
+    return (type(value).__name__, value)
+
+
+def _groups(opt):
+    return [[(k, _typed(v)) for k, v in g.items() if k != "params"] for g in opt.param_groups]
+
+
+@pytest.mark.parametrize("name,key", LIST_ARGS)
+def test_list_arguments_are_kept_as_given(name, key):
+    # torch keeps these lists as lists (only Adam and AdamW make betas a tuple); we made them tuples, so
+    # state_dict()["param_groups"] differed from torch's
+    p = np.zeros((2, 2), np.float32)
+    opt = getattr(fastoptim, name)([p], **{key: list(CONFIGS[name][key])})
+    assert type(opt.defaults[key]) is list
+    assert type(opt.param_groups[0][key]) is list
+    assert type(opt.state_dict()["param_groups"][0][key]) is list
+    assert type(fastoptim.Adam([np.zeros(2)], betas=[0.8, 0.9]).defaults["betas"]) is tuple  # as torch
+
+
+def test_load_state_dict_keeps_saved_values_and_order():
+    # torch takes the saved group as it is: a list stays a list, keys stay in the saved order
+    p = np.zeros(3, np.float32)
+    opt = fastoptim.NAdam([p])
+    sd = opt.state_dict()
+    sd["param_groups"][0]["betas"] = [0.5, 0.6]
+    sd["param_groups"][0]["extra"] = 5
+    opt.load_state_dict(sd)
+    assert opt.param_groups[0]["betas"] == [0.5, 0.6]
+    assert list(opt.param_groups[0])[-2:] == ["params", "extra"]
+    assert opt.param_groups[0]["params"][0] is p
+
+
+@pytest.mark.parametrize("name", ["Adam", "NAdam", "Adafactor"])
+def test_checkpoint_restores_tuples(tmp_path, name):
+    # JSON has no tuples: a checkpoint gives back a tuple where the optimizer's group has one
+    key = "eps" if name == "Adafactor" else "betas"
+    for value in (None, list(CONFIGS[name][key])):
+        kw = {} if value is None else {key: value}
+        p = np.ones((2, 3), np.float32)
+        opt = getattr(fastoptim, name)([p], **kw)
+        opt.step([np.ones((2, 3), np.float32)])
+        fastoptim.save(tmp_path / "c.safetensors", opt)
+        other = getattr(fastoptim, name)([p.copy()], **kw)
+        fastoptim.load(tmp_path / "c.safetensors", other)
+        assert _groups(other) == _groups(opt)
+
+
+def test_groups_are_the_callers_dicts():
+    # torch completes the caller's group dict in place and keeps that very dict in param_groups
+    a, b, c = np.zeros(2), np.zeros(3), np.zeros(4)
+    g0 = {"params": [a], "lr": 0.5}
+    opt = fastoptim.SGD([g0], lr=0.1, momentum=0.9)
+    assert opt.param_groups[0] is g0
+    assert list(g0) == ["params", "lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize",
+                        "foreach", "differentiable", "fused"]
+    g1 = {"params": (x for x in [b]), "momentum": 0.0}
+    opt.add_param_group(g1)
+    assert opt.param_groups[1] is g1 and g1["params"] == [b] and g1["lr"] == 0.1
+    g0["lr"] = 0.25  # takes effect, as in torch
+    opt.step([np.ones(2), None])
+    assert np.allclose(a, -0.25)
+    # a group that fails the checks leaves the caller's dict alone
+    bad = {"params": [c], "lr": -1.0}
+    with pytest.raises(ValueError):
+        opt.add_param_group(bad)
+    assert bad == {"params": [c], "lr": -1.0} and len(opt.param_groups) == 2
+    dup = {"params": [a]}
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.add_param_group(dup)
+    assert dup == {"params": [a]}
+
+
+def test_named_parameters():
+    # torch 2.6+ takes (name, parameter) pairs and keeps the names in group["param_names"]
+    a, b, c = np.zeros(2, np.float32), np.zeros(3, np.float32), np.zeros(1, np.float32)
+    opt = fastoptim.Adam([("w", a), ("b", b)], lr=0.1)
+    assert opt.param_groups[0]["param_names"] == ["w", "b"]
+    assert opt.param_groups[0]["params"][0] is a and opt.param_groups[0]["params"][1] is b
+    assert opt.state_dict()["param_groups"][0]["param_names"] == ["w", "b"]
+    with pytest.raises(ValueError, match="cannot add param group without names"):
+        opt.add_param_group({"params": [c]})
+    with pytest.raises(ValueError, match="Some param names are missing"):
+        fastoptim.Adam([("w", a), b])
+    with pytest.raises(ValueError, match="cannot add param group with names"):
+        fastoptim.Adam([{"params": [a]}, {"params": [("b", b)]}])
+    opt.add_param_group({"params": [("c", c)], "lr": 0.5})
+    opt.step([np.ones(2, np.float32), None, np.ones(1, np.float32)])
+    assert np.allclose(a, -0.1) and np.allclose(c, -0.5)
+    # loading a state dict without names keeps the optimizer's, as torch
+    fresh = fastoptim.Adam([("x", a.copy()), ("y", b.copy())])
+    fresh.load_state_dict(fastoptim.Adam([a.copy(), b.copy()]).state_dict())
+    assert fresh.param_groups[0]["param_names"] == ["x", "y"]
+    two = fastoptim.Adam([{"params": [a.copy(), b.copy()]}, {"params": [c.copy()]}])
+    two.load_state_dict(opt.state_dict())  # saved names come along
+    assert [g["param_names"] for g in two.param_groups] == [["w", "b"], ["c"]]
+
+
+def test_repr_separates_groups_by_a_blank_line():
+    opt = fastoptim.SGD([{"params": [np.zeros(1)]}, {"params": [np.zeros(1)], "lr": 0.5}], lr=0.1)
+    text = repr(opt)
+    assert "weight_decay: 0\n\nParameter Group 1\n" in text and text.endswith("weight_decay: 0\n)")
+
+
+# ------------------------------------------------------------------------------------- against torch
+
+
+def _pair(name, named=False):
+    import torch
+
+    shapes = [(3, 4), (4, 2)] if name == "Muon" else [(3, 4), (5,)]
+    t_params = [torch.zeros(s, requires_grad=True) for s in shapes]
+    o_params = [np.zeros(s, np.float32) for s in shapes]
+    if named:
+        t_params = [(f"p{i}", p) for i, p in enumerate(t_params)]
+        o_params = [(f"p{i}", p) for i, p in enumerate(o_params)]
+    if name == "LBFGS":  # one group only, as torch
+        return t_params, o_params
+    return ([{"params": t_params[:1]}, {"params": t_params[1:], "lr": 0.5}],
+            [{"params": o_params[:1]}, {"params": o_params[1:], "lr": 0.5}])
+
+
+@requires_torch
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("config", ["default", "custom", "named"])
+def test_groups_defaults_repr_and_state_dict_match_torch(name, config):
+    import torch
+
+    kw = {} if config == "default" else CONFIGS[name]
+    t_groups, o_groups = _pair(name, named=config == "named")
+    t = getattr(torch.optim, name)(t_groups, **kw)
+    o = getattr(fastoptim, name)(o_groups, **kw)
+    assert [(k, _typed(v)) for k, v in o.defaults.items()] == [(k, _typed(v)) for k, v in t.defaults.items()]
+    assert _groups(o) == _groups(t)
+    assert repr(o) == repr(t)
+    assert _typed(o.state_dict()["param_groups"]) == _typed(t.state_dict()["param_groups"])
+
+
+@requires_torch
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in ("LBFGS", "SparseAdam")])
+def test_add_param_group_matches_torch(name):
+    import torch
+
+    t_groups, o_groups = _pair(name)
+    t = getattr(torch.optim, name)(t_groups[:1], **CONFIGS[name])
+    o = getattr(fastoptim, name)(o_groups[:1], **CONFIGS[name])
+    extra = {"lr": 0.25}
+    t_new, o_new = dict(t_groups[1], **extra), dict(o_groups[1], **extra)
+    t.add_param_group(t_new)
+    o.add_param_group(o_new)
+    assert t.param_groups[1] is t_new and o.param_groups[1] is o_new
+    assert _groups(o) == _groups(t)
+    assert _typed(o.state_dict()["param_groups"]) == _typed(t.state_dict()["param_groups"])
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["NAdam", "Adafactor", "Adam"])
+def test_torch_state_dict_with_list_hyperparameters_loads_as_torch(name):
+    import torch
+
+    t_groups, o_groups = _pair(name)
+    t = getattr(torch.optim, name)(t_groups, **CONFIGS[name])
+    sd = t.state_dict()
+    t2 = getattr(torch.optim, name)(_pair(name)[0])
+    t2.load_state_dict(copy.deepcopy(sd))
+    o = getattr(fastoptim, name)(o_groups)
+    o.load_state_dict(copy.deepcopy(sd))  # no state yet: nothing to convert
+    assert _groups(o) == _groups(t2)
