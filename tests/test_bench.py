@@ -81,6 +81,7 @@ def test_rows_carry_times_ratios_and_roofline(quick):
     for name in ("SGD", "Adam", "AdamW"):
         for r in (r for r in report["results"] if r["optimizer"] == name):
             assert r["ratio_torch_fused"] == pytest.approx(r["seconds"]["torch fused"] / r["seconds"]["fastoptim"])
+            assert r["ceiling_torch_fused"] == pytest.approx(r["seconds"]["torch fused"] / r["roofline_seconds"])
 
 
 def test_bytes_per_param_follow_the_state(quick):

@@ -207,3 +207,51 @@ def test_torch_state_dict_with_list_hyperparameters_loads_as_torch(name):
     o = getattr(fastoptim, name)(o_groups)
     o.load_state_dict(copy.deepcopy(sd))  # no state yet: nothing to convert
     assert _groups(o) == _groups(t2)
+
+
+# torch 2.13's key order in a parameter's state after its first step (configs that create every buffer).
+STATE_KEY_ORDER = {
+    "SGD": (dict(momentum=0.9), ["momentum_buffer"]),
+    "Adam": (dict(amsgrad=True), ["step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"]),
+    "AdamW": ({}, ["step", "exp_avg", "exp_avg_sq"]),
+    "RMSprop": (dict(momentum=0.9, centered=True), ["step", "square_avg", "momentum_buffer", "grad_avg"]),
+    "Adagrad": ({}, ["step", "sum"]),
+    "Adadelta": ({}, ["step", "square_avg", "acc_delta"]),
+    "ASGD": ({}, ["step", "eta", "mu", "ax"]),
+    "Rprop": ({}, ["step", "prev", "step_size"]),
+    "Adamax": ({}, ["step", "exp_avg", "exp_inf"]),
+    "NAdam": ({}, ["step", "mu_product", "exp_avg", "exp_avg_sq"]),
+    "RAdam": ({}, ["step", "exp_avg", "exp_avg_sq"]),
+    "Adafactor": ({}, ["step", "row_var", "col_var"]),
+    "Muon": ({}, ["momentum_buffer"]),
+}
+
+
+class _StateDict(dict):
+    """A state that is not exactly a dict: step() takes its Python path instead of the C++ driver."""
+
+
+@pytest.mark.parametrize("name", list(STATE_KEY_ORDER))
+@pytest.mark.parametrize("path", ["driver", "python"])
+def test_state_keys_in_torch_order(name, path):
+    kw, expected = STATE_KEY_ORDER[name]
+    p = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
+    opt = getattr(fastoptim, name)([p], **kw)
+    if path == "python":
+        opt.state = _StateDict()
+    opt.step([np.full_like(p, 0.5)])
+    assert list(opt.state[0]) == expected
+    assert list(opt.state_dict()["state"][0]) == expected
+
+
+@requires_torch
+@pytest.mark.parametrize("name", list(STATE_KEY_ORDER))
+def test_state_key_order_is_torchs(name):
+    import torch
+
+    kw, expected = STATE_KEY_ORDER[name]
+    t = torch.zeros(4, 3, requires_grad=True)
+    t.grad = torch.full((4, 3), 0.5)
+    opt = getattr(torch.optim, name)([t], **kw)
+    opt.step()
+    assert list(opt.state_dict()["state"][0]) == expected

@@ -367,3 +367,21 @@ def test_empty_parameter_as_torch(shape, adjust, raises):
                 t_opt.step()
         else:
             t_opt.step()
+
+
+@requires_torch
+@pytest.mark.parametrize("value", [1e-25, -3e-21, 2.5])
+def test_one_by_one_matrix_norm_is_abs(value):
+    """torch's norm of a single element is |x|; sqrt(x * x) would underflow below ~1e-19 (with a tiny eps,
+    the orthogonalized update then became NaN or inf where torch's is +-1)."""
+    import torch
+
+    p = np.ones((1, 1), np.float32)
+    g = np.full((1, 1), value, np.float32)
+    opt = fastoptim.Muon([p], lr=0.1, eps=1e-30, weight_decay=0.0)
+    opt.step([g])
+    t = torch.ones(1, 1, requires_grad=True)
+    t.grad = torch.tensor(g)
+    torch.optim.Muon([t], lr=0.1, eps=1e-30, weight_decay=0.0).step()
+    assert np.isfinite(p).all()
+    np.testing.assert_array_equal(p, t.detach().numpy())

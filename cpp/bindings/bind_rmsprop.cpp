@@ -39,8 +39,8 @@ void step(const py::list& items, const std::vector<py::tuple>& hyper_tuples) {
 // The same step with the state bookkeeping in C++ too (driver.hpp).
 const DriverSpec<fastoptim::RMSpropHyper> kSpec{
     "rmsprop", DriverStep::kParam,
-    {{"square_avg", 2, DriverSlot::kZeros}, {"grad_avg", 3, DriverSlot::kZeros},
-     {"momentum_buffer", 4, DriverSlot::kZeros}},
+    {{"square_avg", 2, DriverSlot::kZeros}, {"momentum_buffer", 4, DriverSlot::kZeros},  // torch's key order
+     {"grad_avg", 3, DriverSlot::kZeros}},
     &needed};
 
 const Register reg(0, [](py::module_& m) {

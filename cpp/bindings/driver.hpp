@@ -408,9 +408,7 @@ void drive(const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&), co
       entry = fresh_entry.ptr();
       if (PyDict_SetItem(state.ptr(), driver_detail::index_key(out.index), entry) != 0) throw py::error_already_set();
     }
-    for (; added_begin < added_end; ++added_begin)
-      if (PyDict_SetItem(entry, added[added_begin].key, added[added_begin].array.ptr()) != 0)
-        throw py::error_already_set();
+    // torch's key order in a new entry: `step`, the extension's scalars, then the buffers.
     if (spec.step == DriverStep::kParam) {
       if (out.step_array) {
         *reinterpret_cast<float*>(py::detail::array_proxy(out.step_array)->data) = out.step;
@@ -421,6 +419,9 @@ void drive(const DriverSpec<Hyper>& spec, Hyper (*convert)(const py::tuple&), co
       }
     }
     extra.publish(k, entry);
+    for (; added_begin < added_end; ++added_begin)
+      if (PyDict_SetItem(entry, added[added_begin].key, added[added_begin].array.ptr()) != 0)
+        throw py::error_already_set();
   }
 }
 

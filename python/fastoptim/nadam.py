@@ -96,11 +96,11 @@ class NAdam(Optimizer):
 
     def _item(self, index, group_index, p, g, state, added, group):
         step = self._next_step(state, index)
+        mu_product = state.get("mu_product")
+        if mu_product is None:  # before the buffers: torch's key order
+            mu_product = added["mu_product"] = np.ones((), np.float32)
         exp_avg = self._buffer(state, added, "exp_avg", p)
         exp_avg_sq = self._buffer(state, added, "exp_avg_sq", p)
-        mu_product = state.get("mu_product")
-        if mu_product is None:
-            mu_product = added["mu_product"] = np.ones((), np.float32)
         # The kernel call validates it and advances it in place, as torch's `mu_product *= mu`.
         return (index, group_index, p, g, exp_avg, exp_avg_sq, mu_product, step), step
 

@@ -318,9 +318,9 @@ class Optimizer:
             self._rounding_step += 1  # only once the step has happened
         self._opt_called = True  # lets schedulers warn when stepped before the optimizer, as torch
         for index, state, added, step in updates:
-            state.update(added)
-            if step is not None:
+            if step is not None:  # first: torch's key order in a new entry is `step`, then the buffers
                 _set_step(state, step)
+            state.update(added)
             if state:  # SGD without momentum keeps no state, as torch
                 self.state[index] = state
 

@@ -83,6 +83,7 @@ class RMSprop(Optimizer):
     def _item(self, index, group_index, p, g, state, added, group):
         step = self._next_step(state, index)
         square_avg = self._buffer(state, added, "square_avg", p)
-        grad_avg = self._buffer(state, added, "grad_avg", p) if group["centered"] else None
+        # momentum_buffer before grad_avg: torch's key order
         momentum_buffer = self._buffer(state, added, "momentum_buffer", p) if group["momentum"] > 0 else None
+        grad_avg = self._buffer(state, added, "grad_avg", p) if group["centered"] else None
         return (index, group_index, p, g, square_avg, grad_avg, momentum_buffer), step

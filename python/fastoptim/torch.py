@@ -28,7 +28,7 @@ raises, as it would need a copy. ``import fastoptim`` does not import torch; thi
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -179,17 +179,12 @@ class _TorchOptimizer(torch.optim.Optimizer):
             engine.param_groups = []
         self.param_groups[-1].update(_hyperparameters(checked))
 
-    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
-        """Performs one step over every parameter whose ``.grad`` is set (others are skipped, as torch).
-
-        ``closure``, if given, is called under ``torch.enable_grad()`` first and its loss returned.
-        Every tensor is checked before anything is written, so a step that raises changes nothing.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        engine = self._get_engine()
+    def _lend(self, with_grads: bool) -> Tuple[List[torch.Tensor], List[Optional[np.ndarray]],
+                                                List[Dict[str, Any]], Dict[int, Dict[str, Any]]]:
+        """Views for the numpy optimizer: (every parameter, the gradients as arrays, the groups over array views
+        of the parameters, the state entries by index as arrays). with_grads: a parameter without ``.grad`` is
+        None in its group and in the gradients (the numpy optimizer skips it without looking at it), and
+        lends no state."""
         owner = type(self).__name__
         low = self._numpy_class._low_precision
         params: List[torch.Tensor] = []
@@ -201,25 +196,47 @@ class _TorchOptimizer(torch.optim.Optimizer):
             for p in group["params"]:
                 index = len(params)
                 params.append(p)
-                if p.grad is None:  # the numpy optimizer skips it without looking at the parameter
+                if with_grads and p.grad is None:
                     arrays.append(None)
                     grads.append(None)
                     continue
                 arrays.append(_param_array(p, index, low))
-                grads.append(_grad_array(p, index, owner, low))
+                if with_grads:
+                    grads.append(_grad_array(p, index, owner, low))
                 state = self.state.get(p)
                 if state:
                     lent[index] = {k: _state_value(v, k, index, low) for k, v in state.items()}
             groups.append(dict(group, params=arrays))
-        before = {index: dict(entry) for index, entry in lent.items()}
+        return params, grads, groups, lent
+
+    def _run(self, groups: List[Dict[str, Any]], lent: Dict[int, Dict[str, Any]],
+             call: Callable[[Any], Any]) -> Dict[int, Dict[str, Any]]:
+        """call(engine) with the lent groups and state, keeping no views past it; takes back the counts
+        kept in the groups (Adan, ScheduleFree) and returns the engine's state as the call left it."""
+        engine = self._get_engine()
         engine.param_groups, engine.state = groups, lent
         try:
-            engine.step(grads)
-            stepped = engine.state
+            call(engine)
+            state = engine.state
         finally:
-            engine.param_groups, engine.state = [], {}  # keep no views past the step
-        for group, changed in zip(self.param_groups, groups):  # counts kept in the groups (Adan, ScheduleFree)
+            engine.param_groups, engine.state = [], {}
+        for group, changed in zip(self.param_groups, groups):
             group.update(_hyperparameters(changed))
+        return state
+
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        """Performs one step over every parameter whose ``.grad`` is set (others are skipped, as torch).
+
+        ``closure``, if given, is called under ``torch.enable_grad()`` first and its loss returned.
+        Every tensor is checked before anything is written, so a step that raises changes nothing.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        params, grads, groups, lent = self._lend(with_grads=True)
+        before = {index: dict(entry) for index, entry in lent.items()}
+        stepped = self._run(groups, lent, lambda engine: engine.step(grads))
         order = {key: i for i, key in enumerate(("step",) + self._numpy_class._state_keys)}
         for index, entry in stepped.items():
             old = before.get(index, {})
@@ -237,28 +254,8 @@ class _TorchOptimizer(torch.optim.Optimizer):
     def _run_engine(self, method: str) -> None:
         """Runs the numpy optimizer's gradient-free ``method`` (ScheduleFreeAdamW's train/eval) on views of
         every parameter and its state, then takes back the groups' keys it changed."""
-        engine = self._get_engine()
-        low = self._numpy_class._low_precision
-        groups: List[Dict[str, Any]] = []
-        lent: Dict[int, Dict[str, Any]] = {}
-        params: List[torch.Tensor] = []
-        for group in self.param_groups:
-            arrays = []
-            for p in group["params"]:
-                index = len(params)
-                params.append(p)
-                arrays.append(_param_array(p, index, low))
-                state = self.state.get(p)
-                if state:
-                    lent[index] = {k: _state_value(v, k, index, low) for k, v in state.items()}
-            groups.append(dict(group, params=arrays))
-        engine.param_groups, engine.state = groups, lent
-        try:
-            getattr(engine, method)()
-        finally:
-            engine.param_groups, engine.state = [], {}
-        for group, changed in zip(self.param_groups, groups):
-            group.update(_hyperparameters(changed))
+        params, _, groups, lent = self._lend(with_grads=False)
+        self._run(groups, lent, lambda engine: getattr(engine, method)())
         torch.autograd.graph.increment_version(params)  # written in place, as in step()
 
     def __getstate__(self) -> Dict[str, Any]:

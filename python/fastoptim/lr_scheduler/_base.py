@@ -63,6 +63,24 @@ def check_optimizer(optimizer: Any) -> None:
         raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
 
 
+def check_resume(optimizer: Any, last_epoch: int) -> None:
+    """torch's KeyError (same message) when resuming (``last_epoch != -1``) without ``initial_lr`` in a group."""
+    if last_epoch != -1:
+        for i, group in enumerate(optimizer.param_groups):
+            if "initial_lr" not in group:
+                raise KeyError(
+                    f"param 'initial_lr' is not specified in param_groups[{i}] when resuming scheduler with "
+                    "last_epoch >= 0.\n"
+                    "This typically happens when:\n"
+                    "1. You're trying to resume training from a checkpoint but haven't properly loaded the "
+                    "optimizer state\n"
+                    "2. You're using last_epoch >= 0 for a fresh training run (not recommended)"
+                )
+
+
+GET_LR_WARNING = "To get the last learning rate computed by the scheduler, please use `get_last_lr()`."
+
+
 def real(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
@@ -140,13 +158,7 @@ class LRScheduler:
     def __init__(self, optimizer: Any, last_epoch: int = -1) -> None:
         check_optimizer(optimizer)
         last_epoch = integer(last_epoch, "last_epoch")
-        if last_epoch != -1:
-            for i, group in enumerate(optimizer.param_groups):
-                if "initial_lr" not in group:
-                    raise KeyError(
-                        f"param 'initial_lr' is not specified in param_groups[{i}] when resuming scheduler with "
-                        "last_epoch >= 0."
-                    )
+        check_resume(optimizer, last_epoch)
         self.optimizer = optimizer
         self._sync = GroupSync(optimizer)
         self._sync.pull()
@@ -208,7 +220,11 @@ class LRScheduler:
         return list(self._core.get_last_lr())
 
     def get_lr(self) -> List[float]:
-        """The learning rates for the current ``last_epoch`` computed from the groups' current values."""
+        """The learning rates for the current ``last_epoch`` computed from the groups' current values.
+
+        Called from outside ``step()`` (always, here: steps use the C++ core), so it warns as torch's does:
+        the chainable forms would apply the last step's change a second time."""
+        warnings.warn(GET_LR_WARNING, UserWarning, stacklevel=2)
         self._sync.pull()
         self._prepare_step()
         with zero_division():

@@ -253,14 +253,23 @@ class SWALR(LRScheduler):
                  last_epoch: int = -1) -> None:
         check_optimizer(optimizer)
         swa_lrs = per_group(swa_lr, len(optimizer.param_groups), "swa_lr")
-        for value, group in zip(swa_lrs, optimizer.param_groups):
-            group["swa_lr"] = value
         if anneal_strategy not in ["cos", "linear"]:
             raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
         if not isinstance(anneal_epochs, int) or anneal_epochs < 0:
             raise ValueError(f"anneal_epochs must be equal or greater than 0, got {anneal_epochs}")
         self._init_args = (swa_lrs, int(anneal_epochs), anneal_strategy)
-        super().__init__(optimizer, last_epoch)
+        # torch stores swa_lr in the groups first (the initial step reads it there); a construction that
+        # fails afterwards (a bad lr, say) puts the groups back as they were.
+        before = [dict(group) for group in optimizer.param_groups]
+        for value, group in zip(swa_lrs, optimizer.param_groups):
+            group["swa_lr"] = value
+        try:
+            super().__init__(optimizer, last_epoch)
+        except BaseException:
+            for group, saved in zip(optimizer.param_groups, before):
+                group.clear()
+                group.update(saved)
+            raise
 
     def _make_core(self, groups, last_epoch):
         swa_lrs, anneal_epochs, strategy = self._init_args

@@ -6,7 +6,7 @@ import math
 import types
 from typing import Any, Callable, Dict, List, Optional, Union
 
-from ._base import LRScheduler, _ls, check_optimizer, integer, param_property, per_group, real
+from ._base import LRScheduler, _ls, check_optimizer, check_resume, integer, param_property, per_group, real
 
 __all__ = ["CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "OneCycleLR"]
 
@@ -400,6 +400,7 @@ class OneCycleLR(LRScheduler):
             base_m = per_group(base_momentum, n, "base_momentum")
         min_lrs: List[float] = []
         if last_epoch != -1:
+            check_resume(optimizer, last_epoch)  # torch's base constructor checks this before reading max_lr
             # Resuming: like torch, the schedule reads the values the first run stored in the groups.
             groups = optimizer.param_groups
             max_lrs = [real(g["max_lr"], "max_lr") for g in groups]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import numbers
 import types
+import weakref
 from typing import Any, Callable, Dict, List
 
 from ._base import LRScheduler, _ls, check_optimizer, integer, param_property, real
@@ -251,6 +253,32 @@ class PolynomialLR(LRScheduler):
     power = param_property("power")
 
 
+def _factor(value: Any) -> float:
+    """An lr_lambda's result as a float; torch's arithmetic raises TypeError for None, strings and the like."""
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
+        raise TypeError(f"lr_lambda must return a real number, got {type(value).__name__}")
+    return float(value)  # a 0-d array or tensor
+
+
+def _lambda_callers(owner: Any, n: int) -> List[Callable[[int], float]]:
+    """What the C++ core calls for group i: ``owner.lr_lambdas[i]`` looked up at every call (torch reads the
+    attribute at every step, so assigning or editing ``lr_lambdas`` takes effect). A weak reference, so the
+    core (which Python's garbage collector cannot see into) does not keep its owner alive."""
+    ref = weakref.ref(owner)
+
+    def caller(i: int) -> Callable[[int], float]:
+        def call(epoch: int) -> float:
+            scheduler = ref()
+            if scheduler is None:
+                raise ReferenceError("the scheduler of this lr_lambda no longer exists")
+            return _factor(scheduler.lr_lambdas[i](epoch))
+        return call
+
+    return [caller(i) for i in range(n)]
+
+
 class _LambdaBase(LRScheduler):
     """Shared by LambdaLR and MultiplicativeLR: per-group callables and torch's state-dict rule for them
     (an entry is ``None`` for a plain function or lambda, else a copy of the callable object's ``__dict__``)."""
@@ -273,7 +301,14 @@ class _LambdaBase(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _make_core(self, groups, last_epoch):
-        return type(self)._core_class(groups, self.lr_lambdas, last_epoch)
+        self._n_callers = len(self.lr_lambdas)
+        return type(self)._core_class(groups, _lambda_callers(self, self._n_callers), last_epoch)
+
+    def _prepare_step(self) -> None:
+        n = len(self.lr_lambdas)
+        if n != self._n_callers:  # lr_lambdas was assigned a list of another length
+            self._core.set_lr_lambdas(_lambda_callers(self, n))  # ValueError unless one per param group
+            self._n_callers = n
 
     def state_dict(self) -> Dict[str, Any]:
         out = super().state_dict()

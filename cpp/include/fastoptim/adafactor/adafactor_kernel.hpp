@@ -313,7 +313,9 @@ void adafactor_factors(const AdafactorTensor<T>& a, AdafactorScratch<T>& sc) noe
   double sum_p = 0;
   for (double part : sc.param_parts) sum_p += part;
   const double numel_sqrt = std::pow(static_cast<double>(numel(sh)), 0.5);
-  const double rms = static_cast<double>(std::sqrt(static_cast<T>(sum_p))) / numel_sqrt;
+  // torch's norm of one element is |x| exactly (sqrt(x * x) would overflow or underflow near the range's ends).
+  const T norm = numel(sh) == 1 ? std::abs(a.param[0]) : std::sqrt(static_cast<T>(sum_p));
+  const double rms = static_cast<double>(norm) / numel_sqrt;
   sc.alpha = (rms > s.eps2 ? rms : s.eps2) * s.rho;  // Python's max(eps2, rms) * rho_t
   if (!sh.factored) return;
   const AdafactorTiling tl(sh.rows, sh.cols);

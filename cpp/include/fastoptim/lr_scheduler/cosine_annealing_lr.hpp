@@ -32,11 +32,13 @@ class CosineAnnealingLR : public LRScheduler {
     check_epoch_range(params.T_max, "T_max");  // params is editable: keep 2 * T_max in range
     const double T = static_cast<double>(params.T_max);
     if (step_count_ == 1 && last_epoch_ > 0) {
+      check_group_count(base_lrs_.size());
       for (std::size_t i = 0; i < lrs.size(); ++i)
         lrs[i] = params.eta_min + (base_lrs_[i] - params.eta_min) * (1 + std::cos(le * pi / T)) / 2;
       return lrs;
     }
     if ((last_epoch_ - 1 - params.T_max) % (2 * params.T_max) == 0) {
+      check_group_count(base_lrs_.size());
       for (std::size_t i = 0; i < lrs.size(); ++i)
         lrs[i] = lrs[i] + (base_lrs_[i] - params.eta_min) * (1 - std::cos(pi / T)) / 2;
       return lrs;

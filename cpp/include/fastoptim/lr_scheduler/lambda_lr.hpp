@@ -65,6 +65,7 @@ class MultiplicativeLR : public LRScheduler {
   std::vector<double> get_lr() override {
     std::vector<double> lrs = current_lrs();
     if (is_initial_) return lrs;
+    check_group_count(params.lr_lambdas.size());
     for (std::size_t i = 0; i < lrs.size(); ++i) lrs[i] = lrs[i] * params.lr_lambdas.at(i)(last_epoch_);
     return lrs;
   }

@@ -213,10 +213,20 @@ class LRScheduler {
   }
 
   void apply(const std::vector<double>& lrs) {
-    if (lrs.size() != groups_->size()) throw std::logic_error("scheduler produced a wrong number of learning rates");
+    check_group_count(lrs.size());
     for (std::size_t i = 0; i < lrs.size(); ++i) groups_->set_lr(i, lrs[i]);
     last_lr_.assign(lrs.begin(), lrs.end());
     for (std::size_t i = 0; i < lrs.size(); ++i) last_lr_[i] = groups_->lr(i);
+  }
+
+  // Per-group values (base_lrs, lr_lambdas, ...) must match the optimizer's param groups, which can grow
+  // after construction (add_param_group): torch then raises ValueError (zip strict); so do we, before any
+  // per-group value is read out of range or any group is written.
+  void check_group_count(std::size_t count) const {
+    if (count != groups_->size())
+      throw std::invalid_argument("the scheduler has " + std::to_string(count) +
+                                  " per-group values but the optimizer has " + std::to_string(groups_->size()) +
+                                  " param groups (was a param group added after the scheduler was created?)");
   }
 
   std::vector<double> current_lrs() const {

@@ -576,7 +576,8 @@ inline void newton_schulz_bf16(float* X, std::size_t r, std::size_t k, const std
   // float; we do in double, then round as it does.
   double sum = 0.0;
   for (std::size_t i = 0; i < n; ++i) sum += static_cast<double>(X[i]) * static_cast<double>(X[i]);
-  const float norm = bf16_round(std::sqrt(static_cast<float>(sum)));
+  // One element: torch's norm is |x| exactly (sqrt(x * x) underflows for |x| < ~1e-19).
+  const float norm = n == 1 ? std::fabs(X[0]) : bf16_round(std::sqrt(static_cast<float>(sum)));
   const float floor = to_bf16(eps);
   const float divisor = norm < floor ? floor : norm;  // clamp(min=eps), NaN propagating
   parallel_for(n, kDefaultGrain, [&](std::size_t lo, std::size_t hi) {
