@@ -100,6 +100,17 @@ std::string temp_dir() {
 
 std::string slurp(const std::string& path) { return fastoptim::ckpt::read_file(path); }
 
+// A checkpoint's bytes with [at, at + count) replaced by `with` and the header length (the first 8 bytes,
+// little-endian) adjusted: an edited header that still parses as safetensors.
+std::string spliced(std::string bytes, std::size_t at, std::size_t count, const std::string& with) {
+  bytes.replace(at, count, with);
+  std::uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  n = n + with.size() - count;
+  std::memcpy(&bytes[0], &n, 8);
+  return bytes;
+}
+
 void spit(const std::string& path, const std::string& bytes) {
   std::remove(path.c_str());  // a new file, not a truncated one: ext4 flushes truncated-and-rewritten files on close
   std::FILE* f = std::fopen(path.c_str(), "wb");
@@ -244,25 +255,12 @@ void robustness() {
   }
   CHECK_MSG(fuzz_bad == 0, "fuzzed files load or throw runtime_error, changing nothing");
 
-  auto header_of = [&](std::string s) {
-    std::uint64_t n = 0;
-    std::memcpy(&n, s.data(), 8);  // test hosts are little-endian
-    return s.substr(8, static_cast<std::size_t>(n));
-  };
-  auto with_header = [&](const std::string& h) {
-    std::string out(8, '\0');
-    const std::uint64_t n = h.size();
-    std::memcpy(&out[0], &n, 8);
-    std::uint64_t old = 0;
-    std::memcpy(&old, bytes.data(), 8);
-    return out + h + bytes.substr(8 + static_cast<std::size_t>(old));
-  };
+  std::uint64_t header_size = 0;
+  std::memcpy(&header_size, bytes.data(), 8);  // test hosts are little-endian
+  const std::string header = bytes.substr(8, static_cast<std::size_t>(header_size));
   auto replaced = [&](const std::string& from, const std::string& to) {
-    std::string h = header_of(bytes);
-    const auto at = h.find(from);
-    if (at == std::string::npos) return std::string();
-    h.replace(at, from.size(), to);
-    return with_header(h);
+    const auto at = header.find(from);
+    return at == std::string::npos ? std::string() : spliced(bytes, 8 + at, from.size(), to);
   };
   {
     std::string huge = bytes;
@@ -507,18 +505,11 @@ void cyclic_ranges() {
   const std::string bytes = slurp(good);
   // Replaces the value of `key` (up to the next comma) and fixes the header length.
   const auto with = [&](const std::string& key, const std::string& value) {
-    std::string h = bytes;
     const std::string k = "\\\"" + key + "\\\":";
-    const auto at = h.find(k);
+    const auto at = bytes.find(k);
     if (at == std::string::npos) return false;
-    const auto from = at + k.size(), to = h.find(',', from);
-    const std::size_t old = to - from;
-    h.replace(from, old, value);
-    std::uint64_t n = 0;
-    std::memcpy(&n, h.data(), 8);
-    n = n + value.size() - old;
-    std::memcpy(&h[0], &n, 8);
-    spit(bad, h);
+    const auto from = at + k.size();
+    spit(bad, spliced(bytes, from, bytes.find(',', from) - from, value));
     return true;
   };
   Run target(cyclic);
@@ -600,15 +591,9 @@ void scheduler_mismatches() {
     CHECK(rejects(bad, target, "holds no scheduler state, but a scheduler was given"));
   }
   const auto edited = [&](const std::string& from, const std::string& to) {
-    std::string h = bytes;
-    const auto at = h.find(from);
+    const auto at = bytes.find(from);
     if (at == std::string::npos) return false;
-    h.replace(at, from.size(), to);
-    std::uint64_t n = 0;
-    std::memcpy(&n, h.data(), 8);
-    n += to.size() - from.size();
-    std::memcpy(&h[0], &n, 8);
-    spit(bad, h);
+    spit(bad, spliced(bytes, at, from.size(), to));
     return true;
   };
   const struct {
@@ -634,17 +619,12 @@ void scheduler_mismatches() {
     Run lambda(factory("LambdaLR"));
     lambda.steps(0, 2);
     fastoptim::save_checkpoint(good, *lambda.opt, lambda.sched.ref());
-    std::string h = slurp(good);
+    const std::string h = slurp(good);
     const std::string from = "\\\"lr_lambdas\\\":[null,null]", to = "\\\"lr_lambdas\\\":[{\\\"k\\\":1},null]";
     const auto at = h.find(from);
     CHECK(at != std::string::npos);
     if (at != std::string::npos) {
-      h.replace(at, from.size(), to);
-      std::uint64_t n = 0;
-      std::memcpy(&n, h.data(), 8);
-      n += to.size() - from.size();
-      std::memcpy(&h[0], &n, 8);
-      spit(bad, h);
+      spit(bad, spliced(h, at, from.size(), to));
       Run t(factory("LambdaLR"));
       CHECK(rejects(bad, t, "lr_lambdas[0] holds the state of a Python callable object"));
     }
@@ -712,16 +692,11 @@ void lbfgs_lists() {
   };
   std::uint64_t n = 0;
   std::memcpy(&n, bytes.data(), 8);
-  const std::string header = bytes.substr(8, static_cast<std::size_t>(n)), data = bytes.substr(8 + n);
+  const std::string header = bytes.substr(8, static_cast<std::size_t>(n));
   const auto replaced = [&](const std::string& from, const std::string& to) {
-    std::string h = header;
-    const auto at = h.find(from);
+    const auto at = header.find(from);
     CHECK_MSG(at != std::string::npos, from);
-    if (at != std::string::npos) h.replace(at, from.size(), to);
-    std::string out(8, '\0');
-    const std::uint64_t size = h.size();
-    std::memcpy(&out[0], &size, 8);
-    return out + h + data;
+    return at == std::string::npos ? bytes : spliced(bytes, 8 + at, from.size(), to);
   };
   const std::string dirs = std::to_string(opt.state().old_dirs.size());
   const struct {
