@@ -5,6 +5,11 @@
 
 #include <fastoptim/fastoptim.hpp>
 
+// The package's compile flags reach its consumers: without -fno-math-errno, sqrt would not vectorize.
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(__NO_MATH_ERRNO__)
+#error "fastoptim::fastoptim (or pkg-config --cflags fastoptim) did not add -fno-math-errno"
+#endif
+
 int main() {
   std::vector<double> w{0.0}, b{0.0};
   fastoptim::AdamOptions o;

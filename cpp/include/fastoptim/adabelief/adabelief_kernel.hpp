@@ -111,7 +111,7 @@ inline void adabelief_loop(P* FASTOPTIM_RESTRICT param, const G* FASTOPTIM_RESTR
     const T grad_i = static_cast<T>(widen(grad[i]));
     T g = kMaximize ? -grad_i : grad_i;
     T p = static_cast<T>(widen(param[i]));
-    if (kDecoupled) p = p * decay;
+    if (kDecoupled) p = mul_rounded(p, decay);
     if (kCoupled) g = fmadd(p, wd, g);
     const T m = fmadd(g, omb1, static_cast<T>(widen(exp_avg[i])) * beta1);
     const T residual = g - m;

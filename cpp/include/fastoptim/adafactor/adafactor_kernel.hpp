@@ -391,7 +391,7 @@ void adafactor_apply(const AdafactorTensor<T>& a, const AdafactorScratch<T>& sc,
     const T* FASTOPTIM_RESTRICT v = a.variance;
     for (std::size_t k = begin; k < end; ++k) {
       const T u = vector_update(signed_grad<kMaximize>(g[k]), v[k], eps1_sq);
-      const T pk = kDecay ? p[k] * decay : p[k];
+      const T pk = kDecay ? mul_rounded(p[k], decay) : p[k];
       p[k] = fmadd(u, scale, pk);
     }
     return;
@@ -407,7 +407,7 @@ void adafactor_apply(const AdafactorTensor<T>& a, const AdafactorScratch<T>& sc,
     const T* FASTOPTIM_RESTRICT col = a.col_var + b * C + j0;
     for (std::size_t j = 0; j < n; ++j) {
       const T u = factored_update(signed_grad<kMaximize>(g[j]), r, col[j], mean, eps1_sq);
-      const T pj = kDecay ? p[j] * decay : p[j];
+      const T pj = kDecay ? mul_rounded(p[j], decay) : p[j];
       p[j] = fmadd(u, scale, pj);
     }
     k += n;

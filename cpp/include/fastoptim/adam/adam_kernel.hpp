@@ -50,7 +50,7 @@ struct AdamScalars {
         one_minus_beta2(static_cast<T>(1.0 - h.beta2)),
         eps(static_cast<T>(h.eps)),
         weight_decay(static_cast<T>(h.weight_decay)),
-        decay_factor(static_cast<T>(1.0 - h.lr * h.weight_decay)),
+        decay_factor(static_cast<T>(1.0 - mul_rounded(h.lr, h.weight_decay))),
         amsgrad(h.amsgrad),
         maximize(h.maximize),
         coupled_decay(h.weight_decay != 0.0 && !h.decoupled_weight_decay),
@@ -99,7 +99,7 @@ inline void adam_loop(P* FASTOPTIM_RESTRICT param, const G* FASTOPTIM_RESTRICT g
     const T grad_i = static_cast<T>(widen(grad[i]));
     T g = kMaximize ? -grad_i : grad_i;
     T p = static_cast<T>(widen(param[i]));
-    if (kDecoupled) p = p * decay;
+    if (kDecoupled) p = mul_rounded(p, decay);
     if (kCoupled) g = fmadd(p, wd, g);
     const T m = lerp_fixed<kSmallWeight>(static_cast<T>(widen(exp_avg[i])), g, w);
     T v = fmadd(omb2 * g, g, static_cast<T>(widen(exp_avg_sq[i])) * beta2);

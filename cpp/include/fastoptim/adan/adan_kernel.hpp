@@ -94,7 +94,7 @@ inline void adan_loop(P* FASTOPTIM_RESTRICT param, const G* FASTOPTIM_RESTRICT g
     exp_avg_sq[i] = narrow_as<S>(v);
     const T denom = bc3_sqrt.divide(std::sqrt(v)) + eps;
     T p = static_cast<T>(widen(param[i]));
-    if (kDecay && kNoProx) p = p * decay;
+    if (kDecay && kNoProx) p = mul_rounded(p, decay);
     p = p + neg_step * m / denom;
     p = p + neg_step_diff * a / denom;
     if (kDecay && !kNoProx) p = p / divisor;

@@ -63,7 +63,7 @@ inline void lion_loop(P* FASTOPTIM_RESTRICT param, const G* FASTOPTIM_RESTRICT g
     const T g = kMaximize ? -grad_i : grad_i;
     const T m = static_cast<T>(widen(exp_avg[i]));
     T p = static_cast<T>(widen(param[i]));
-    if (kDecay) p = p * decay;
+    if (kDecay) p = mul_rounded(p, decay);
     const T c = fmadd(g, omb1, m * beta1);
     const T updated = fmadd(sign_of(c), neg_lr, p);
     param[i] = narrow_as<P>(updated);
