@@ -255,3 +255,48 @@ def test_state_key_order_is_torchs(name):
     opt = getattr(torch.optim, name)([t], **kw)
     opt.step()
     assert list(opt.state_dict()["state"][0]) == expected
+
+
+# ------------------------------------------------- what the randomized fuzz (test_fuzz_torch.py) turned up
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "NAdam", "RAdam"])
+def test_step_takes_betas_a_schedule_pushed_past_one(name):
+    """torch checks betas only in new groups; OneCycleLR's last step can push betas[0] past its maximum (and
+    1), and torch's next step runs. So do ours (but a NaN beta is refused, as a NaN lr is)."""
+    p = np.ones(3)
+    opt = getattr(fastoptim, name)([p], lr=0.1)
+    opt.param_groups[0]["betas"] = (1.01, 0.999)
+    opt.step([np.full(3, 0.5)])
+    assert np.all(np.isfinite(p)) and not np.array_equal(p, np.ones(3))
+    opt.param_groups[0]["betas"] = (float("nan"), 0.999)
+    before = p.copy()
+    with pytest.raises(ValueError, match="beta parameter at index 0"):
+        opt.step([np.full(3, 0.5)])
+    assert np.array_equal(p, before)
+    with pytest.raises(ValueError, match="beta parameter at index 0"):  # new groups are checked as torch's
+        opt.add_param_group({"params": [np.ones(2)], "betas": (1.01, 0.999)})
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adagrad"])
+def test_fused_and_foreach_together_is_torchs_runtime_error(name):
+    with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True` together."):
+        getattr(fastoptim, name)([np.ones(2)], lr=0.1, fused=True, foreach=True)
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["SparseAdam", "Adam"])
+def test_groups_added_after_a_load_get_torchs_differentiable_default(name):
+    """torch's load_state_dict (its __setstate__) adds differentiable=False to the defaults, so groups added
+    afterwards carry it, while loaded groups stay as saved."""
+    import torch
+
+    ours = getattr(fastoptim, name)([np.zeros(2)])
+    theirs = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)])
+    ours.load_state_dict(ours.state_dict())
+    theirs.load_state_dict(theirs.state_dict())
+    ours.add_param_group({"params": [np.zeros(2)]})
+    theirs.add_param_group({"params": [torch.zeros(2, requires_grad=True)]})
+    for mine, torchs in zip(ours.param_groups, theirs.param_groups):
+        assert mine.get("differentiable", "missing") == torchs.get("differentiable", "missing")
+    assert ours.defaults.get("differentiable") == theirs.defaults.get("differentiable")

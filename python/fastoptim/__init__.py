@@ -6,6 +6,8 @@
     opt.step([grad_of_w])          # w is updated in place
 """
 
+import numbers
+
 from . import _core
 from .adabelief import AdaBelief
 from .adadelta import Adadelta
@@ -43,7 +45,11 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Sets the number of threads used for large arrays."""
+    """Sets the number of threads used for large arrays (an integer >= 1, as ``torch.set_num_threads``)."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"set_num_threads expects an int, got {type(n).__name__}")
+    if not 1 <= int(n) < 2**31:
+        raise ValueError(f"Number of threads must be >= 1 and fit in an int, got {int(n)}")
     _core.set_num_threads(int(n))
 
 

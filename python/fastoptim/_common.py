@@ -19,6 +19,12 @@ def check_unsupported(group: Dict[str, Any]) -> None:
             raise ValueError(f"{key}=True is not supported: fastoptim updates numpy arrays on the CPU")
 
 
+def check_fused_foreach(fused: Any, foreach: Any) -> None:
+    """torch's SGD, Adam, AdamW and Adagrad refuse both implementations at once (after the groups' checks)."""
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+
 def nonneg(group: Dict[str, Any], key: str, label: str) -> float:
     value = _real(group[key], key)
     if not 0.0 <= value:
@@ -27,8 +33,9 @@ def nonneg(group: Dict[str, Any], key: str, label: str) -> float:
 
 
 def learning_rate(group: Dict[str, Any], stepping: bool) -> float:
-    """``lr >= 0`` where torch checks it (construction, new and loaded groups). At ``step()`` any real lr is
-    taken, as torch does: a scheduler may round it a hair below zero (LinearLR with end_factor=0)."""
+    """``lr >= 0`` at construction and in new and loaded groups (torch checks the first two). At ``step()``
+    any real lr but NaN is taken, as torch does: a scheduler may round it a hair below zero (LinearLR with
+    end_factor=0)."""
     if stepping:
         lr = _real(group["lr"], "lr")
         if lr != lr:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, Optional, Tuple
 
 from . import _core
-from ._common import check_unsupported, learning_rate, nonneg
+from ._common import check_fused_foreach, check_unsupported, learning_rate, nonneg
+from .adamax import _betas
 from .optimizer import Optimizer, _flag, _real
 
 __all__ = ["Adam", "AdamW"]
@@ -72,18 +73,12 @@ class Adam(Optimizer):
             params, defaults, state_dtype=state_dtype, master_weights=master_weights,
             stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
         )
+        check_fused_foreach(fused, foreach)
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)
         eps = nonneg(group, "eps", "epsilon value")
-        betas = group["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise TypeError(f"betas must be a pair of floats, got {betas!r}")
-        beta1, beta2 = _real(betas[0], "betas[0]"), _real(betas[1], "betas[1]")
-        if not 0.0 <= beta1 < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= beta2 < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        beta1, beta2 = _betas(group, stepping)
         weight_decay = nonneg(group, "weight_decay", "weight_decay value")
         amsgrad = _flag(group["amsgrad"], "amsgrad")
         maximize = _flag(group["maximize"], "maximize")

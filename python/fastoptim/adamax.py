@@ -11,16 +11,17 @@ from .optimizer import Optimizer, _flag, _real
 __all__ = ["Adamax"]
 
 
-def _betas(group: Dict[str, Any]) -> Tuple[float, float]:
-    """A group's betas, checked with torch's messages (shared by the Adam-family optimizers here)."""
+def _betas(group: Dict[str, Any], stepping: bool = False) -> Tuple[float, float]:
+    """A group's betas, checked with torch's messages (shared by the Adam-family optimizers here). At
+    ``step()`` any beta but NaN is taken, as torch checks only new groups: OneCycleLR's last step can push
+    ``betas[0]`` past its maximum (and 1)."""
     betas = group["betas"]
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise TypeError(f"betas must be a pair of floats, got {betas!r}")
     beta1, beta2 = _real(betas[0], "betas[0]"), _real(betas[1], "betas[1]")
-    if not 0.0 <= beta1 < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-    if not 0.0 <= beta2 < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    for k, beta in enumerate((beta1, beta2)):
+        if beta != beta if stepping else not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {k}: {betas[k]}")
     return beta1, beta2
 
 
@@ -84,7 +85,7 @@ class Adamax(Optimizer):
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)
         eps = nonneg(group, "eps", "epsilon value")
-        beta1, beta2 = _betas(group)
+        beta1, beta2 = _betas(group, stepping)
         weight_decay = nonneg(group, "weight_decay", "weight_decay value")
         maximize = _flag(group["maximize"], "maximize")
         check_unsupported(group)

@@ -10,7 +10,7 @@ import numpy as np
 from . import _core
 from ._betas import check_betas
 from ._common import check_unsupported, learning_rate, nonneg
-from .optimizer import Optimizer, _flag
+from .optimizer import Optimizer, _flag, serialized
 
 __all__ = ["Adan"]
 
@@ -108,6 +108,7 @@ class Adan(Optimizer):
         # The last element, the group's step after increment, is the C++ driver's (the kernel reads the first eight).
         return (lr, beta1, beta2, beta3, eps, weight_decay, no_prox, maximize, float(step + 1))
 
+    @serialized
     def step(self, grads: Sequence[Optional[np.ndarray]]) -> None:
         self._next_steps = {}
         super().step(grads)

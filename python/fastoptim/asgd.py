@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _core
 from ._common import check_unsupported, learning_rate, nonneg
-from .optimizer import Optimizer, _flag, _real, _scalar
+from .optimizer import Optimizer, _flag, _real, _scalar, serialized
 
 __all__ = ["ASGD"]
 
@@ -92,6 +92,7 @@ class ASGD(Optimizer):
         check_unsupported(group)
         return (lr, lambd, alpha, t0, weight_decay, maximize)
 
+    @serialized
     def step(self, grads: Sequence[Optional[np.ndarray]]) -> None:
         """Updates every parameter in place from ``grads``, as :meth:`fastoptim.Optimizer.step`."""
         # eta and mu move on once the kernel has run, in place as torch's copy_ (a failed step changes nothing).

@@ -568,7 +568,9 @@ def load(path: "os.PathLike[str] | str", optimizer: Any, scheduler: Any = None) 
         sd, sched_state = _prepare(path, optimizer, scheduler)
     except _Bad as e:
         raise ValueError(f"checkpoint {path}: {e}") from None
-    old_groups, old_state = optimizer.param_groups, optimizer.state
+    # load_state_dict replaces what it changes (groups, state, LBFGS's C++ state, the stochastic rounding
+    # counter) with new objects, so the old attributes are the way back if the scheduler's part fails
+    old_attrs = dict(vars(optimizer))
     old_sched = scheduler.state_dict() if scheduler is not None else None
     try:
         optimizer.load_state_dict(sd)
@@ -581,7 +583,8 @@ def load(path: "os.PathLike[str] | str", optimizer: Any, scheduler: Any = None) 
         if scheduler is not None:
             scheduler.load_state_dict(sched_state)
     except Exception as e:
-        optimizer.param_groups, optimizer.state = old_groups, old_state
+        vars(optimizer).clear()
+        vars(optimizer).update(old_attrs)
         if scheduler is not None:
             scheduler.load_state_dict(old_sched)
         raise ValueError(f"checkpoint {path}: does not fit the given objects ({type(e).__name__}: {e})") from None

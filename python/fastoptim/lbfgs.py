@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _core
 from ._common import learning_rate
-from .optimizer import Optimizer, _real, _typename
+from .optimizer import Optimizer, _real, _typename, serialized
 
 __all__ = ["LBFGS"]
 
@@ -123,6 +123,7 @@ class LBFGS(Optimizer):
             raise RuntimeError("only 'strong_wolfe' is supported")
         return (lr, max_iter, max_eval, tolerance_grad, tolerance_change, history_size, line_search_fn is not None)
 
+    @serialized
     def step(self, closure: Callable[[], Tuple[Any, Sequence[Optional[np.ndarray]]]]) -> Any:  # type: ignore[override]
         """One LBFGS step (up to ``max_iter`` iterations); returns the loss of the first closure call, as
         the closure returned it."""

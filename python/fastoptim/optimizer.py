@@ -9,8 +9,10 @@ call that validates all of them before any byte is written, so a call that raise
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import numbers
+import threading
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -113,6 +115,22 @@ def _flag(value: Any, name: str) -> bool:
 def _byte_range(a: np.ndarray) -> tuple:
     start = a.__array_interface__["data"][0]
     return start, start + a.nbytes
+
+
+def serialized(step: Callable) -> Callable:
+    """Makes ``step`` take the optimizer's lock: the kernels run without the GIL, so two threads stepping one
+    optimizer at once would read the same step count and update the same buffers together; this way their
+    steps run one after the other. Re-entrant: an LBFGS closure may step another optimizer, or this one."""
+
+    @functools.wraps(step)
+    def locked(self: "Optimizer", *args: Any, **kwargs: Any) -> Any:
+        lock = self.__dict__.get("_step_lock")
+        if lock is None:  # setdefault is atomic: two first callers get the same lock
+            lock = self.__dict__.setdefault("_step_lock", threading.RLock())
+        with lock:
+            return step(self, *args, **kwargs)
+
+    return locked
 
 
 class Optimizer:
@@ -261,6 +279,12 @@ class Optimizer:
 
     # ---------------------------------------------------------------------------------------- step
 
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()  # copy.copy / deepcopy: a copy gets its own step lock when it steps
+        state.pop("_step_lock", None)
+        return state
+
+    @serialized
     def step(self, grads: Sequence[Optional[np.ndarray]]) -> None:
         """Updates every parameter in place from ``grads``, aligned with the parameters in group order.
 
@@ -418,6 +442,8 @@ class Optimizer:
             if "param_names" in group and "param_names" not in saved:  # torch keeps the current names
                 new["param_names"] = group["param_names"]
             for k, v in self.defaults.items():
+                if k == "differentiable" and k not in group:
+                    continue  # only in defaults since a load (see below): torch leaves loaded groups alone
                 new.setdefault(k, v)
             new.update(self._forced)
             self._hyper(new)
@@ -439,6 +465,8 @@ class Optimizer:
         self.param_groups = new_groups
         self.state = new_state
         self._rounding_step = rounding_step
+        if "differentiable" not in self.defaults:  # torch's load (its __setstate__) adds it for later groups
+            self.defaults = {**self.defaults, "differentiable": False}
 
     def _load_entry(self, entry: Any, p: np.ndarray, index: int) -> Dict[str, Any]:
         if not isinstance(entry, dict):

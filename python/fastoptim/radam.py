@@ -78,7 +78,7 @@ class RAdam(Optimizer):
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)
         eps = nonneg(group, "eps", "epsilon value")
-        beta1, beta2 = _betas(group)
+        beta1, beta2 = _betas(group, stepping)
         weight_decay = nonneg(group, "weight_decay", "weight_decay value")
         decoupled = _flag(group["decoupled_weight_decay"], "decoupled_weight_decay")
         maximize = _flag(group["maximize"], "maximize")

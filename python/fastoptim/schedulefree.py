@@ -11,7 +11,7 @@ import numpy as np
 from . import _core
 from ._betas import check_betas
 from ._common import check_unsupported, learning_rate, nonneg
-from .optimizer import Optimizer, _flag, _real
+from .optimizer import Optimizer, _flag, _real, serialized
 
 __all__ = ["ScheduleFreeAdamW"]
 
@@ -134,6 +134,7 @@ class ScheduleFreeAdamW(Optimizer):
         self._next[id(group)] = (k + 1, lr, lr_max, weight_sum)
         return (lr, ckp1, bias_correction2, beta1, beta2, eps, weight_decay, maximize)
 
+    @serialized
     def step(self, grads: Sequence[Optional[np.ndarray]]) -> None:
         if not self.param_groups[0]["train_mode"]:
             raise RuntimeError("Optimizer was not in train mode when step is called. Please insert .train() and "

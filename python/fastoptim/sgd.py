@@ -7,7 +7,7 @@ from typing import Any, Dict, Iterable, Optional
 import numpy as np
 
 from . import _core
-from ._common import check_unsupported, learning_rate, nonneg
+from ._common import check_fused_foreach, check_unsupported, learning_rate, nonneg
 from .optimizer import Optimizer, _flag, _real
 
 __all__ = ["SGD"]
@@ -71,6 +71,7 @@ class SGD(Optimizer):
             params, defaults, state_dtype=state_dtype, master_weights=master_weights,
             stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
         )
+        check_fused_foreach(fused, foreach)
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)

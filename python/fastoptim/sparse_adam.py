@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _core
 from ._common import check_unsupported
+from .adamax import _betas
 from .optimizer import Optimizer, _flag, _real, _step_value, _typename
 
 __all__ = ["SparseAdam"]
@@ -79,14 +80,7 @@ class SparseAdam(Optimizer):
         eps = _real(group["eps"], "eps")
         if not 0.0 < eps:
             raise ValueError(f"Invalid epsilon value: {group['eps']}")
-        betas = group["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise TypeError(f"betas must be a pair of floats, got {betas!r}")
-        beta1, beta2 = _real(betas[0], "betas[0]"), _real(betas[1], "betas[1]")
-        if not 0.0 <= beta1 < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= beta2 < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        beta1, beta2 = _betas(group, stepping)
         maximize = _flag(group.get("maximize", False), "maximize")
         check_unsupported(group)  # torch's SparseAdam has none of these flags; a group that sets one is refused
         return (lr, beta1, beta2, eps, maximize)

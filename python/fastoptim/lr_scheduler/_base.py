@@ -12,7 +12,7 @@ import contextlib
 import math
 import numbers
 import warnings
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .. import _core
 
@@ -90,7 +90,10 @@ def real(value: Any, name: str) -> float:
 def integer(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    return int(value)
+    value = int(value)
+    if not -2**63 <= value < 2**63:  # the C++ cores count in int64
+        raise ValueError(f"{name} must fit in a 64-bit integer, got {value}")
+    return value
 
 
 def per_group(value: Any, n: int, name: str) -> List[float]:
@@ -191,12 +194,23 @@ class LRScheduler:
             epoch = integer(epoch, "epoch")
         self._sync.pull()
         self._prepare_step()
-        with zero_division():
-            if epoch is None:
-                self._core.step()
-            else:
-                self._core.step_epoch(epoch)
+        if epoch is None:
+            self._run(self._core.step)
+        else:
+            self._run(self._core.step_epoch, epoch)
         self._push()
+
+    def _run(self, advance: Callable[..., None], *args: Any) -> None:
+        """Runs one of the core's steps; when it raises (an lr_lambda that raises, a division by zero) the
+        core's counters are put back, so a failed step changes nothing (the groups are written only after)."""
+        core = self._core
+        saved = (list(core.base_lrs), core.last_epoch, core.step_count, list(core.get_last_lr()))
+        try:
+            with zero_division():
+                advance(*args)
+        except BaseException:
+            core.load_base_state(*saved)
+            raise
 
     def _initial_step(self) -> None:
         """torch's ``_initial_step``: ``_step_count = 0``, then a step in ``_initial_mode`` (the chainable
@@ -204,16 +218,14 @@ class LRScheduler:
         current lrs). SequentialLR calls it on the scheduler that runs at epoch 0."""
         self._sync.pull()
         self._prepare_step()
-        with zero_division():
-            self._core.initial_step()
+        self._run(self._core.initial_step)
         self._push()
 
     def _update_lr(self, epoch: int) -> None:
         """torch's ``_update_lr(epoch)``: jump to ``epoch`` (closed form where the scheduler has one)."""
         self._sync.pull()
         self._prepare_step()
-        with zero_division():
-            self._core.update_lr(epoch)
+        self._run(self._core.update_lr, epoch)
         self._push()
 
     def get_last_lr(self) -> List[float]:
@@ -305,9 +317,16 @@ class LRScheduler:
         step_count = integer(state_dict["_step_count"], "_step_count")
         params = {k: state_dict[k] for k in self._params if k in state_dict}
         self._check_params(params)
-        for key, value in params.items():
-            self._set_param(key, value)
-        self._core.load_base_state(base_lrs, last_epoch, step_count, last_lr)
+        # Setting an argument can still fail (a type the core refuses): then the ones set go back.
+        saved = {k: self._get_param(k) for k in params}
+        try:
+            for key, value in params.items():
+                self._set_param(key, value)
+            self._core.load_base_state(base_lrs, last_epoch, step_count, last_lr)
+        except BaseException:
+            for key, value in saved.items():
+                self._set_param(key, value)
+            raise
 
     # -- how _params map onto the core (override when names differ)
     def _get_param(self, key: str) -> Any:

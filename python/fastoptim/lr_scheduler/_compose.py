@@ -87,10 +87,20 @@ class _Composite(LRScheduler):
             raise ValueError(f"state_dict holds {len(children) if isinstance(children, (list, tuple)) else '?'} "
                              f"scheduler states, {type(self).__name__} has {len(self._schedulers)} schedulers")
         own = self._checked_own_state(state_dict)
-        for key, value in own.items():
-            setattr(self, key, value)
-        for child, child_state in zip(self._schedulers, children):
-            child.load_state_dict(child_state)
+        # A child checks its own state only when it loads it: if a later one fails, all go back.
+        saved_own = {key: getattr(self, key) for key in own}
+        saved_children = [child.state_dict() for child in self._schedulers]
+        try:
+            for key, value in own.items():
+                setattr(self, key, value)
+            for child, child_state in zip(self._schedulers, children):
+                child.load_state_dict(child_state)
+        except BaseException:
+            for key, value in saved_own.items():
+                setattr(self, key, value)
+            for child, child_state in zip(self._schedulers, saved_children):
+                child.load_state_dict(child_state)
+            raise
 
     def _checked_own_state(self, state_dict: Dict[str, Any]) -> Dict[str, Any]:
         own: Dict[str, Any] = {}

@@ -1,6 +1,7 @@
 #pragma once
 // fastoptim::Adamax, as torch.optim.Adamax (Kingma & Ba 2015, section 7.1: Adam with the infinity norm).
 
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -17,9 +18,11 @@ struct AdamaxOptions : AdamaxHyper {
   void validate(bool stepping = false) const {
     detail::check_lr(lr, stepping);
     detail::check_nonneg(eps, "epsilon value");
-    if (!(beta1 >= 0.0 && beta1 < 1.0))
+    // At step() any beta but NaN is taken, as torch checks only new groups: OneCycleLR's last step can
+    // push betas[0] past its maximum (and 1).
+    if (stepping ? std::isnan(beta1) : !(beta1 >= 0.0 && beta1 < 1.0))
       throw std::invalid_argument("Invalid beta parameter at index 0: " + std::to_string(beta1));
-    if (!(beta2 >= 0.0 && beta2 < 1.0))
+    if (stepping ? std::isnan(beta2) : !(beta2 >= 0.0 && beta2 < 1.0))
       throw std::invalid_argument("Invalid beta parameter at index 1: " + std::to_string(beta2));
     detail::check_nonneg(weight_decay, "weight_decay value");
   }

@@ -95,6 +95,7 @@ class CyclicLR : public LRScheduler {
 
   std::vector<double> get_lr() override {
     const double le = static_cast<double>(last_epoch_);
+    if (params.total_size == 0) throw std::domain_error("float division by zero");  // a loaded state's
     const double cyc = std::floor(1 + le / params.total_size);
     // A tiny (or NaN) total_size sends the cycle number past what int64 (and a double's integers) hold.
     if (!(std::fabs(cyc) <= static_cast<double>(kMaxEpoch)))

@@ -54,7 +54,7 @@ class LinearLR : public LRScheduler {
   // torch: base_lr * (start + (end - start) * min(total_iters, last_epoch) / total_iters).
   std::optional<std::vector<double>> closed_form_lr() const override {
     const Params& p = params;
-    if (p.total_iters == 0) throw std::domain_error("division by zero");
+    if (p.total_iters == 0) throw std::domain_error("float division by zero");  // a float over total_iters
     const double f = p.start_factor + (p.end_factor - p.start_factor) *
                                           static_cast<double>(std::min(p.total_iters, last_epoch_)) /
                                           static_cast<double>(p.total_iters);

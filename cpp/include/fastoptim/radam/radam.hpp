@@ -2,6 +2,7 @@
 // fastoptim::RAdam, as torch.optim.RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate
 // and Beyond"; decoupled weight decay as Loshchilov & Hutter 2019).
 
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -18,9 +19,11 @@ struct RAdamOptions : RAdamHyper {
   void validate(bool stepping = false) const {
     detail::check_lr(lr, stepping);
     detail::check_nonneg(eps, "epsilon value");
-    if (!(beta1 >= 0.0 && beta1 < 1.0))
+    // At step() any beta but NaN is taken, as torch checks only new groups: OneCycleLR's last step can
+    // push betas[0] past its maximum (and 1).
+    if (stepping ? std::isnan(beta1) : !(beta1 >= 0.0 && beta1 < 1.0))
       throw std::invalid_argument("Invalid beta parameter at index 0: " + std::to_string(beta1));
-    if (!(beta2 >= 0.0 && beta2 < 1.0))
+    if (stepping ? std::isnan(beta2) : !(beta2 >= 0.0 && beta2 < 1.0))
       throw std::invalid_argument("Invalid beta parameter at index 1: " + std::to_string(beta2));
     detail::check_nonneg(weight_decay, "weight_decay value");
   }

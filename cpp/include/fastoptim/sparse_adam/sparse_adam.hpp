@@ -9,6 +9,7 @@
 //   std::vector<float> values(3 * 64);
 //   opt.step({fastoptim::SparseGrad<float>{rows, values}});        // std::nullopt: no gradient this step
 
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -27,9 +28,11 @@ struct SparseAdamOptions : SparseAdamHyper {
   void validate(bool stepping = false) const {
     if (stepping ? std::isnan(lr) : !(lr > 0.0)) throw std::invalid_argument("Invalid learning rate: " + std::to_string(lr));
     if (!(eps > 0.0)) throw std::invalid_argument("Invalid epsilon value: " + std::to_string(eps));
-    if (!(beta1 >= 0.0 && beta1 < 1.0))
+    // At step() any beta but NaN is taken, as torch checks only new groups: OneCycleLR's last step can
+    // push betas[0] past its maximum (and 1).
+    if (stepping ? std::isnan(beta1) : !(beta1 >= 0.0 && beta1 < 1.0))
       throw std::invalid_argument("Invalid beta parameter at index 0: " + std::to_string(beta1));
-    if (!(beta2 >= 0.0 && beta2 < 1.0))
+    if (stepping ? std::isnan(beta2) : !(beta2 >= 0.0 && beta2 < 1.0))
       throw std::invalid_argument("Invalid beta parameter at index 1: " + std::to_string(beta2));
   }
 };
