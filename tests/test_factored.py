@@ -195,8 +195,9 @@ def test_sparse_adam_is_torch_with_a_correctly_rounded_sqrt(config, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 def test_sparse_adam_sums_repeated_rows_in_the_order_given(dtype):
-    """A row listed several times steps as if listed once with its values summed left to right; rows not
-    listed keep their parameter and moments."""
+    """A row listed several times steps as if listed once with its values summed left to right (in gradients
+    of up to 16 entries; beyond, in torch's sort order: test_fuzz_torch.py); rows not listed keep their
+    parameter and moments."""
     rng = np.random.default_rng(2)
     a, b = (np.asarray(rng.standard_normal((5, 3)), dtype) for _ in range(2))
     b[...] = a

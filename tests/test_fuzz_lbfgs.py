@@ -13,9 +13,11 @@ Each case is drawn from a seeded generator (``draw_case(seed)``):
 * every hyperparameter over its valid range and edges: lr (0, ints, tiny, huge), max_iter 1-25, max_eval
   None or explicit (smaller than max_iter too), tolerance_grad and tolerance_change (0, tiny, huge),
   history_size 1-8 or 100, line_search_fn None or "strong_wolfe";
-* 1-10 step() calls, lr edited between steps, the loss returned as a Python float, a numpy scalar or a 0-d
-  array, and the state synchronised mid-run through state_dict (torch -> fastoptim, arrays from
-  ``.numpy()``, or fastoptim -> torch, arrays through ``torch.from_numpy``, as the README says both load).
+* 1-10 step() calls, param-group entries edited between steps (lr, negative and 0 included, max_iter,
+  max_eval, the tolerances, line_search_fn; not history_size: see below), the loss returned as a Python
+  float or int, a numpy float64/float32 scalar or a 0-d array, and the state synchronised mid-run through
+  state_dict (torch -> fastoptim, arrays from ``.numpy()``, or fastoptim -> torch, arrays through
+  ``torch.from_numpy``, as the README says both load; the loaded state must then equal the other's exactly).
 
 Compared after every step: the returned loss (its value and type), the parameters, and the state entry
 (keys, kinds of the values: number, 0-d/1-d array of the dtype, list lengths, None slots; func_evals,
@@ -32,8 +34,24 @@ Two comparisons separate that from bugs:
   (``PERTURBATIONS`` runs): if torch moves itself about as far (4x its own spread) or itself takes another
   branch (another func_evals / n_iter), the case is chaotic at that step and is not held against us.
 
+Two rounding effects torch's one-ulp runs do not show are recognised as such: on a linear loss the
+strong-Wolfe cubic's discriminant cancels to rounding noise (its sign picks the next trial step), and in
+float32 a stopping rule may fire an iteration earlier or later on a value one rounding from its threshold
+(another func_evals / n_iter with the parameters still within 2e-3); float64 cases check that control flow
+strictly.
+
+Not fuzzed: history_size edited between steps. torch pops one pair per update only when the history is
+exactly full and sizes its ``al`` scratch once, so after a change it keeps a longer history or raises
+IndexError; fastoptim pops down to the new size and resizes ``al`` (a deliberate difference in
+lbfgs.hpp, not in the docstring's list).
+
+Directed cases below pin what the fuzz found (they fail until fastoptim is fixed): torch's
+``number / tensor`` rounds twice (reciprocal, then multiply), and a Python ``float / 0.0`` in the line search
+is ZeroDivisionError in torch, ValueError in fastoptim.
+
 On failure the message holds the seed and the configuration; replay one case with ``run_case(seed)`` (or
-``python tests/test_fuzz_lbfgs.py SEED``).
+``python tests/test_fuzz_lbfgs.py SEED``). Checked while writing: seeds 0-3999 fail only on the
+ZeroDivisionError above, and on nothing once torch's division and that exception are made fastoptim's.
 """
 
 from __future__ import annotations
@@ -50,7 +68,7 @@ torch = pytest.importorskip("torch")
 
 import fastoptim  # noqa: E402
 
-PERTURBATIONS = (1, 2, 3, 4)
+PERTURBATIONS = (1, 2, 3, 4, 5, 6)
 # one step from torch's exact state: relative to the largest parameter (float64 / float32)
 STEP_TOL = {np.float64: 1e-9, np.float32: 2e-3}
 # a whole trajectory, before torch's own spread is measured
@@ -158,8 +176,19 @@ def draw_case(seed: int) -> Dict[str, Any]:
         line_search_fn=_pick(rng, [None, "strong_wolfe"]),
     )
     steps = int(rng.integers(1, 11))
-    lr_edits = {s: _pick(rng, [0.1, 1, 0.5, float(10 ** rng.uniform(-2, 1))])
-                for s in range(1, steps) if rng.random() < 0.15}
+    edits: Dict[int, Dict[str, Any]] = {}  # param-group entries assigned before a step (history_size aside)
+    for s in range(1, steps):
+        if rng.random() < 0.25:
+            key = _pick(rng, ["lr", "lr", "lr", "max_iter", "max_eval", "tolerance_grad", "tolerance_change",
+                              "line_search_fn"])
+            edits[s] = {key: {
+                "lr": lambda: _pick(rng, [0.1, 1, 0.5, 0.0, -0.05, float(10 ** rng.uniform(-2, 1))]),
+                "max_iter": lambda: int(rng.integers(1, 26)),
+                "max_eval": lambda: int(rng.integers(1, 31)),
+                "tolerance_grad": lambda: _pick(rng, [0.0, 1e-7, 1e-3]),
+                "tolerance_change": lambda: _pick(rng, [0.0, 1e-9, 1e-4]),
+                "line_search_fn": lambda: _pick(rng, [None, "strong_wolfe"]),
+            }[key]()}
     sync = None
     if steps > 1 and rng.random() < 0.4:
         sync = (int(rng.integers(1, steps)), _pick(rng, ["torch->fastoptim", "fastoptim->torch"]))
@@ -167,7 +196,7 @@ def draw_case(seed: int) -> Dict[str, Any]:
     if kind != "constant" and loss_kind == "int":
         loss_kind = "float"
     return dict(seed=seed, dtype=dtype, shapes=shapes, kind=kind, no_grad=no_grad, cfg=cfg, steps=steps,
-                lr_edits=lr_edits, sync=sync, loss_kind=loss_kind, problem_seed=int(rng.integers(2**31)))
+                edits=edits, sync=sync, loss_kind=loss_kind, problem_seed=int(rng.integers(2**31)))
 
 
 def describe(case: Dict[str, Any]) -> str:
@@ -210,7 +239,8 @@ class Problem:
             params = [np.nextafter(p, np.where(np.random.default_rng([perturb[0], perturb[1], 99, j]).random(p.shape) < 0.5,
                                                np.inf, -np.inf).astype(p.dtype)) for j, p in enumerate(params)]
         x = np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in params]) if params else np.zeros(0)
-        loss, g = self.f(x)
+        with np.errstate(all="ignore"):  # overflow to inf on diverging runs: the same for both libraries
+            loss, g = self.f(x)
         grads: List[Optional[np.ndarray]] = []
         start = 0
         for j, (p, size) in enumerate(zip(params, self.sizes)):
@@ -246,6 +276,7 @@ def _to_torch(v):
 
 
 class TorchRun:
+    grad_scale = 1.0  # test_fuzz_harness_detects_a_wrong_step skews torch's gradients
     def __init__(self, problem: Problem, cfg, params: Optional[List[np.ndarray]] = None, perturb=None):
         self.problem = problem
         self.params = [torch.from_numpy(p.copy()) for p in (params if params is not None else problem.initial())]
@@ -258,7 +289,7 @@ class TorchRun:
         loss, grads = self.problem.evaluate([p.numpy() for p in self.params],
                                             None if self.perturb is None else (self.perturb, self.calls))
         for p, g in zip(self.params, grads):
-            p.grad = None if g is None else torch.from_numpy(g)
+            p.grad = None if g is None else torch.from_numpy(g * self.grad_scale if self.grad_scale != 1 else g)
         return loss
 
     def step(self):
@@ -308,7 +339,16 @@ class OursRun:
     def load(self, params: List[np.ndarray], sd) -> None:
         for p, q in zip(self.params, params):
             p[...] = q
-        self.opt.load_state_dict(sd)
+        # we check a loaded lr as the constructor does (README), torch checks none: a negative lr that a
+        # step accepts (as torch's) is put back after loading
+        groups = [dict(g) for g in sd["param_groups"]]
+        lrs = [g["lr"] for g in groups]
+        for g in groups:
+            if isinstance(g["lr"], (int, float)) and g["lr"] < 0:
+                g["lr"] = 0.0
+        self.opt.load_state_dict({"state": sd["state"], "param_groups": groups})
+        for g, lr in zip(self.opt.param_groups, lrs):
+            g["lr"] = lr
 
 
 def _attempt(fn):
@@ -400,28 +440,20 @@ def _same_exception(a: BaseException, b: BaseException) -> bool:
     return type(a) is type(b) and str(a) == str(b)
 
 
-class Mismatch(AssertionError):
-    pass
-
-
-def _loss_value(x) -> float:
-    return float(x)
-
-
 # -------------------------------------------------------------------------------------------- one case
 
 
-def _spread_runs(problem, cfg_at, start_params, start_sd, steps):
+def _spread_runs(problem, cfg0, cfg_at, start_params, start_sd, steps):
     """torch's own spread: PERTURBATIONS runs from (start_params, start_sd), each for `steps` steps, with
     every gradient nudged by one ulp. Returns per run: list of (flat params, state) per step, or the exception."""
     runs = []
-    for k in PERTURBATIONS:
-        run = TorchRun(problem, cfg_at(0), start_params, perturb=k)
+    for nudge in PERTURBATIONS:
+        run = TorchRun(problem, cfg0, start_params, perturb=nudge)
         if start_sd is not None:
             run.load(start_params, start_sd)
         out = []
         for s in range(steps):
-            run.opt.param_groups[0]["lr"] = cfg_at(s)["lr"]
+            run.opt.param_groups[0].update({k: v for k, v in cfg_at(s).items() if k != "history_size"})
             _, exc = _attempt(run.step)
             if exc is not None:
                 out = exc
@@ -441,12 +473,24 @@ def _chaotic(runs, ref_traj, dev_ours, step_index, tol):
         ref_flat, ref_state = ref_traj[step_index]
         if (state.get("func_evals"), state.get("n_iter")) != (ref_state.get("func_evals"), ref_state.get("n_iter")):
             return True
-        if len(state.get("old_dirs", [])) != len(ref_state.get("old_dirs", [])):
+        if structure_problems(state, ref_state):  # another branch: a list length, t a float or a tensor
             return True
         spread = max([spread, _rel(flat, ref_flat)] + list(value_deviation(state, ref_state).values()))
         if not np.isfinite(spread):
             return True
     return dev_ours <= max(tol, 4 * spread)
+
+
+def _float32_branch(dtype, ours, theirs, dev_flat) -> bool:
+    """float32 only: the step ended after another number of evaluations or iterations, or on another kind of
+    step (t a float or a tensor), while the parameters agree to float32's tolerance. A stopping rule
+    (|loss - prev_loss| < tolerance_change, max |grad| <= tolerance_grad, the line search's Armijo test) on a
+    value a float32 rounding away from its threshold; torch's one-ulp runs need not show it. (float64 cases
+    check the same control flow strictly.)"""
+    if dtype is not np.float32 or dev_flat > STEP_TOL[dtype]:
+        return False
+    counts = (ours.get("func_evals"), ours.get("n_iter")) != (theirs.get("func_evals"), theirs.get("n_iter"))
+    return counts or bool(structure_problems(ours, theirs)) and set(ours) == set(theirs)
 
 
 def run_case(seed: int, verbose: bool = False) -> Optional[str]:
@@ -462,10 +506,13 @@ def run_drawn(case, verbose=False) -> Optional[str]:
     cfg0 = dict(case["cfg"])
 
     def cfg_at(step):
+        """The param group's hyperparameters at a step (max_eval=None resolved as torch's constructor does)."""
         cfg = dict(cfg0)
-        for s in sorted(case["lr_edits"]):
+        if cfg["max_eval"] is None:
+            cfg["max_eval"] = cfg["max_iter"] * 5 // 4
+        for s in sorted(case["edits"]):
             if s <= step:
-                cfg["lr"] = case["lr_edits"][s]
+                cfg.update(case["edits"][s])
         return cfg
 
     def fail(msg):
@@ -482,10 +529,11 @@ def run_drawn(case, verbose=False) -> Optional[str]:
     diverged = False  # a chaotic divergence: the full-trajectory comparison stops there
     sync_step = case["sync"][0] if case["sync"] else None
     sync_point = None
+    prev_worst = 0.0  # the trajectory's deviation after the last compared step
     for s in range(case["steps"]):
-        lr = cfg_at(s)["lr"]
-        ours.opt.param_groups[0]["lr"] = lr
-        theirs.opt.param_groups[0]["lr"] = lr
+        for key, value in case["edits"].get(s, {}).items():
+            ours.opt.param_groups[0][key] = value
+            theirs.opt.param_groups[0][key] = value
         if s == sync_step:
             direction = case["sync"][1]
             if direction == "torch->fastoptim":
@@ -501,6 +549,7 @@ def run_drawn(case, verbose=False) -> Optional[str]:
             if max(dev.values(), default=0.0) > 0:
                 return fail(f"after state_dict sync {direction} before step {s}: state differs {dev}")
             diverged = False
+            prev_worst = 0.0
         # the start of this step, for the one-step replay
         start_params = [p.numpy().copy() for p in theirs.params]
         start_sd = theirs.state_dict()
@@ -510,25 +559,26 @@ def run_drawn(case, verbose=False) -> Optional[str]:
         loss_t, exc_t = _attempt(theirs.step)
         loss_o, exc_o = _attempt(ours.step) if not diverged else (None, None)
         # one step of fastoptim from torch's exact parameters and state
-        replay = OursRun(problem, cfg_at(s), start_params)
+        replay = OursRun(problem, cfg0, start_params)
         replay.load(start_params, start_sd)
         loss_r, exc_r = _attempt(replay.step)
 
         if exc_t is not None or exc_r is not None:
-            if exc_t is None or exc_r is None or not _same_exception(exc_r, exc_t):
-                if exc_t is None and exc_r is not None and not isinstance(exc_r, (ValueError, TypeError, RuntimeError)):
-                    return fail(f"step {s} (from torch's state): ours raised {exc_r!r}, torch did not")
-                runs = _spread_runs(problem, lambda k: cfg_at(s + k), start_params, start_sd, 1)
-                if any(isinstance(r, BaseException) and exc_r is not None and _same_exception(r, exc_r) for r in runs):
-                    return None  # torch itself raises so after a one-ulp nudge
-                return fail(f"step {s} (from torch's state): ours {exc_r!r}, torch {exc_t!r}")
-            return None  # both raised the same: the case ends here
+            if exc_t is not None and exc_r is not None and _same_exception(exc_r, exc_t):
+                return None  # both raise the same (type and message): the case ends here
+            # another outcome: excused only where torch itself, nudged by one ulp, has ours
+            runs = _spread_runs(problem, cfg0, lambda k: cfg_at(s + k), start_params, start_sd, 1)
+            if exc_r is None and any(not isinstance(r, BaseException) for r in runs):
+                return None
+            if exc_r is not None and any(isinstance(r, BaseException) and _same_exception(r, exc_r) for r in runs):
+                return None
+            return fail(f"step {s} from torch's exact state: ours {exc_r!r}, torch {exc_t!r}")
         ref_state = theirs.state()
         ref_flat = theirs.flat()
         ref_traj.append((ref_flat, ref_state))
 
         # --- one step from torch's state
-        if type(loss_r) is not type(loss_t) or not (_loss_value(loss_r) == _loss_value(loss_t)
+        if type(loss_r) is not type(loss_t) or not (float(loss_r) == float(loss_t)
                                                    or (loss_r != loss_r and loss_t != loss_t)):
             return fail(f"step {s}: returned loss ours {loss_r!r} ({type(loss_r).__name__}), "
                         f"torch {loss_t!r} ({type(loss_t).__name__}) from the same parameters")
@@ -538,9 +588,16 @@ def run_drawn(case, verbose=False) -> Optional[str]:
         dev_state = value_deviation(r_state, ref_state)
         worst_state = max(dev_state.values(), default=0.0)
         tol = STEP_TOL[dtype]
-        if lay or dev_flat > tol or worst_state > tol:
-            runs = _spread_runs(problem, lambda k: cfg_at(s + k), start_params, start_sd, 1)
-            if not _chaotic(runs, ref_traj[-1:], max(dev_flat, 0.0 if lay else worst_state), 0, tol):
+        # On a linear loss the strong-Wolfe search's cubic has a discriminant d1**2 - g1*g2 that cancels to
+        # rounding noise (d1 = -g): its sign, so the next trial step, is decided by the last bit of the dot
+        # products, and torch's one-ulp spread does not show it (its BLAS rounds both dots alike).
+        degenerate = case["kind"] == "linear" and cfg_at(s)["line_search_fn"] is not None
+        if _float32_branch(dtype, r_state, ref_state, dev_flat):
+            if verbose:
+                print(f"  step {s}: one-step replay took another float32 branch (dev {dev_flat:.2e})")
+        elif lay or (not degenerate and (dev_flat > tol or worst_state > tol)):
+            runs = _spread_runs(problem, cfg0, lambda k: cfg_at(s + k), start_params, start_sd, 1)
+            if not _chaotic(runs, ref_traj[-1:], math.inf if lay else max(dev_flat, worst_state), 0, tol):
                 detail = lay or f"params {dev_flat:.3e}, state {dict((k, float(f'{v:.3e}')) for k, v in dev_state.items() if v > 0)}"
                 return fail(f"step {s} from torch's exact state (one step of rounding, tol {tol:g}): {detail}")
             if verbose:
@@ -550,15 +607,22 @@ def run_drawn(case, verbose=False) -> Optional[str]:
         if diverged:
             continue
         if exc_o is not None:
+            if prev_worst > 0:  # the trajectories had drifted apart by rounding
+                diverged = True
+                continue
             return fail(f"step {s}: ours raised {exc_o!r}, torch did not (and not from torch's state)")
         o_state = ours.state()
         lay = structure_problems(o_state, ref_state)
         dev_flat = _rel(ours.flat(), ref_flat)
         dev_state = value_deviation(o_state, ref_state)
-        dev_loss = _rel(_loss_value(loss_o), _loss_value(loss_t))
+        dev_loss = _rel(float(loss_o), float(loss_t))
         if type(loss_o) is not type(loss_t):
             return fail(f"step {s}: returned loss type ours {type(loss_o).__name__}, torch {type(loss_t).__name__}")
         worst = max([dev_flat, dev_loss] + list(dev_state.values()))
+        prev_worst = worst
+        if (degenerate and not lay) or _float32_branch(dtype, o_state, ref_state, dev_flat):
+            diverged = diverged or worst > TRAJ_TOL[dtype]
+            continue
         if lay or worst > TRAJ_TOL[dtype]:
             start = sync_step if sync_step is not None and sync_step <= s else 0
             sd0 = None
@@ -567,7 +631,7 @@ def run_drawn(case, verbose=False) -> Optional[str]:
             else:
                 # restart torch's spread runs from the synchronised point
                 p0, sd0 = sync_point
-            runs = _spread_runs(problem, lambda k: cfg_at(start + k), p0, sd0, s - start + 1)
+            runs = _spread_runs(problem, cfg0, lambda k: cfg_at(start + k), p0, sd0, s - start + 1)
             if _chaotic(runs, ref_traj[start:], worst if not lay else math.inf, s - start, TRAJ_TOL[dtype]):
                 diverged = True  # rounding-level divergence: stop comparing this trajectory
                 if verbose:
@@ -576,17 +640,205 @@ def run_drawn(case, verbose=False) -> Optional[str]:
             detail = lay or (f"params {dev_flat:.3e}, loss {dev_loss:.3e}, state "
                              f"{dict((k, float(f'{v:.3e}')) for k, v in dev_state.items() if v > 0)}")
             return fail(f"step {s} of the trajectory: {detail}")
+    if ours.state_dict()["param_groups"] != theirs.state_dict()["param_groups"]:
+        return fail(f"param_groups: ours {ours.state_dict()['param_groups']}, torch {theirs.state_dict()['param_groups']}")
     return None
 
 
 # ----------------------------------------------------------------------------------------------- tests
 
-N_CASES = 60
+N_CASES = 250  # about 5 s on 2 cores (seeds 0-2999 were run while writing this file)
 
 
 def test_fuzz_lbfgs_matches_torch():
     failures = [f for f in (run_case(seed) for seed in range(N_CASES)) if f]
-    assert not failures, f"{len(failures)} of {N_CASES} cases differ from torch:\n" + "\n".join(failures)
+    assert not failures, (f"{len(failures)} of {N_CASES} cases differ from torch (replay one with "
+                          f"`python tests/test_fuzz_lbfgs.py SEED`):\n" + "\n".join(failures))
+
+
+def test_fuzz_harness_detects_a_wrong_step(monkeypatch):
+    """The comparison can fail: torch stepping on gradients 1e-6 off is caught, and the message names the
+    seed and the case."""
+    monkeypatch.setattr(TorchRun, "grad_scale", 1 + 1e-6)
+    case = draw_case(3)
+    case.update(kind="quadratic", dtype=np.float64, shapes=[(3,), ()], no_grad=[False, False], steps=3, edits={},
+                sync=None)
+    case["cfg"].update(lr=1.0, max_iter=5, max_eval=None, tolerance_grad=0.0, tolerance_change=0.0)
+    message = run_drawn(case)
+    assert message is not None and message.startswith("seed 3: step 0") and "case:" in message, message
+
+
+# Directed cases for what the fuzz found (each fails until fastoptim is fixed).
+
+
+def _closure_points(lib, x0, loss_and_grad, **cfg):
+    """The parameters at every closure call of one step, and the parameters after it."""
+    points = []
+    if lib == "torch":
+        x = torch.from_numpy(x0.copy())
+        opt = torch.optim.LBFGS([x], **cfg)
+
+        def closure():
+            points.append(x.numpy().copy())
+            loss, g = loss_and_grad(x.numpy())
+            x.grad = torch.from_numpy(g)
+            return loss
+
+        opt.step(closure)
+        return points, x.numpy().copy()
+    x = x0.copy()
+    opt = fastoptim.LBFGS([x], **cfg)
+
+    def closure():
+        points.append(x.copy())
+        loss, g = loss_and_grad(x)
+        return loss, [g]
+
+    opt.step(closure)
+    return points, x.copy()
+
+
+def _linear(x):
+    return float(3.0 * x.astype(np.float64)[0]), np.full(x.shape, 3.0, x.dtype)
+
+
+def _quartic(x):
+    t = float(x[0])
+    return t ** 4 - 2 * t ** 2 + t, np.array([4 * t ** 3 - 4 * t + 1], x.dtype)
+
+
+@pytest.mark.parametrize("dtype,fn,x0,cfg", [
+    (np.float64, _linear, 0.5, dict(lr=100, max_iter=3)),
+    (np.float32, _linear, 0.5, dict(lr=1000, max_iter=3)),
+    (np.float64, _quartic, 1.5, dict(lr=10, max_iter=10)),
+], ids=["linear-float64", "linear-float32", "quartic-float64"])
+def test_number_divided_by_tensor_rounds_as_torch(dtype, fn, x0, cfg):
+    """One parameter element: every dot product and sum is exact, so torch's strong-Wolfe search is
+    reproduced bit for bit (README, Numerics) -- except where it divides a Python number by a 0-d tensor.
+    torch's ``number / tensor`` is ``Tensor.__rtruediv__``, i.e. ``tensor.reciprocal() * number`` (two
+    roundings), as in _cubic_interpolate's ``3 * (f1 - f2) / (x1 - x2)`` once the bracket holds a tensor
+    step; fastoptim's LBFGSNum operator/ (cpp/include/fastoptim/lbfgs/lbfgs_kernel.hpp) divides once.
+    With torch's division swapped for a true one, torch matches fastoptim in all three cases."""
+    start = np.array([x0], dtype)
+    ours, ours_end = _closure_points("fastoptim", start, fn, line_search_fn="strong_wolfe", **cfg)
+    theirs, theirs_end = _closure_points("torch", start, fn, line_search_fn="strong_wolfe", **cfg)
+    first = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if not np.array_equal(a, b)), None)
+    assert first is None and len(ours) == len(theirs) and np.array_equal(ours_end, theirs_end), (
+        f"closure call {first}: ours at {ours[first].tolist() if first is not None else None}, torch at "
+        f"{theirs[first].tolist() if first is not None else None}; after the step ours {ours_end.tolist()}, "
+        f"torch {theirs_end.tolist()}")
+
+
+@pytest.mark.parametrize("lr", [0, 0.0])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_zero_step_line_search_raises_zero_division_error_as_torch(lr, dtype):
+    """lr=0 with the strong-Wolfe search and sum |grad| <= 1: the first trial step is the Python float
+    1.0 * lr = 0, so torch's _cubic_interpolate computes 3 * (f1 - f2) / (0 - 0.0) in Python and raises
+    ZeroDivisionError('float division by zero'). fastoptim raises ValueError with that message (LBFGSNum's
+    operator/ throws std::domain_error, which pybind11 turns into ValueError)."""
+    def quadratic(x):
+        r = x.astype(np.float64) - 3.0
+        return float(r @ r), (2 * r).astype(x.dtype)
+
+    start = np.array([2.8, 3.1], dtype)  # gradient (-0.4, 0.2): sum |g| = 0.6
+    outcomes = []
+    for lib in ("fastoptim", "torch"):
+        try:
+            _closure_points(lib, start, quadratic, lr=lr, line_search_fn="strong_wolfe")
+            outcomes.append(None)
+        except Exception as e:  # noqa: BLE001
+            outcomes.append(e)
+    ours, theirs = outcomes
+    assert isinstance(theirs, ZeroDivisionError)
+    assert type(ours) is type(theirs) and str(ours) == str(theirs), f"ours {ours!r}, torch {theirs!r}"
+
+
+LOSSES = {
+    "str": lambda x: "x", "None": lambda x: None, "list": lambda x: [1.0], "1-element array": lambda x: np.array([1.0]),
+    "complex": lambda x: 1 + 2j, "bool": lambda x: True, "nan": lambda x: math.nan, "inf": lambda x: math.inf,
+    "raises": lambda x: 1 / 0, "huge int": lambda x: 10 ** 400, "np.int64": lambda x: np.int64(3),
+    "numeric str": lambda x: "1.5", "np.float32": lambda x: np.float32(0.5), "0-d": lambda x: np.array(2.5),
+}
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_closure_loss_kinds_as_torch(name, line_search_fn):
+    """What the closure returns as its loss: the same result (the first loss, returned as given) or the same
+    exception as torch. A NaN loss under the strong-Wolfe search is torch's IndexError; our message adds an
+    explanation after torch's (a deliberate difference: tests/test_lbfgs.py), so it is compared as a prefix."""
+    loss_of = LOSSES[name]
+    results = []
+    for lib in ("fastoptim", "torch"):
+        x = np.array([1.0, -2.0])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                if lib == "torch":
+                    xt = torch.from_numpy(x)
+                    opt = torch.optim.LBFGS([xt], max_iter=3, line_search_fn=line_search_fn)
+
+                    def closure():
+                        xt.grad = 2 * xt.detach().clone()
+                        return loss_of(xt.numpy())
+
+                    results.append(("ok", opt.step(closure), x.copy()))
+                else:
+                    opt = fastoptim.LBFGS([x], max_iter=3, line_search_fn=line_search_fn)
+                    results.append(("ok", opt.step(lambda: (loss_of(x), [2 * x])), x.copy()))
+        except Exception as e:  # noqa: BLE001
+            results.append((type(e), str(e), None))
+    ours, theirs = results
+    assert ours[0] == theirs[0], f"ours {ours}, torch {theirs}"
+    if ours[0] == "ok":
+        assert type(ours[1]) is type(theirs[1])
+        assert ours[1] == theirs[1] or (ours[1] != ours[1] and theirs[1] != theirs[1])
+        assert np.array_equal(ours[2], theirs[2], equal_nan=True)
+    elif name == "nan" and line_search_fn:
+        assert ours[1].startswith(theirs[1]), (ours, theirs)
+    else:
+        assert ours[1] == theirs[1]
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(lr=-1.0), dict(lr=-1e-300), dict(lr=float("nan")), dict(lr=-float("inf")), dict(lr=float("inf")),
+    dict(lr=-0.0), dict(lr=0), dict(lr=np.float64(-2.0)), dict(tolerance_grad=-1.0), dict(tolerance_grad=float("nan")),
+    dict(tolerance_change=float("inf")), dict(tolerance_change=-1e-9), dict(max_eval=None, max_iter=1),
+    dict(max_iter=1, max_eval=1, history_size=1),
+])
+def test_constructor_as_torch(kwargs):
+    """Arguments of the types torch takes, where the README promises torch's checks (it documents the
+    stricter ones: integer counts >= 1, line_search_fn, at least one element): the same outcome."""
+    outcomes = []
+    for make in (lambda: fastoptim.LBFGS([np.zeros(3)], **kwargs), lambda: torch.optim.LBFGS([torch.zeros(3)], **kwargs)):
+        try:
+            opt = make()
+            outcomes.append(("ok", opt.state_dict()["param_groups"]))
+        except Exception as e:  # noqa: BLE001
+            outcomes.append((type(e), str(e)))
+    ours, theirs = outcomes
+    assert ours[0] == theirs[0] and (ours[0] == "ok" or ours[1] == theirs[1]), f"ours {ours}, torch {theirs}"
+    if ours[0] == "ok":
+        assert json_like(ours[1]) == json_like(theirs[1])
+
+
+def json_like(groups):
+    return [{k: (repr(v) if isinstance(v, float) and v != v else v) for k, v in g.items()} for g in groups]
+
+
+@pytest.mark.parametrize("params", [
+    lambda lib: [],
+    lambda lib: [{"params": [lib.zeros(2)]}, {"params": [lib.zeros(2)]}],
+    lambda lib: [{"params": [lib.zeros(2)], "lr": 0.5}],
+])
+def test_constructor_params_as_torch(params):
+    outcomes = []
+    for lib, cls in ((np, fastoptim.LBFGS), (torch, torch.optim.LBFGS)):
+        try:
+            outcomes.append(("ok", cls(params(lib)).state_dict()["param_groups"]))
+        except Exception as e:  # noqa: BLE001
+            outcomes.append((type(e), str(e)))
+    assert outcomes[0] == outcomes[1]
 
 
 if __name__ == "__main__":

@@ -130,15 +130,33 @@ def _values(rng, shape, dtype, specials):
 
 
 def _sparse_grad(rng, p):
-    """SparseAdam's (indices, values). Repeated rows only in gradients of at most 16 entries: torch's
-    coalesce() sums a repeated row in the order of its (unstable) sort, not the order given, beyond that."""
+    """SparseAdam's (indices, values): rows repeated and unordered, also in gradients of more than 16 entries
+    (where torch's coalesce() sums a repeated row in the order of its unstable sort, not the order given)."""
     rows = p.shape[0]
-    nnz = int(rng.integers(0, 2 * rows + 1)) if rows else 0
-    if nnz > 16:
-        idx = np.sort(rng.permutation(rows)[:min(nnz, rows)]).astype(np.int64)
-    else:
-        idx = rng.integers(0, max(rows, 1), nnz).astype(np.int64)
+    nnz = int(rng.integers(0, 4 * rows + 1)) if rows else 0
+    idx = rng.integers(0, max(rows, 1), nnz).astype(np.int64)
     return idx, _values(rng, (len(idx),) + p.shape[1:], p.dtype, False)
+
+
+def test_sparse_adam_sums_repeated_rows_in_torchs_coalesce_order():
+    """torch's CPU coalesce() orders a sparse gradient's entries with an unstable sort: beyond 16 entries a
+    repeated row's values are added in that order, not the order given; ours adds them in the same order."""
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        rows, nnz = 37, int(rng.integers(17, 300))
+        idx = rng.integers(0, rows, nnz).astype(np.int64)
+        val = rng.standard_normal((nnz, 2)).astype(np.float32)
+        p = rng.standard_normal((rows, 2)).astype(np.float32)
+        tp = torch.from_numpy(p.copy()).requires_grad_()
+        ours, theirs = fastoptim.SparseAdam([p], lr=0.01), torch.optim.SparseAdam([tp], lr=0.01)
+        ours.step([(idx, val)])
+        tp.grad = torch.sparse_coo_tensor(torch.from_numpy(idx)[None], torch.from_numpy(val), (rows, 2),
+                                          check_invariants=True)
+        with _exact_sqrt():
+            theirs.step()
+        torch_avg = theirs.state[tp]["exp_avg"].numpy()
+        assert np.array_equal(ours.state[0]["exp_avg"].view(np.uint32), torch_avg.view(np.uint32)), seed
+        assert np.array_equal(p.view(np.uint32), tp.detach().numpy().view(np.uint32)), seed
 
 
 # ------------------------------------------------------------------------------------------ comparing

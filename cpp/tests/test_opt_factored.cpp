@@ -364,17 +364,21 @@ void sparse_adam_parallel_matches_reference() {
   };
   auto p0 = params, m0 = m, v0 = v;
   for (const auto& t : tensors(p0, m0, v0)) fastoptim::sparse_adam_update_ref(t);
-  // The reference itself, element by element: duplicates summed in the order given, untouched rows kept.
+  // The reference itself, element by element: duplicates summed in the order torch's coalesce() puts them
+  // in (an unstable std::sort by row; the order given for up to 16 entries), untouched rows kept.
   {
     const std::size_t i = 2;
     const Case& c = cases[i];
     auto p = params[i], a = m[i], b = v[i];
     const fastoptim::SparseAdamScalars<T> s(h, 4.0);
+    std::vector<std::size_t> order(indices[i].size());
+    for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return indices[i][x] < indices[i][y]; });
     for (std::size_t r = 0; r < c.rows; ++r) {
       for (std::size_t j = 0; j < c.row_size; ++j) {
         T g = 0;
         bool first = true;
-        for (std::size_t k = 0; k < indices[i].size(); ++k) {
+        for (const std::size_t k : order) {
           if (indices[i][k] != static_cast<std::int64_t>(r)) continue;
           g = first ? values[i][k * c.row_size + j] : g + values[i][k * c.row_size + j];
           first = false;

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+import contextlib
+from typing import Any, Dict, Iterator
 
 from .optimizer import _flag, _real
 
@@ -42,3 +43,22 @@ def learning_rate(group: Dict[str, Any], stepping: bool) -> float:
             raise ValueError(f"Invalid learning rate: {group['lr']}")
         return lr
     return nonneg(group, "lr", "learning rate")
+
+
+# The C++ cores throw std::domain_error (a ValueError here) with Python's message where torch's arithmetic
+# (its Python-number code: schedulers, LBFGS's line search) raises ZeroDivisionError.
+_ZERO_DIVISION_MESSAGES = frozenset({
+    "float division by zero", "division by zero", "integer modulo by zero",
+    "0.0 cannot be raised to a negative power",
+})
+
+
+@contextlib.contextmanager
+def zero_division() -> Iterator[None]:
+    """Turns the C++ cores' division-by-zero errors into ZeroDivisionError, as torch raises."""
+    try:
+        yield
+    except ValueError as e:
+        if str(e) in _ZERO_DIVISION_MESSAGES:
+            raise ZeroDivisionError(str(e)) from None
+        raise

@@ -59,7 +59,9 @@ class LBFGS(Optimizer):
 
     Unlike torch's: every parameter must have the same dtype; ``max_iter``, ``max_eval`` and
     ``history_size`` must be integers >= 1 and ``line_search_fn`` is checked when the optimizer is made;
-    and a step whose closure raises leaves the parameters and the state as they were.
+    a step that raises (its closure, or torch's ZeroDivisionError in the line search at lr=0) leaves the
+    parameters and the state as they were; and a ``history_size`` lowered between steps trims the history to
+    the new size (torch's keeps the longer history, or fails with an IndexError).
 
     Example (the closure returns the loss and the gradients; strong Wolfe line search)::
 
@@ -134,9 +136,14 @@ class LBFGS(Optimizer):
         group = self.param_groups[0]
         hyper = self._hyper(group, stepping=True)
         first: List[Any] = []
+        closure_failed: List[bool] = []  # a closure's own exception passes through as it is
 
         def evaluate() -> Tuple[float, Sequence[Optional[np.ndarray]]]:
-            out = closure()
+            try:
+                out = closure()
+            except BaseException:
+                closure_failed.append(True)
+                raise
             if not isinstance(out, tuple) or len(out) != 2:
                 raise TypeError(
                     "the closure must return a (loss, grads) tuple, with grads one array (or None) per parameter; "
@@ -147,7 +154,13 @@ class LBFGS(Optimizer):
                 first.append(loss)
             return float(loss), grads
 
-        _core.lbfgs_step(list(group["params"]), self._holder, hyper, evaluate)
+        try:
+            _core.lbfgs_step(list(group["params"]), self._holder, hyper, evaluate)
+        except ValueError as e:
+            # The line search's Python-number arithmetic divided by zero (lr=0): torch's ZeroDivisionError.
+            if not closure_failed and str(e) == "float division by zero":
+                raise ZeroDivisionError(str(e)) from None
+            raise
         self._opt_called = True
         return first[0]
 

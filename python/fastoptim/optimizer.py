@@ -127,8 +127,11 @@ def serialized(step: Callable) -> Callable:
         lock = self.__dict__.get("_step_lock")
         if lock is None:  # setdefault is atomic: two first callers get the same lock
             lock = self.__dict__.setdefault("_step_lock", threading.RLock())
-        with lock:
+        lock.acquire()  # ~0.1 us, a few % of a small step
+        try:
             return step(self, *args, **kwargs)
+        finally:
+            lock.release()
 
     return locked
 

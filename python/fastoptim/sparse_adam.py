@@ -30,7 +30,8 @@ class SparseAdam(Optimizer):
     ``indices`` is a 1-D int64 array (torch's ``grad._indices()[0]``) of rows in ``[0, p.shape[0])``;
     ``values`` has shape ``(len(indices),) + p.shape[1:]``, the parameter's dtype, and is C-contiguous
     (torch's ``grad._values()``). As torch's ``grad.coalesce()``, a row listed more than once gets the sum of
-    its values (added in the order given); rows not listed keep their parameter and moments untouched. For
+    its values (added in the order torch's CPU ``coalesce()`` sorts them into: the order given for up to 16
+    entries); rows not listed keep their parameter and moments untouched. For
     each element of each listed row::
 
         g = -g if maximize else g

@@ -8,13 +8,13 @@ state dict (torch's keys) in ``_params``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .. import _core
+from .._common import zero_division
 
 _ls = _core.lr_scheduler
 
@@ -38,23 +38,6 @@ EPOCH_DEPRECATION_WARNING = (
     "https://github.com/pytorch/pytorch/issues/new/choose."
 )
 
-# The C++ cores throw std::domain_error (a ValueError here) with Python's message where torch's arithmetic
-# raises ZeroDivisionError.
-_ZERO_DIVISION_MESSAGES = frozenset({
-    "float division by zero", "division by zero", "integer modulo by zero",
-    "0.0 cannot be raised to a negative power",
-})
-
-
-@contextlib.contextmanager
-def zero_division():
-    """Turns the C++ cores' division-by-zero errors into ZeroDivisionError, as torch raises."""
-    try:
-        yield
-    except ValueError as e:
-        if str(e) in _ZERO_DIVISION_MESSAGES:
-            raise ZeroDivisionError(str(e)) from None
-        raise
 
 
 def check_optimizer(optimizer: Any) -> None:

@@ -96,6 +96,8 @@ struct LBFGSNum {
     return py(mul_rounded(a.v, b.v));
   }
   friend LBFGSNum operator/(LBFGSNum a, LBFGSNum b) {
+    // torch: number / tensor is tensor.reciprocal() * number (Tensor.__rtruediv__), two roundings.
+    if (!a.tensor && b.tensor) return of(mul_rounded(T(1) / b.as_t(), a.as_t()));
     if (a.tensor || b.tensor) return of(a.as_t() / b.as_t());
     if (b.v == 0.0) throw std::domain_error("float division by zero");  // Python's ZeroDivisionError
     return py(a.v / b.v);

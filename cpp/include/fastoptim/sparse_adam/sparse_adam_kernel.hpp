@@ -2,8 +2,8 @@
 // SparseAdam update rule (torch.optim.SparseAdam / torch.optim._functional.sparse_adam, torch 2.13): Adam
 // restricted to the rows of the leading dimension that a sparse gradient holds. A gradient is given as
 // (indices, values): values[k] is the gradient of row indices[k] (row_size elements each). As torch's
-// grad.coalesce(), rows listed more than once are summed, in the order given; rows not listed keep their
-// parameter and moments untouched. For each element of each listed row:
+// grad.coalesce(), rows listed more than once are summed in the order torch's CPU coalesce() sorts them
+// into (see sparse_rows); rows not listed keep their parameter and moments untouched. For each element of each listed row:
 //   g <- maximize ? -g : g
 //   m' = m + (g - m) * (1 - beta1);  v' = v + (g * g - v) * (1 - beta2)     (each operation rounds in T)
 //   p <- p + (-step_size) * (m' / (sqrt(v') + eps)),  step_size = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
@@ -63,11 +63,14 @@ struct SparseAdamTensor {
 };
 
 // The distinct rows of a sparse gradient (torch's coalesce): distinct row u is rows[u], and its gradient is
-// the sum of the value rows at positions position(start[u]), ..., position(start[u + 1] - 1), in the order given.
+// the sum of the value rows at positions position(start[u]), ..., position(start[u + 1] - 1), in that order.
+// torch's CPU coalesce() orders the entries with an unstable std::sort by row (introsort: a repeated row's
+// entries keep the order given only in gradients of up to 16 entries), so we sort the positions the same way,
+// and the sums round as torch's do (checked against torch in tests/test_fuzz_torch.py).
 struct SparseRows {
   std::vector<std::int64_t> rows;
   std::vector<std::size_t> start;  // rows.size() + 1 entries
-  std::vector<std::size_t> order;  // positions sorted by row, stably; empty when indices are strictly increasing
+  std::vector<std::size_t> order;  // positions sorted by row as torch does; empty when indices strictly increase
 
   std::size_t position(std::size_t k) const noexcept { return order.empty() ? k : order[k]; }
   std::size_t count() const noexcept { return rows.size(); }
@@ -80,8 +83,7 @@ inline SparseRows sparse_rows(const std::int64_t* indices, std::size_t nnz) {
   if (!increasing) {
     r.order.resize(nnz);
     for (std::size_t k = 0; k < nnz; ++k) r.order[k] = k;
-    std::stable_sort(r.order.begin(), r.order.end(),
-                     [&](std::size_t a, std::size_t b) { return indices[a] < indices[b]; });
+    std::sort(r.order.begin(), r.order.end(), [&](std::size_t a, std::size_t b) { return indices[a] < indices[b]; });
   }
   r.start.reserve(nnz + 1);
   for (std::size_t k = 0; k < nnz; ++k) {
