@@ -19,9 +19,10 @@ def _betas(group: Dict[str, Any], stepping: bool = False) -> Tuple[float, float]
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise TypeError(f"betas must be a pair of floats, got {betas!r}")
     beta1, beta2 = _real(betas[0], "betas[0]"), _real(betas[1], "betas[1]")
-    for k, beta in enumerate((beta1, beta2)):
-        if beta != beta if stepping else not 0.0 <= beta < 1.0:
-            raise ValueError(f"Invalid beta parameter at index {k}: {betas[k]}")
+    if beta1 != beta1 if stepping else not 0.0 <= beta1 < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if beta2 != beta2 if stepping else not 0.0 <= beta2 < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
     return beta1, beta2
 
 

@@ -569,8 +569,10 @@ def load(path: "os.PathLike[str] | str", optimizer: Any, scheduler: Any = None) 
     except _Bad as e:
         raise ValueError(f"checkpoint {path}: {e}") from None
     # load_state_dict replaces what it changes (groups, state, LBFGS's C++ state, the stochastic rounding
-    # counter) with new objects, so the old attributes are the way back if the scheduler's part fails
-    old_attrs = dict(vars(optimizer))
+    # counter) with new objects, so the old attributes are the way back if the scheduler's part fails. (Not
+    # vars(optimizer): reading __dict__ turns the instance's attributes into a plain dict, slower to read.)
+    replaced = getattr(optimizer, "_load_replaces", ("param_groups", "state"))
+    old_attrs = {name: getattr(optimizer, name) for name in replaced}
     old_sched = scheduler.state_dict() if scheduler is not None else None
     try:
         optimizer.load_state_dict(sd)
@@ -583,8 +585,8 @@ def load(path: "os.PathLike[str] | str", optimizer: Any, scheduler: Any = None) 
         if scheduler is not None:
             scheduler.load_state_dict(sched_state)
     except Exception as e:
-        vars(optimizer).clear()
-        vars(optimizer).update(old_attrs)
+        for name, value in old_attrs.items():
+            setattr(optimizer, name, value)
         if scheduler is not None:
             scheduler.load_state_dict(old_sched)
         raise ValueError(f"checkpoint {path}: does not fit the given objects ({type(e).__name__}: {e})") from None

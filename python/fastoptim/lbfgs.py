@@ -76,6 +76,8 @@ class LBFGS(Optimizer):
         array([3., 3.])
     """
 
+    _load_replaces = Optimizer._load_replaces + ("_holder",)
+
     def __init__(
         self,
         params: Iterable,
