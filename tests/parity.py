@@ -26,6 +26,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 import numpy as np
 
 import fastoptim
+from factored_reference import correctly_rounded_sqrt  # the one torch is compared with (tests import it from here)
 
 DATA = pathlib.Path(__file__).resolve().parent / "data"
 SHAPES = [(4, 5), (7,), (3, 2, 2), (1,)]
@@ -355,29 +356,6 @@ def run_torch(name: str, config: Dict[str, Any], dtype, seed: int, impl: str = "
                 opt.step()
             traj.append(np.concatenate([p.detach().numpy().ravel() for p in params]).copy())
     return np.stack(traj)
-
-
-@contextlib.contextmanager
-def correctly_rounded_sqrt():
-    """Replaces torch's elementwise sqrt (Tensor.sqrt, Tensor.sqrt_, torch.sqrt) by numpy's, which is
-    correctly rounded. torch's x86 builds take sqrt from MKL's VML, which is not (about 17% of float32
-    and 1% of float64 results are one ulp off)."""
-    import torch
-
-    saved = torch.Tensor.sqrt, torch.Tensor.sqrt_, torch.sqrt
-
-    def sqrt(x):
-        assert x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-        return torch.from_numpy(np.sqrt(x.detach().numpy()))
-
-    def sqrt_(x):
-        return x.copy_(sqrt(x))
-
-    torch.Tensor.sqrt, torch.Tensor.sqrt_, torch.sqrt = sqrt, sqrt_, sqrt
-    try:
-        yield
-    finally:
-        torch.Tensor.sqrt, torch.Tensor.sqrt_, torch.sqrt = saved
 
 
 def param_slices():

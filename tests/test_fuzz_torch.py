@@ -33,6 +33,7 @@ torch = pytest.importorskip("torch")
 
 import fastoptim  # noqa: E402
 import fastoptim.lr_scheduler as fls  # noqa: E402
+from factored_reference import correctly_rounded_sqrt  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------- drawing
@@ -152,7 +153,7 @@ def test_sparse_adam_sums_repeated_rows_in_torchs_coalesce_order():
         ours.step([(idx, val)])
         tp.grad = torch.sparse_coo_tensor(torch.from_numpy(idx)[None], torch.from_numpy(val), (rows, 2),
                                           check_invariants=True)
-        with _exact_sqrt():
+        with correctly_rounded_sqrt():
             theirs.step()
         torch_avg = theirs.state[tp]["exp_avg"].numpy()
         assert np.array_equal(ours.state[0]["exp_avg"].view(np.uint32), torch_avg.view(np.uint32)), seed
@@ -236,21 +237,6 @@ def _compare_state_dicts(ours, ref, exact, rtol, adagrad_init=None, zero_signs=T
 
 # ------------------------------------------------------------------------------------ optimizer runs
 
-@contextlib.contextmanager
-def _exact_sqrt():
-    """torch's elementwise sqrt correctly rounded (numpy's), as tests/parity.py's correctly_rounded_sqrt,
-    0-d tensors included: torch's x86 sqrt comes from MKL's VML, which is not (README, Numerics)."""
-    saved = torch.Tensor.sqrt, torch.Tensor.sqrt_, torch.sqrt
-
-    def sqrt(x):
-        assert x.dtype in (torch.float32, torch.float64)
-        return torch.from_numpy(np.asarray(np.sqrt(x.detach().numpy())))
-
-    torch.Tensor.sqrt, torch.Tensor.sqrt_, torch.sqrt = sqrt, lambda x: x.copy_(sqrt(x)), sqrt
-    try:
-        yield
-    finally:
-        torch.Tensor.sqrt, torch.Tensor.sqrt_, torch.sqrt = saved
 
 
 def _torch_takes(name, key):
@@ -324,7 +310,7 @@ def run_optimizer_case(seed, name=None):
     except Exception as e:
         return f"constructor: fastoptim raised {e!r}, torch accepted; {desc}"
 
-    sqrt = _exact_sqrt if exact else contextlib.nullcontext
+    sqrt = correctly_rounded_sqrt if exact else contextlib.nullcontext
     init = cfg["initial_accumulator_value"] if name == "Adagrad" else None
     # torch's lerp with weight 1 (beta1 = 0, RMSprop's alpha = 0) gives -0.0 in its vector bodies and 0.0 in
     # its scalar tails for lerp(0.0, -0.0, 1); we give 0.0 throughout (tests/test_numeric_edges.py)
