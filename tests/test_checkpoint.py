@@ -388,7 +388,7 @@ def _meta_set(path, value):
     (_meta_set(["optimizer", "param_groups"], []), "parameter groups"),
     (_meta_set(["optimizer", "param_groups", 0, "params"], [0, 1]), "parameters"),
     (_meta_set(["optimizer", "param_groups", 0, "params"], [-1]), "parameter id"),
-    (_meta_set(["optimizer", "param_groups", 0, "lr"], -1.0), "does not fit"),
+    (_meta_set(["optimizer", "param_groups", 0, "lr"], "fast"), "does not fit"),
     (_meta_set(["optimizer", "param_groups", 0, "betas"], "x"), "does not fit"),
     (_meta_set(["scheduler", "state", "base_lrs"], [0.1, 0.2]), "does not fit"),  # fails after the optimizer loaded
     (_meta_set(["scheduler", "state", "last_epoch"], "x"), "does not fit"),

@@ -300,3 +300,27 @@ def test_groups_added_after_a_load_get_torchs_differentiable_default(name):
     for mine, torchs in zip(ours.param_groups, theirs.param_groups):
         assert mine.get("differentiable", "missing") == torchs.get("differentiable", "missing")
     assert ours.defaults.get("differentiable") == theirs.defaults.get("differentiable")
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+def test_state_after_linear_lr_to_zero_loads_back(name, tmp_path):
+    """LinearLR(end_factor=0) can end a hair below 0 (-1.9e-18 here); torch steps and loads such groups, and
+    our own state dicts and checkpoints must load back too (they once failed with "Invalid learning rate")."""
+    from fastoptim.lr_scheduler import LinearLR
+
+    p = np.zeros(3)
+    opt = getattr(fastoptim, name)([p], lr=0.1)
+    sched = LinearLR(opt, start_factor=1 / 3, end_factor=0.0, total_iters=4)
+    for _ in range(5):
+        opt.step([np.ones(3)])
+        sched.step()
+    assert opt.param_groups[0]["lr"] < 0
+    opt.load_state_dict(opt.state_dict())
+    path = tmp_path / "ckpt"
+    fastoptim.save(path, opt, sched)
+    fastoptim.load(path, opt, sched)
+    assert opt.param_groups[0]["lr"] < 0
+    bad = opt.state_dict()
+    bad["param_groups"][0]["lr"] = float("nan")
+    with pytest.raises(ValueError, match="learning rate"):
+        opt.load_state_dict(bad)

@@ -460,7 +460,9 @@ class Optimizer:
                     continue  # only in defaults since a load (see below): torch leaves loaded groups alone
                 new.setdefault(k, v)
             new.update(self._forced)
-            self._hyper(new)
+            # What step() takes (torch checks nothing here): a schedule may have left lr a hair below 0
+            # (LinearLR with end_factor=0) or betas[0] past 1 (OneCycleLR), and such a state dict must load.
+            self._hyper(new, stepping=True)
             new_groups.append(new)
         new_state: Dict[int, Dict[str, Any]] = {}
         for key, entry in saved_state.items():

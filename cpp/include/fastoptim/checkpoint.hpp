@@ -918,7 +918,7 @@ void load_checkpoint(const std::string& path, Opt& opt, SchedulerRef sched = {})
       Options op = opt.param_groups()[gi].options;
       apply_options(op, hyper, /*strict_forced=*/false, where);
       try {
-        op.validate();
+        op.validate(/*stepping=*/true);  // what step() takes: a schedule may leave lr a hair below 0
       } catch (const std::invalid_argument& e) {
         throw Bad(where + ": " + e.what());
       }
@@ -1083,7 +1083,7 @@ void load_checkpoint(const std::string& path, LBFGS<T>& opt, SchedulerRef sched 
       LBFGSOptions op = opt.param_groups()[gi].options;
       apply_options(op, hyper, /*strict_forced=*/false, where);
       try {
-        op.validate();
+        op.validate(/*stepping=*/true);  // what step() takes: a schedule may leave lr a hair below 0
       } catch (const std::invalid_argument& e) {
         throw Bad(where + ": " + e.what());
       }
