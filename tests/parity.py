@@ -358,6 +358,19 @@ def run_torch(name: str, config: Dict[str, Any], dtype, seed: int, impl: str = "
     return np.stack(traj)
 
 
+def torch_to_numpy(value):
+    """A torch state dict (or any nesting of dicts and lists) with every tensor as a numpy copy."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().numpy().copy()
+    if isinstance(value, dict):
+        return {k: torch_to_numpy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [torch_to_numpy(v) for v in value]
+    return value
+
+
 def param_slices():
     out, start = [], 0
     for s in SHAPES:

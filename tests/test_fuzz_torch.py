@@ -33,6 +33,7 @@ torch = pytest.importorskip("torch")
 
 import fastoptim  # noqa: E402
 import fastoptim.lr_scheduler as fls  # noqa: E402
+import parity  # noqa: E402
 from factored_reference import correctly_rounded_sqrt  # noqa: E402
 
 
@@ -194,16 +195,6 @@ def _close_differ(a, b, rtol):
     return None
 
 
-def _to_numpy(value):
-    if isinstance(value, torch.Tensor):
-        return value.detach().numpy().copy()
-    if isinstance(value, dict):
-        return {k: _to_numpy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_to_numpy(v) for v in value]
-    return value
-
-
 def _to_torch(sd):
     state = {i: {k: torch.from_numpy(np.array(v)) if isinstance(v, np.ndarray) else v for k, v in e.items()}
              for i, e in sd["state"].items()}
@@ -345,7 +336,7 @@ def run_optimizer_case(seed, name=None):
                 return f"add_param_group: torch raised {e!r}, fastoptim accepted; {desc}"
             o_opt.add_param_group(dict(ov, params=o))
         elif r < 0.3:
-            osd, tsd = o_opt.state_dict(), _to_numpy(t_opt.state_dict())
+            osd, tsd = o_opt.state_dict(), parity.torch_to_numpy(t_opt.state_dict())
             d = _compare_state_dicts(osd, tsd, exact, rtol, init, zero_signs)
             if d:
                 return f"before step {t}, state_dict: {d}; {desc}"
@@ -376,7 +367,8 @@ def run_optimizer_case(seed, name=None):
             d = _bits_differ(p, ref, zero_signs) if exact else _close_differ(p, ref, rtol)
             if d:
                 return f"step {t}, parameter {i} {p.shape} {p.dtype}: {d}; {desc}"
-    d = _compare_state_dicts(o_opt.state_dict(), _to_numpy(t_opt.state_dict()), exact, rtol, init, zero_signs)
+    d = _compare_state_dicts(o_opt.state_dict(), parity.torch_to_numpy(t_opt.state_dict()), exact, rtol, init,
+                             zero_signs)
     if d:
         return f"after step {steps}, state_dict: {d}; {desc}"
     return None

@@ -81,21 +81,6 @@ def test_state_dict_is_a_snapshot():
     assert np.array_equal(sd["state"][0]["exp_avg"], before)
 
 
-def _to_numpy(sd):
-    import torch
-
-    def conv(v):
-        if isinstance(v, torch.Tensor):
-            return v.detach().numpy().copy()
-        if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [conv(x) for x in v]
-        return v
-
-    return conv(sd)
-
-
 def _to_torch(sd):
     import torch
 
@@ -134,7 +119,7 @@ def test_torch_state_dict_loads_and_resumes(name, k, dtype):
     t_params = [torch.from_numpy(p).requires_grad_(True) for p in parity.initial_params(parity.DTYPES[dtype], seed)]
     t_opt = _torch_opt(name, k, t_params)
     _torch_run(t_opt, t_params, seed, range(1, HALF + 1))
-    torch_sd = _to_numpy(t_opt.state_dict())
+    torch_sd = parity.torch_to_numpy(t_opt.state_dict())
     ours_params = [p.detach().numpy().copy() for p in t_params]
     ours = _ours(name, k, ours_params)
     ours.load_state_dict(torch_sd)
@@ -161,7 +146,7 @@ def test_our_state_dict_loads_into_torch_and_resumes(name, k, dtype):
     t_params = [torch.from_numpy(p.copy()).requires_grad_(True) for p in ours_params]
     t_opt = _torch_opt(name, k, t_params)
     t_opt.load_state_dict(_to_torch(ours.state_dict()))
-    assert _to_numpy(t_opt.state_dict())["param_groups"] == ours.state_dict()["param_groups"]
+    assert parity.torch_to_numpy(t_opt.state_dict())["param_groups"] == ours.state_dict()["param_groups"]
     _run(ours, ours_params, seed, range(HALF + 1, 2 * HALF + 1))
     _torch_run(t_opt, t_params, seed, range(HALF + 1, 2 * HALF + 1))
     ref = np.concatenate([p.detach().numpy().ravel() for p in t_params])[None]
