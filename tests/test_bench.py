@@ -42,7 +42,7 @@ def test_quick_run_covers_every_optimizer_and_case(quick):
     names = {r["optimizer"] for r in results}
     assert {_bench.SPECS[n].cls.__name__ for n in names} == set(OPTIMIZERS)
     # The low-precision rows exactly where the build takes state_dtype=.
-    for variant in ("Adam-bf16", "SGD-bf16"):
+    for variant in ("Adam-bf16", "Adam-f16", "SGD-bf16"):
         assert (variant in names) == _bench.supported(_bench.SPECS[variant])
     by_opt = {}
     for r in results:
@@ -98,6 +98,8 @@ def test_bytes_per_param_follow_the_state(quick):
     assert per[("Adafactor", "1x4096")] == 20  # a vector: a full-size variance, not factored
     if ("Adam-bf16", "1x4096") in per:  # two bfloat16 moments: 2 * 2 bytes less each way
         assert per[("Adam-bf16", "1x4096")] == 28 - 8
+    if ("Adam-f16", "1x4096") in per:
+        assert per[("Adam-f16", "1x4096")] == 28 - 8
 
 
 def test_machine_info(quick):

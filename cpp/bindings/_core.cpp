@@ -73,11 +73,11 @@ bool cpu_has(const char* feature) {
 #if defined(FASTOPTIM_HAVE_X86_TIERS) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
   if (std::string(feature) == "avx2")
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   if (std::string(feature) == "avx512")
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx2") &&
-           __builtin_cpu_supports("fma");
+           __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 #endif
   return std::string(feature) == "baseline";
 }

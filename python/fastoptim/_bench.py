@@ -191,6 +191,7 @@ SPECS: Dict[str, Spec] = {
     # Lower-precision state (where the optimizer accepts state_dtype=): compared with float32 state in the row.
     "Adam-bf16": Spec("Adam, bfloat16 state", Adam, dict(lr=1e-3, state_dtype="bfloat16"),
                       reference=dict(lr=1e-3)),
+    "Adam-f16": Spec("Adam, float16 state", Adam, dict(lr=1e-3, state_dtype="float16"), reference=dict(lr=1e-3)),
     "SGD-bf16": Spec("SGD momentum, bfloat16 state", SGD, dict(lr=1e-2, momentum=0.9, state_dtype="bfloat16"),
                      reference=dict(lr=1e-2, momentum=0.9)),
 }

@@ -1,8 +1,9 @@
 #pragma once
 // Low-precision storage: float16 (IEEE binary16) and bfloat16 arrays held as raw 16-bit words, converted
-// to and from float32 for the arithmetic. The conversions are plain integer code (no F16C, no _Float16),
-// branch-free so that compilers vectorize the loops, and give the same bits on every CPU and instruction
-// set: round to nearest even, NaN kept NaN (quieted), overflow to infinity, float16 subnormals exact.
+// to and from float32 for the arithmetic. The conversions are plain integer code (no F16C, no _Float16) but
+// for one float add or subtract in float16's subnormal range, branch-free so that compilers vectorize the
+// loops, and give the same bits on every CPU and instruction set: round to nearest even, NaN kept NaN
+// (quieted), overflow to infinity, float16 subnormals exact.
 //
 // Stochastic rounding (bfloat16 only) rounds x up with probability equal to its distance from the value
 // below, so the rounding error is zero on average and small updates are not lost: a weight of 1.0 that
@@ -62,7 +63,7 @@ constexpr std::uint64_t rounding_key(std::uint64_t seed, std::uint64_t counter, 
 FASTOPTIM_ISA_BEGIN
 
 // Bit casts; __builtin_bit_cast (GCC 11+, Clang, MSVC) keeps the loops vectorizable where memcpy may not.
-inline std::uint32_t float_bits(float f) noexcept {
+FASTOPTIM_INLINE std::uint32_t float_bits(float f) noexcept {
 #if defined(__has_builtin)
 #if __has_builtin(__builtin_bit_cast)
   return __builtin_bit_cast(std::uint32_t, f);
@@ -76,7 +77,7 @@ inline std::uint32_t float_bits(float f) noexcept {
 #endif
 }
 
-inline float bits_float(std::uint32_t u) noexcept {
+FASTOPTIM_INLINE float bits_float(std::uint32_t u) noexcept {
 #ifdef FASTOPTIM_HAS_BIT_CAST
   return __builtin_bit_cast(float, u);
 #else
@@ -88,20 +89,20 @@ inline float bits_float(std::uint32_t u) noexcept {
 
 // Branch-free selection with all-ones/all-zero masks: compilers vectorize these loops fully, which they
 // do not with ?: on mixed-width values.
-inline std::uint32_t mask_of(bool b) noexcept { return 0U - static_cast<std::uint32_t>(b); }
-inline std::uint32_t select(std::uint32_t mask, std::uint32_t if_set, std::uint32_t otherwise) noexcept {
+FASTOPTIM_INLINE std::uint32_t mask_of(bool b) noexcept { return 0U - static_cast<std::uint32_t>(b); }
+FASTOPTIM_INLINE std::uint32_t select(std::uint32_t mask, std::uint32_t if_set, std::uint32_t otherwise) noexcept {
   return otherwise ^ ((otherwise ^ if_set) & mask);
 }
 
 // ------------------------------------------------------------------------------------------ bfloat16
 
-inline float bf16_to_f32(std::uint16_t h) noexcept { return bits_float(static_cast<std::uint32_t>(h) << 16); }
+FASTOPTIM_INLINE float bf16_to_f32(std::uint16_t h) noexcept { return bits_float(static_cast<std::uint32_t>(h) << 16); }
 
 // All-ones for a NaN's bits, else zero (integer arithmetic: still right under -ffinite-math-only).
-inline std::uint32_t nan_mask(std::uint32_t u) noexcept { return 0U - ((0x7f800000U - (u & 0x7fffffffU)) >> 31); }
+FASTOPTIM_INLINE std::uint32_t nan_mask(std::uint32_t u) noexcept { return 0U - ((0x7f800000U - (u & 0x7fffffffU)) >> 31); }
 
 // Adds the rounding increment to the dropped half, or for a NaN sets its quiet bit and adds nothing.
-inline std::uint16_t f32_to_bf16(float f) noexcept {
+FASTOPTIM_INLINE std::uint16_t f32_to_bf16(float f) noexcept {
   const std::uint32_t u = float_bits(f);
   const std::uint32_t nan = nan_mask(u);
   const std::uint32_t increment = (0x7fffU + ((u >> 16) & 1U)) & ~nan;
@@ -109,7 +110,7 @@ inline std::uint16_t f32_to_bf16(float f) noexcept {
 }
 
 // Rounds up (away from zero) with probability (low 16 bits) / 2^16, using the low 16 bits of `random`.
-inline std::uint16_t f32_to_bf16_stochastic(float f, std::uint32_t random) noexcept {
+FASTOPTIM_INLINE std::uint16_t f32_to_bf16_stochastic(float f, std::uint32_t random) noexcept {
   const std::uint32_t u = float_bits(f);
   const std::uint32_t nan = nan_mask(u);
   const std::uint32_t increment = random & 0xffffU & ~nan;  // no overflow: |u| <= inf's bits otherwise
@@ -118,39 +119,34 @@ inline std::uint16_t f32_to_bf16_stochastic(float f, std::uint32_t random) noexc
 
 // ------------------------------------------------------------------------------------------- float16
 
-inline float f16_to_f32(std::uint16_t h) noexcept {
+// Both directions are branch-free selects over the candidate results. The subnormal cases use one float
+// operation each, exact or rounded to nearest even as the format requires (float16's subnormal spacing,
+// 2^-24, is the spacing of float32 near 0.5 and near 2^-14), instead of variable shifts: about half the
+// instructions of the all-integer form, and the same bits (checked on every input, cpp/tests/test_lowp.cpp).
+FASTOPTIM_INLINE float f16_to_f32(std::uint16_t h) noexcept {
   const std::uint32_t x = h;
-  const std::uint32_t sign = (x & 0x8000U) << 16;
-  const std::uint32_t exp = (x >> 10) & 0x1fU;
-  const std::uint32_t mant = x & 0x3ffU;
-  const std::uint32_t normal = sign | ((exp + 112U) << 23) | (mant << 13);
-  const std::uint32_t special = sign | 0x7f800000U | (mant << 13);  // inf, NaN (payload kept)
-  // Subnormals (and zero): mant * 2^-24 exactly, as a float32 (normal there).
-  const std::uint32_t sub = sign | float_bits(static_cast<float>(static_cast<std::int32_t>(mant)) * 5.9604644775390625e-8f);
-  return bits_float(select(mask_of(exp == 0x1fU), special, select(mask_of(exp == 0), sub, normal)));
+  const std::uint32_t e = x & 0x7c00U;
+  const std::uint32_t normal = ((x & 0x7fffU) << 13) + (112U << 23);  // exponent rebiased, significand in place
+  const std::uint32_t special = normal + (112U << 23);                 // inf, NaN (payload kept)
+  // Subnormals (and zero): 2^-14 * (1 + mant / 1024) - 2^-14 = mant * 2^-24, exactly.
+  const std::uint32_t sub = float_bits(bits_float(normal + (1U << 23)) - 6.103515625e-05f);
+  const std::uint32_t r = select(mask_of(e == 0), sub, select(mask_of(e == 0x7c00U), special, normal));
+  return bits_float(r | ((x & 0x8000U) << 16));
 }
 
-inline std::uint16_t f32_to_f16(float f) noexcept {
+FASTOPTIM_INLINE std::uint16_t f32_to_f16(float f) noexcept {
   const std::uint32_t u = float_bits(f);
   const std::uint32_t sign = (u >> 16) & 0x8000U;
   const std::uint32_t a = u & 0x7fffffffU;
   // Normal results: rebias and round the 13 dropped bits to nearest even (a carry may reach infinity).
   const std::uint32_t normal = (a - (112U << 23) + 0xfffU + ((a >> 13) & 1U)) >> 13;
-  // Subnormal results (|f| < 2^-14): shift the full significand right (by 14 to 24, or more for results
-  // that round to zero; clamped to [1, 31] for the lanes that do not use it) and round to nearest even.
-  const std::uint32_t e = a >> 23;
-  const std::uint32_t shift_raw = 126U - select(mask_of(e < 126U), e, 126U);
-  const std::uint32_t shift = select(mask_of(shift_raw > 31U), 31U, select(mask_of(shift_raw < 1U), 1U, shift_raw));
-  const std::uint32_t m = (a & 0x7fffffU) | 0x800000U;
-  const std::uint32_t q = m >> shift;
-  const std::uint32_t rem = m & ((1U << shift) - 1U);
-  const std::uint32_t half = 1U << (shift - 1U);
-  const std::uint32_t above = (half - rem) >> 31;              // rem > half (both < 2^31)
-  const std::uint32_t tie = ((rem ^ half) - 1U) >> 31;         // rem == half
-  const std::uint32_t sub = q + (above | (tie & q & 1U));
+  // Subnormal results (|f| < 2^-14): 0.5 + |f| rounds |f| to a multiple of 2^-24 (the ulp of 0.5), and the
+  // low bits of the sum are that multiple: the float16 bits, 0x400 when it rounds up to the smallest normal.
+  // (A float32 denormal read as zero under DAZ gives 0, as its correct rounding does.)
+  const std::uint32_t sub = float_bits(bits_float(a) + 0.5f) - 0x3f000000U;
   const std::uint32_t nan = 0x7e00U | ((a >> 13) & 0x3ffU);
   std::uint32_t out = select(mask_of(a < 0x38800000U), sub, normal);
-  out = select(mask_of(a >= 0x47800000U), 0x7c00U, out);  // >= 65536 (and inf): infinity
+  out = select(mask_of(a >= 0x47800000U), 0x7c00U, out);  // >= 2^16 and inf: infinity (65520 up carries there)
   out = select(mask_of(a > 0x7f800000U), nan, out);
   return static_cast<std::uint16_t>(sign | out);
 }
@@ -158,14 +154,14 @@ inline std::uint16_t f32_to_f16(float f) noexcept {
 // Element access for kernels templated on a storage type S: widen(x) gives the arithmetic value (float for
 // the 16-bit types), narrow_as<S>(v) the stored one, rounded to nearest even.
 template <class T>
-inline T widen(T x) noexcept {
+FASTOPTIM_INLINE T widen(T x) noexcept {
   return x;
 }
-inline float widen(bfloat16_bits x) noexcept { return bf16_to_f32(x.bits); }
-inline float widen(float16_bits x) noexcept { return f16_to_f32(x.bits); }
+FASTOPTIM_INLINE float widen(bfloat16_bits x) noexcept { return bf16_to_f32(x.bits); }
+FASTOPTIM_INLINE float widen(float16_bits x) noexcept { return f16_to_f32(x.bits); }
 
 template <class S, class T>
-inline S narrow_as(T x) noexcept {
+FASTOPTIM_INLINE S narrow_as(T x) noexcept {
   if constexpr (std::is_same_v<S, bfloat16_bits>)
     return S{f32_to_bf16(x)};
   else if constexpr (std::is_same_v<S, float16_bits>)
