@@ -311,6 +311,7 @@ class Validator {
   static const py::detail::PyArray_Proxy* fast(PyObject* obj, Need need) {
     const auto& api = py::detail::npy_api::get();
     if (!api.PyArray_Check_(obj)) return nullptr;
+    if (Py_TYPE(obj) != api.PyArray_Type_ && is_masked(obj)) return nullptr;  // as_array() refuses it
     const auto* a = py::detail::array_proxy(obj);
     int want = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
     if (need == kWritten) want |= py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
@@ -398,7 +399,19 @@ class Validator {
     if (!py::isinstance<py::array>(obj))
       throw py::type_error(who.str() + " must be a numpy.ndarray, got " +
                            py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
+    if (is_masked(obj.ptr()))
+      throw py::type_error(who.str() + " is a numpy masked array: the step would use the masked elements and "
+                                       "ignore the mask; pass its .data (or .filled(...)) explicitly");
     return py::reinterpret_borrow<py::array>(obj);
+  }
+
+  // Whether obj is a numpy.ma.MaskedArray (imported on the first ndarray subclass seen; GIL held).
+  static bool is_masked(PyObject* obj) {
+    if (Py_TYPE(obj) == py::detail::npy_api::get().PyArray_Type_) return false;
+    static PyObject* masked = py::object(py::module_::import("numpy.ma").attr("MaskedArray")).release().ptr();  // kept
+    const int r = PyObject_IsInstance(obj, masked);
+    if (r < 0) throw py::error_already_set();
+    return r == 1;
   }
 
   static void check_layout(const py::array& a, const Who& who, bool writeable) {

@@ -73,6 +73,9 @@ def _check_param_array(p: Any, where: str, low_precision: bool = False) -> None:
     """Checks an array can be updated in place, with torch-like messages."""
     if not isinstance(p, np.ndarray):
         raise TypeError(f"optimizer can only optimize numpy arrays, but {where} is {_typename(p)}")
+    if isinstance(p, np.ma.MaskedArray):
+        raise TypeError(f"{where} is a numpy masked array: the optimizer would update the masked elements and "
+                        "ignore the mask; pass its .data to optimize the underlying array")
     if low_precision and _is_16bit(p.dtype) and p.dtype.isnative:
         pass
     elif p.dtype not in _FLOAT_DTYPES or not p.dtype.isnative:
