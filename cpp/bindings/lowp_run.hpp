@@ -30,8 +30,10 @@ constexpr std::size_t kTile = 256;
 
 // Conversion instructions the tier has: F16C (avx2 and avx512 tiers) converts float16 both ways, AVX512-BF16
 // (checked at run time; a function attribute) rounds float32 to bfloat16. Same bits as lowp.hpp's integer
-// code (cpp/tests/test_lowp.cpp and tests/test_low_precision.py compare them on every input), a few times
-// fewer instructions: with them the tiles below beat the fused kernels' per-element integer conversions.
+// code (compared on all 2^32 float32 inputs when written; test_lowp.cpp compares F16C when built with it,
+// tests/test_low_precision.py every tier's steps with numpy and ml_dtypes), but for the quiet bit F16C sets
+// when widening a signalling float16 NaN, which no stored result shows (every 16-bit write quiets NaNs).
+// A few times fewer instructions: with them the tiles below beat the fused kernels' integer conversions.
 #if defined(__F16C__)
 constexpr bool kHardwareF16 = true;
 #else
