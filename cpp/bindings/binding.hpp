@@ -311,7 +311,7 @@ class Validator {
   static const py::detail::PyArray_Proxy* fast(PyObject* obj, Need need) {
     const auto& api = py::detail::npy_api::get();
     if (!api.PyArray_Check_(obj)) return nullptr;
-    if (Py_TYPE(obj) != api.PyArray_Type_ && is_masked(obj)) return nullptr;  // as_array() refuses it
+    if (is_masked(obj)) return nullptr;  // as_array() refuses it
     const auto* a = py::detail::array_proxy(obj);
     int want = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
     if (need == kWritten) want |= py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
