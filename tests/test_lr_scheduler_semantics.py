@@ -512,3 +512,97 @@ def test_hierarchy_matches_torch(name):
     import torch.optim.lr_scheduler as tls
 
     assert issubclass(getattr(tls, name), tls.LRScheduler) == issubclass(getattr(fls, name), fls.LRScheduler)
+
+
+def one_cycle_new_group(module, opt, make_param, with_keys):
+    """OneCycleLR stepped once, then a param group added (with or without the schedule's keys), then stepped
+    three more times: the lrs and momenta seen, or the exception."""
+    s = module.OneCycleLR(opt, max_lr=1.0, total_steps=10)
+    opt.step() if module is not fls else opt.step([np.ones(2)])
+    s.step()
+    group = {"params": [make_param()]}
+    if with_keys:
+        group.update(initial_lr=0.04, max_lr=2.0, min_lr=1e-5, max_momentum=0.95, base_momentum=0.85)
+    opt.add_param_group(group)
+    seen = []
+    try:
+        for _ in range(3):
+            s.step()
+            seen.append(s.get_last_lr() + [g["momentum"] for g in opt.param_groups])
+    except Exception as e:  # noqa: BLE001 - the exception is the result compared
+        return seen, type(e), e.args
+    return seen, None, None
+
+
+@pytest.mark.parametrize("with_keys", [False, True])
+def test_one_cycle_group_added_after_construction(with_keys):
+    # torch reads initial_lr, max_lr, min_lr and the momenta from every group at every step: a group added
+    # with them is scheduled; one without is KeyError('initial_lr') (the first value the first phase reads).
+    seen, exc, args = one_cycle_new_group(fls, fo_sgd(), lambda: np.zeros(2), with_keys)
+    if with_keys:
+        assert exc is None
+        assert seen[0] == [1.0, 2.0, 0.85, 0.85]
+        assert seen[2] == pytest.approx([0.811746, 1.623492, 0.868826, 0.868826], abs=1e-6)
+    else:
+        assert seen == [] and exc is KeyError and args == ("initial_lr",)
+
+
+@requires_torch
+@pytest.mark.parametrize("with_keys", [False, True])
+def test_one_cycle_group_added_after_construction_torch(with_keys):
+    import torch
+    import torch.optim.lr_scheduler as tls
+
+    def make():
+        return torch.zeros(2, requires_grad=True)
+
+    expected = one_cycle_new_group(tls, torch_sgd(), make, with_keys)
+    assert one_cycle_new_group(fls, fo_sgd(), lambda: np.zeros(2), with_keys) == expected
+
+
+def test_one_cycle_missing_max_lr_in_second_phase():
+    # Past pct_start the first value read is max_lr: a group without it is KeyError('max_lr') there.
+    opt = fo_sgd()
+    s = fls.OneCycleLR(opt, max_lr=1.0, total_steps=10, pct_start=0.25)  # phase 1 ends at step 1.5
+    opt.step([np.ones(2)])
+    for _ in range(3):
+        s.step()
+    opt.add_param_group({"params": [np.zeros(2)], "initial_lr": 0.04})
+    before = (s.last_epoch, [g["lr"] for g in opt.param_groups], s.get_last_lr())
+    with pytest.raises(KeyError) as info:
+        s.step()
+    assert info.value.args == ("max_lr",)
+    # A failed step changes nothing (the scheduler's design; torch would have advanced last_epoch).
+    assert (s.last_epoch, [g["lr"] for g in opt.param_groups], s.get_last_lr()) == before
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_array_lr_is_filled_in_place(dtype):
+    # The optimizers take a 0-d array as lr (torch: a 0-d tensor); the schedulers read it and write the new
+    # lr into the same array, as torch fills a tensor lr.
+    lr_array = np.array(0.1, dtype=dtype)
+    opt = fastoptim.SGD([np.zeros(2)], lr=lr_array, momentum=0.9)
+    s = fls.StepLR(opt, step_size=1, gamma=0.5)
+    for expected in (0.05, 0.025):
+        opt.step([np.ones(2)])
+        s.step()
+        assert opt.param_groups[0]["lr"] is lr_array
+        assert float(lr_array) == float(dtype(expected)) and s.get_last_lr() == [pytest.approx(expected)]
+
+
+@requires_torch
+def test_array_lr_matches_tensor_lr():
+    import torch
+
+    lr_array = np.array(0.1)
+    fo_opt = fastoptim.SGD([np.zeros(2)], lr=lr_array, momentum=0.9)
+    t_opt = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=torch.tensor(0.1, dtype=torch.float64),
+                            momentum=0.9)
+    fo_s = fls.ExponentialLR(fo_opt, gamma=0.7)
+    t_s = torch.optim.lr_scheduler.ExponentialLR(t_opt, gamma=0.7)
+    for _ in range(4):
+        fo_opt.step([np.ones(2)])
+        t_opt.step()
+        fo_s.step()
+        t_s.step()
+        assert float(lr_array) == t_opt.param_groups[0]["lr"].item()

@@ -340,7 +340,8 @@ def test_lambda_results_match_torch():
 
 
 def test_swalr_that_fails_leaves_the_groups_as_they_were():
-    opt = fastoptim.SGD([np.zeros(3, np.float32)], lr=np.array(0.1))  # an lr schedulers do not take
+    opt = fastoptim.SGD([np.zeros(3, np.float32)], lr=0.1)
+    opt.param_groups[0]["lr"] = [0.1]  # an lr schedulers do not take
     before = [dict(g) for g in opt.param_groups]
     with pytest.raises(TypeError, match="lr"):
         fastoptim.lr_scheduler.SWALR(opt, swa_lr=0.05)

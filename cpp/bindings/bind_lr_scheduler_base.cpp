@@ -17,6 +17,15 @@ namespace {
 
 void bind(py::module_& m) {
   auto s = m.def_submodule("lr_scheduler", "Scheduler state machines; use fastoptim.lr_scheduler.");
+  // torch's KeyError(key) where a param group lacks a value the schedule reads (pybind11 alone would make
+  // this std::out_of_range an IndexError).
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const ls::MissingGroupValue& e) {
+      PyErr_SetObject(PyExc_KeyError, py::str(e.key()).ptr());
+    }
+  });
 
   py::class_<ls::GroupsAccess>(s, "GroupsAccess");
   py::class_<ls::GroupValues, ls::GroupsAccess>(s, "GroupValues")

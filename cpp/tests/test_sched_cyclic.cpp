@@ -298,6 +298,39 @@ void test_errors() {
     check(g.lrs == lrs && g.momenta == moms, "OneCycleLR past total_steps leaves the groups unchanged");
   }
   {
+    // A group the schedule has no values for (GroupsAccess grew after construction): MissingGroupValue naming
+    // the first value torch reads for it, "initial_lr" in the first phase (torch: KeyError('initial_lr')).
+    auto g = two_groups(true);
+    ls::OneCycleLR::Options o;
+    o.max_lr = {0.1};
+    o.total_steps = 10;
+    ls::OneCycleLR s(g, o);
+    s.step();
+    g.lrs.push_back(0.2);
+    g.initial_lrs.emplace_back();
+    g.momenta.push_back(0.5);
+    g.betas.push_back(false);
+    const auto lrs = g.lrs;
+    const auto epoch = s.last_epoch();
+    try {
+      s.step();
+      check(false, "OneCycleLR new group: did not throw");
+    } catch (const ls::MissingGroupValue& e) {
+      check(e.key() == "initial_lr" && std::string(e.what()) == "'initial_lr' is not set for param group 2",
+            std::string("OneCycleLR new group: ") + e.what());
+    }
+    // The groups keep their values; last_epoch has advanced, as torch's (the Python package restores it).
+    check(g.lrs == lrs && *g.momenta[2] == 0.5 && s.last_epoch() == epoch + 1,
+          "OneCycleLR new group: the groups are unchanged");
+    g.initial_lrs[2] = 0.01;  // now max_lr, which the core keeps per group, is the first value missing
+    try {
+      s.step();
+      check(false, "OneCycleLR new group with initial_lr: did not throw");
+    } catch (const ls::MissingGroupValue& e) {
+      check(e.key() == "max_lr", std::string("OneCycleLR new group with initial_lr: ") + e.what());
+    }
+  }
+  {
     // torch's ZeroDivisionError (here std::domain_error with Python's message), at construction as torch:
     // step_size_up 0 divides by step_ratio 0 at epoch 0; OneCycleLR divides max_lr by div_factor and that
     // by final_div_factor.

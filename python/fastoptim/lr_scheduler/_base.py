@@ -13,6 +13,8 @@ import numbers
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+import numpy as np
+
 from .. import _core
 from .._common import zero_division
 
@@ -65,8 +67,10 @@ GET_LR_WARNING = "To get the last learning rate computed by the scheduler, pleas
 
 
 def real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    """A number, or a 0-d real numpy array (the optimizers take one as lr, as torch takes a 0-d tensor)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        if not (isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fi"):
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     return float(value)
 
 
@@ -119,7 +123,11 @@ class GroupSync:
     def push(self, momentum: bool = False) -> None:
         lrs, initial, momenta = self.values.get_all()
         for group, lr, init, mom in zip(self.optimizer.param_groups, lrs, initial, momenta):
-            group["lr"] = lr
+            current = group["lr"]
+            if isinstance(current, np.ndarray) and current.ndim == 0 and current.flags.writeable:
+                current[()] = lr  # an array lr stays the same array, as torch fills a tensor lr in place
+            else:
+                group["lr"] = lr
             if init is not None:
                 group["initial_lr"] = init
             if momentum and mom is not None:

@@ -29,6 +29,19 @@ namespace lr_scheduler {
 // json) keeps exactly, so epoch arithmetic (last_epoch + 1, 2 * T_max, ...) never overflows int64.
 constexpr std::int64_t kMaxEpoch = std::int64_t(1) << 53;
 
+// A param group lacks a value the schedule reads at this step (OneCycleLR's "initial_lr", "max_lr", ...,
+// e.g. in a group added after construction): torch raises KeyError(key) there; the Python bindings
+// translate this to the same. key() is the value's name.
+class MissingGroupValue : public std::out_of_range {
+ public:
+  MissingGroupValue(std::string key, std::size_t group)
+      : std::out_of_range("'" + key + "' is not set for param group " + std::to_string(group)), key_(std::move(key)) {}
+  const std::string& key() const noexcept { return key_; }
+
+ private:
+  std::string key_;
+};
+
 // Throws std::invalid_argument unless |value| <= 2^53.
 inline void check_epoch_range(std::int64_t value, const char* what) {
   if (value > kMaxEpoch || value < -kMaxEpoch)

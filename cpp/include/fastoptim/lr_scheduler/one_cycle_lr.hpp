@@ -79,9 +79,13 @@ class OneCycleLR : public LRScheduler {
         if (s <= end_step || i == ph.size() - 1) {
           if (end_step - start_step == 0) throw std::domain_error("float division by zero");  // torch: ZeroDivisionError
           const double pct = (s - start_step) / (end_step - start_step);
-          lrs[g] = anneal(params.anneal_func_type, value(g, ph[i].start_lr), value(g, ph[i].end_lr), pct);
-          if (params.cycle_momentum)
-            moms[g] = anneal(params.anneal_func_type, value(g, ph[i].start_momentum), value(g, ph[i].end_momentum), pct);
+          // Read in torch's order (start before end): a group missing both reports the start's name.
+          const double start_lr = value(g, ph[i].start_lr);
+          lrs[g] = anneal(params.anneal_func_type, start_lr, value(g, ph[i].end_lr), pct);
+          if (params.cycle_momentum) {
+            const double start_momentum = value(g, ph[i].start_momentum);
+            moms[g] = anneal(params.anneal_func_type, start_momentum, value(g, ph[i].end_momentum), pct);
+          }
           break;
         }
         start_step = ph[i].end_step;
@@ -100,12 +104,12 @@ class OneCycleLR : public LRScheduler {
 
   double value(std::size_t g, const std::string& key) const {
     const auto pick = [&](const std::vector<double>& v) {
-      if (g >= v.size()) throw std::invalid_argument("OneCycleLR: '" + key + "' is not set for param group " + std::to_string(g));
+      if (g >= v.size()) throw MissingGroupValue(key, g);
       return v[g];
     };
     if (key == "initial_lr") {
       const auto v = groups_->initial_lr(g);
-      if (!v) throw std::invalid_argument("OneCycleLR: 'initial_lr' is not set for param group " + std::to_string(g));
+      if (!v) throw MissingGroupValue(key, g);
       return *v;
     }
     if (key == "max_lr") return pick(params.max_lrs);
