@@ -101,7 +101,7 @@ def test_none_gradient_leaves_param_and_state_untouched(name):
     opt = getattr(fastoptim, name)([a, b], lr=0.1, **({"momentum": 0.9} if name == "SGD" else {}))
     one = grad_for(name, np.ones(5, np.float32))
     opt.step([one, None])
-    assert np.all(b == 1) and 1 not in opt.state
+    assert np.all(b == 1) and (1 not in opt.state or name == "Adagrad" and float(opt.state[1]["step"]) == 0)
     opt.step([None, one])
     before_a = a.copy()
     state_a = {k: np.array(v, copy=True) for k, v in opt.state[0].items()}

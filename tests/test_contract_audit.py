@@ -324,3 +324,78 @@ def test_state_after_linear_lr_to_zero_loads_back(name, tmp_path):
     bad["param_groups"][0]["lr"] = float("nan")
     with pytest.raises(ValueError, match="learning rate"):
         opt.load_state_dict(bad)
+
+
+def test_adagrad_state_exists_from_construction():
+    # torch's Adagrad creates step 0 and the filled sum for the constructor's parameters; a group added later
+    # gets its state at its first step.
+    opt = fastoptim.Adagrad([np.zeros(3, np.float32), np.zeros((), np.float64)], initial_accumulator_value=0.5)
+    state = opt.state_dict()["state"]
+    assert sorted(state) == [0, 1]
+    for entry, dtype in zip(state.values(), (np.float32, np.float64)):
+        assert list(entry) == ["step", "sum"]
+        assert entry["step"].dtype == np.float32 and entry["step"].shape == () and float(entry["step"]) == 0.0
+        assert entry["sum"].dtype == dtype and np.all(entry["sum"] == 0.5)
+    opt.add_param_group({"params": [np.zeros(2, np.float32)]})
+    assert sorted(opt.state_dict()["state"]) == [0, 1]
+    opt.step([None, np.ones((), np.float64), np.ones(2, np.float32)])
+    after = opt.state_dict()["state"]
+    assert float(after[0]["step"]) == 0.0 and float(after[1]["step"]) == 1.0 and float(after[2]["step"]) == 1.0
+    assert after[1]["sum"] == 1.5 and np.all(after[2]["sum"] == 1.5)
+
+
+@requires_torch
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_before_the_first_step_matches_torch(name):
+    import torch
+
+    import parity
+
+    t_groups, o_groups = _pair(name)
+    t = getattr(torch.optim, name)(t_groups, **CONFIGS[name])
+    o = getattr(fastoptim, name)(o_groups, **CONFIGS[name])
+    ours, ref = o.state_dict()["state"], parity.torch_to_numpy(t.state_dict())["state"]
+    assert sorted(ours) == sorted(ref)
+    for i, entry in ref.items():
+        assert list(ours[i]) == list(entry)
+        for k, v in entry.items():
+            assert type(ours[i][k]) is type(v) and ours[i][k].dtype == v.dtype and np.array_equal(ours[i][k], v)
+
+
+BETA_CASES = [((0.9, 0.999), None), ([0.0, 0.99], None), ((np.float64(0.9), 0.999), None),
+              ((np.array(0.9), np.array(0.999)), None), ((0, 0.99), "both floats"), ((1e-300, 0), "both floats"),
+              ((np.float32(0.9), 0.999), "both floats"), ((np.array(0.9), 0.999), "both floats")]
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+@pytest.mark.parametrize("betas, error", BETA_CASES)
+def test_adam_betas_are_both_floats_or_both_arrays(name, betas, error):
+    # torch's Adam and AdamW (not the other optimizers) take betas that are both Python floats (np.float64
+    # is one) or both tensors (here: 0-d arrays); an int or np.float32 beta is a ValueError there.
+    make = lambda: getattr(fastoptim, name)([np.zeros(2)], betas=betas)  # noqa: E731
+    if error is None:
+        make()
+    else:
+        with pytest.raises(ValueError, match="betas must be either both floats or both Tensors"):
+            make()
+    assert fastoptim.NAdam([np.zeros(2)], betas=(0, 0.99)).param_groups[0]["betas"] == (0, 0.99)
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+@pytest.mark.parametrize("betas, error", BETA_CASES + [((np.array(0.9), np.array(0.999)), "foreach")])
+def test_adam_betas_types_match_torch(name, betas, error):
+    import torch
+
+    foreach = error == "foreach"
+    t_betas = tuple(torch.tensor(float(b), dtype=torch.float64) if isinstance(b, np.ndarray) else b for b in betas)
+    outcomes = []
+    for make in (lambda: getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)], betas=t_betas,
+                                                     foreach=foreach),
+                 lambda: getattr(fastoptim, name)([np.zeros(2)], betas=betas, foreach=foreach)):
+        try:
+            make()
+            outcomes.append("ok")
+        except ValueError as e:
+            outcomes.append(str(e))
+    assert outcomes[0] == outcomes[1]

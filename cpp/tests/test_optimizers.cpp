@@ -145,6 +145,7 @@ class ThreadCount {
 
 // ------------------------------------------------------------------------- options and state access
 
+using fastoptim::AdagradOptions;
 using fastoptim::AdamOptions;
 using fastoptim::AdamWOptions;
 using fastoptim::RMSpropOptions;
@@ -902,6 +903,21 @@ void test_state_access() {
     fastoptim::RMSprop<double> opt2({q}, o);
     opt2.step({g});
     CHECK(opt2.state(0).grad_avg.size() == 3 && opt2.state(0).momentum_buffer.size() == 3);
+  }
+  {
+    // Adagrad, as torch: the constructor's parameters have state from the start; a later group's at its first step.
+    AdagradOptions o;
+    o.initial_accumulator_value = 0.25;
+    fastoptim::Adagrad<float> opt({p0}, o);
+    CHECK(opt.state(0).step == 0 && opt.state(0).sum == std::vector<float>(5, 0.25f));
+    o.initial_accumulator_value = 0.5;
+    opt.add_param_group({{p1}, o});
+    CHECK(opt.state(1).step == 0 && opt.state(1).sum.empty());
+    opt.step({nullptr, g1});
+    CHECK(opt.state(0).step == 0 && opt.state(1).step == 1 && opt.state(1).sum.size() == 7);
+    CHECK(opt.state(1).sum[0] == 1.5f);  // 0.5 + g^2
+    fastoptim::Adagrad<double> groups({{{Span<double>()}, AdagradOptions{}}});
+    CHECK(groups.state(0).step == 0 && groups.state(0).sum.empty());
   }
 }
 

@@ -22,8 +22,8 @@ class Adagrad(Optimizer):
         p = p - clr * g / (sqrt(sum) + eps)
 
     State per parameter: ``step``, ``sum`` (starts at ``initial_accumulator_value``; as torch, the value
-    given to the constructor, whatever a group says). torch creates the state at construction; we create
-    it on a parameter's first step, with the same values.
+    given to the constructor, whatever a group says). As torch, the state of the constructor's parameters
+    exists from construction (``step`` 0); a group added later gets its state at its first step.
 
     Example::
 
@@ -71,6 +71,15 @@ class Adagrad(Optimizer):
             stochastic_rounding=stochastic_rounding, rounding_seed=rounding_seed,
         )
         check_fused_foreach(fused, foreach)
+        # As torch, every parameter's state exists from construction (step 0, sum filled), so the state dict
+        # has it before the first step; parameters of groups added later get theirs at their first step.
+        init = self.defaults["initial_accumulator_value"]
+        index = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[index] = {"step": np.array(0.0, dtype=np.float32),
+                                     "sum": np.full(p.shape, init, dtype=self._state_dtype_of(p))}
+                index += 1
 
     def _hyper(self, group: Dict[str, Any], stepping: bool = False) -> tuple:
         lr = learning_rate(group, stepping)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, Optional, Tuple
 
+import numpy as np
+
 from . import _core
 from ._common import check_fused_foreach, check_unsupported, learning_rate, nonneg
 from .adamax import _betas
@@ -68,6 +70,7 @@ class Adam(Optimizer):
             decoupled_weight_decay=decoupled_weight_decay,
         )
         self._hyper(defaults)
+        _check_beta_types(defaults["betas"], foreach)
         defaults["betas"] = tuple(defaults["betas"])
         super().__init__(
             params, defaults, state_dtype=state_dtype, master_weights=master_weights,
@@ -92,6 +95,16 @@ class Adam(Optimizer):
         exp_avg_sq = self._buffer(state, added, "exp_avg_sq", p)
         max_sq = self._buffer(state, added, "max_exp_avg_sq", p) if group["amsgrad"] else None
         return (index, group_index, p, g, exp_avg, exp_avg_sq, max_sq, step), step
+
+
+def _check_beta_types(betas: Any, foreach: Any) -> None:
+    """torch's Adam and AdamW constructors (only): both betas Python floats, or both tensors (0-d arrays
+    here; with foreach=True torch refuses those, capturable being unsupported here)."""
+    arrays = isinstance(betas[0], np.ndarray) and isinstance(betas[1], np.ndarray)
+    if not (arrays or (isinstance(betas[0], float) and isinstance(betas[1], float))):
+        raise ValueError("betas must be either both floats or both Tensors")
+    if arrays and foreach:
+        raise ValueError("betas[0] as a Tensor is not supported for capturable=False and foreach=True")
 
 
 class AdamW(Adam):

@@ -2,6 +2,7 @@
 // fastoptim::Adagrad, as torch.optim.Adagrad (Duchi, Hazan & Singer 2011).
 
 #include <cstdint>
+#include <utility>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -42,7 +43,12 @@ class Adagrad : public Optimizer<Adagrad<T>, T, AdagradOptions, AdagradState<T>>
   using Base = Optimizer<Adagrad<T>, T, AdagradOptions, AdagradState<T>>;
 
  public:
-  using Base::Base;
+  // As torch, the constructor's parameters have their state from the start (step 0, sum filled), so a
+  // checkpoint taken before the first step has it; a group added later gets its state at its first step.
+  Adagrad(std::vector<Span<T>> params, AdagradOptions options) : Base(std::move(params), std::move(options)) {
+    init_state();
+  }
+  explicit Adagrad(std::vector<typename Base::group_type> groups) : Base(std::move(groups)) { init_state(); }
 
   bool prepare(Span<T> p, AdagradState<T>& st, const AdagradOptions& o) {
     const std::size_t n = p.size();
@@ -54,6 +60,14 @@ class Adagrad : public Optimizer<Adagrad<T>, T, AdagradOptions, AdagradState<T>>
   void update(Span<T> p, Span<const T> g, AdagradState<T>& st, const AdagradOptions& o, bool, std::size_t b,
               std::size_t e) noexcept {
     adagrad_step<T>(p.data() + b, g.data() + b, st.sum.data() + b, e - b, o, static_cast<double>(st.step), kSerial);
+  }
+
+ private:
+  void init_state() {
+    std::size_t k = 0;
+    for (const auto& group : this->param_groups())
+      for (const auto& p : group.params)
+        this->state(k++).sum.assign(p.size(), static_cast<T>(group.options.initial_accumulator_value));
   }
 };
 
