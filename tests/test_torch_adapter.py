@@ -150,18 +150,19 @@ def test_state_layout_matches_torch():
         for cls in (getattr(ft, name), getattr(torch.optim, name)):
             params = _problem("float32")
             opt = cls(_groups(params, lr=0.05), **kwargs)
+            dicts.append(opt.state_dict())  # before the first step: Adagrad has its state already
             for t in (1, 2, 3):
                 _set_grads(params, t)
                 opt.step()
             dicts.append(opt.state_dict())
-        ours, theirs = dicts
-        assert ours["param_groups"] == theirs["param_groups"]
-        assert ours["state"].keys() == theirs["state"].keys()
-        for i in theirs["state"]:
-            assert list(ours["state"][i]) == list(theirs["state"][i]), (name, i)  # same keys, same order
-            for key, value in theirs["state"][i].items():
-                assert (ours["state"][i][key].dtype, ours["state"][i][key].shape) == (value.dtype, value.shape)
-                assert ours["state"][i][key].device == value.device
+        for ours, theirs in (dicts[0::2], dicts[1::2]):  # (fresh, fresh), (stepped, stepped)
+            assert ours["param_groups"] == theirs["param_groups"]
+            assert ours["state"].keys() == theirs["state"].keys()
+            for i in theirs["state"]:
+                assert list(ours["state"][i]) == list(theirs["state"][i]), (name, i)  # same keys, same order
+                for key, value in theirs["state"][i].items():
+                    assert (ours["state"][i][key].dtype, ours["state"][i][key].shape) == (value.dtype, value.shape)
+                    assert ours["state"][i][key].device == value.device
 
 
 # ------------------------------------------------------------------------------------------ interop

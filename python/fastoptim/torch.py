@@ -137,7 +137,11 @@ class _TorchOptimizer(torch.optim.Optimizer):
         self.defaults = dict(engine.defaults)
         for group, checked in zip(self.param_groups, engine.param_groups):
             group.update(_hyperparameters(checked))
-        engine.param_groups = []  # views would keep storage alive that a parameter may drop (p.data = ...)
+        # State the numpy class makes at construction (Adagrad's, as torch's) becomes tensors here.
+        params = [p for group in self.param_groups for p in group["params"]]
+        for index, entry in engine.state.items():
+            self.state[params[index]] = {k: _tensor(v) if isinstance(v, np.ndarray) else v for k, v in entry.items()}
+        engine.param_groups, engine.state = [], {}  # views would keep storage alive that a parameter may drop
 
     def _new_engine(self) -> _NumpyOptimizer:
         args, kwargs = self._fastoptim_args
