@@ -99,29 +99,68 @@ inline double pairwise8(const double* a) noexcept {
   return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
-template <class T, bool kMaximize, bool kDecay>
-inline void lamb_moments_block(const T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad,
-                               T* FASTOPTIM_RESTRICT exp_avg, T* FASTOPTIM_RESTRICT exp_avg_sq, std::size_t n,
-                               const LAMBScalars<T>& s, double* sums) noexcept {
-  static_assert(kNormLanes == 8, "pairwise8 combines eight lanes");
-  double wl[kNormLanes] = {}, ul[kNormLanes] = {};
-  const auto one = [&](std::size_t i, std::size_t lane) {
-    const T g = kMaximize ? -grad[i] : grad[i];
-    const T m = fmadd(g, s.one_minus_beta1, exp_avg[i] * s.beta1);
-    const T v = fmadd(s.one_minus_beta2 * g, g, exp_avg_sq[i] * s.beta2);
-    exp_avg[i] = m;
-    exp_avg_sq[i] = v;
-    const double p = static_cast<double>(param[i]);
-    const double u = static_cast<double>(lamb_direction<T, kDecay>(param[i], m, v, s));
-    wl[lane] = fmadd(p, p, wl[lane]);
-    ul[lane] = fmadd(u, u, ul[lane]);
-  };
+// Adds the squares of a[0, n) (n <= kNormBlock) to the kNormLanes accumulators in the documented order.
+template <class T>
+inline void add_squares(const T* FASTOPTIM_RESTRICT a, std::size_t n, double* FASTOPTIM_RESTRICT lanes) noexcept {
   std::size_t i = 0;
   for (; i + kNormLanes <= n; i += kNormLanes)
-    for (std::size_t lane = 0; lane < kNormLanes; ++lane) one(i + lane, lane);
-  for (std::size_t lane = 0; i < n; ++i, ++lane) one(i, lane);
-  sums[0] = pairwise8(wl);
-  sums[1] = pairwise8(ul);
+    for (std::size_t lane = 0; lane < kNormLanes; ++lane) {
+      const double x = static_cast<double>(a[i + lane]);
+      lanes[lane] = fmadd(x, x, lanes[lane]);
+    }
+  for (std::size_t lane = 0; i < n; ++i, ++lane) {
+    const double x = static_cast<double>(a[i]);
+    lanes[lane] = fmadd(x, x, lanes[lane]);
+  }
+}
+
+// Blocks summed side by side: each block's accumulators form one chain of dependent additions, so a single
+// block waits on the add latency; kGroupBlocks blocks give as many independent chains (same order per block).
+inline constexpr std::size_t kGroupBlocks = 4;
+
+template <class T, bool kMaximize, bool kDecay>
+inline void lamb_moments_blocks(const T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_RESTRICT grad,
+                                T* FASTOPTIM_RESTRICT exp_avg, T* FASTOPTIM_RESTRICT exp_avg_sq, std::size_t n,
+                                const LAMBScalars<T>& s, double* sums) noexcept {
+  static_assert(kNormLanes == 8, "pairwise8 combines eight lanes");
+  alignas(64) T direction[kGroupBlocks * kNormBlock];
+  for (std::size_t b = 0; b < n; b += kGroupBlocks * kNormBlock) {
+    const std::size_t len = std::min(n - b, kGroupBlocks * kNormBlock);
+    const T* FASTOPTIM_RESTRICT p = param + b;
+    for (std::size_t i = 0; i < len; ++i) {  // the moments and u, vectorized like Adam's loop
+      const T g = kMaximize ? -grad[b + i] : grad[b + i];
+      const T m = fmadd(g, s.one_minus_beta1, exp_avg[b + i] * s.beta1);
+      const T v = fmadd(s.one_minus_beta2 * g, g, exp_avg_sq[b + i] * s.beta2);
+      exp_avg[b + i] = m;
+      exp_avg_sq[b + i] = v;
+      direction[i] = lamb_direction<T, kDecay>(p[i], m, v, s);
+    }
+    double* out = sums + 2 * (b / kNormBlock);
+    if (len == kGroupBlocks * kNormBlock) {
+      double wl[kGroupBlocks][kNormLanes] = {}, ul[kGroupBlocks][kNormLanes] = {};
+      for (std::size_t i = 0; i < kNormBlock; i += kNormLanes)
+        for (std::size_t q = 0; q < kGroupBlocks; ++q)
+          for (std::size_t lane = 0; lane < kNormLanes; ++lane) {
+            const double x = static_cast<double>(p[q * kNormBlock + i + lane]);
+            const double u = static_cast<double>(direction[q * kNormBlock + i + lane]);
+            wl[q][lane] = fmadd(x, x, wl[q][lane]);
+            ul[q][lane] = fmadd(u, u, ul[q][lane]);
+          }
+      for (std::size_t q = 0; q < kGroupBlocks; ++q) {
+        out[2 * q] = pairwise8(wl[q]);
+        out[2 * q + 1] = pairwise8(ul[q]);
+      }
+    } else {
+      for (std::size_t k = 0; k * kNormBlock < len; ++k) {
+        const std::size_t m = std::min(len - k * kNormBlock, kNormBlock);
+        double wl[kNormLanes] = {}, ul[kNormLanes] = {};
+        add_squares(p + k * kNormBlock, m, wl);
+        add_squares(direction + k * kNormBlock, m, ul);
+        out[2 * k] = pairwise8(wl);
+        out[2 * k + 1] = pairwise8(ul);
+      }
+    }
+  }
 }
 
 template <class T, bool kDecay>
@@ -136,16 +175,16 @@ inline void lamb_apply_loop(T* FASTOPTIM_RESTRICT param, const T* FASTOPTIM_REST
 
 }  // namespace impl
 
-// Pass 1 over one block [0, n), n <= kNormBlock: updates the moments, writes sums[0] = sum p^2 and
-// sums[1] = sum u^2 in the documented order.
+// Pass 1 over [0, n), cut into blocks of kNormBlock from its first element: updates the moments and writes,
+// for block k, sums[2k] = sum p^2 and sums[2k + 1] = sum u^2 in the documented order.
 template <class T>
 inline void lamb_moments_ref(const T* param, const T* grad, T* exp_avg, T* exp_avg_sq, std::size_t n,
                              const LAMBScalars<T>& s, double* sums) noexcept {
   using impl::with_flag;
   with_flag(s.maximize, [&](auto mx) {
     with_flag(s.use_weight_decay, [&](auto wd) {
-      impl::lamb_moments_block<T, decltype(mx)::value, decltype(wd)::value>(param, grad, exp_avg, exp_avg_sq, n, s,
-                                                                            sums);
+      impl::lamb_moments_blocks<T, decltype(mx)::value, decltype(wd)::value>(param, grad, exp_avg, exp_avg_sq, n, s,
+                                                                             sums);
     });
   });
 }
@@ -163,7 +202,8 @@ inline std::size_t lamb_blocks(std::size_t n) noexcept { return (n + kNormBlock 
 
 // The three passes over `count` parameters, for any mix of dtypes:
 //   size(i)                     elements of parameter i;
-//   moments(i, b, e, sums)      pass 1 over elements [b, e) of parameter i, one whole block;
+//   moments(i, b, e, sums)      pass 1 over elements [b, e) of parameter i: whole blocks (b a multiple of
+//                               kNormBlock, e one or the size), two sums per block from sums[0];
 //   finish(i, param_sq, upd_sq) pass 2: the totals of parameter i (on the calling thread);
 //   apply(i, b, e)              pass 3 over elements [b, e) of parameter i (any split).
 template <class Size, class Moments, class Finish, class Apply>
@@ -175,9 +215,7 @@ void lamb_passes(std::size_t count, const Size& size, const Moments& moments, co
   parallel_for_items(
       count, [&](std::size_t i) { return lamb_blocks(size(i)); }, std::max<std::size_t>(1, kDefaultGrain / kNormBlock),
       [&](std::size_t i, std::size_t kb, std::size_t ke) {
-        const std::size_t n = size(i);
-        for (std::size_t k = kb; k < ke; ++k)
-          moments(i, k * kNormBlock, std::min(n, (k + 1) * kNormBlock), &sums[2 * (first_block[i] + k)]);
+        moments(i, kb * kNormBlock, std::min(size(i), ke * kNormBlock), &sums[2 * (first_block[i] + kb)]);
       });
   for (std::size_t i = 0; i < count; ++i) {
     double param_sq = 0.0, update_sq = 0.0;
@@ -199,10 +237,8 @@ double lamb_step(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, std::size_t
   const std::size_t blocks = lamb_blocks(n);
   std::vector<double> sums(2 * blocks);
   parallel_for(blocks, std::max<std::size_t>(1, grain / kNormBlock), [&](std::size_t kb, std::size_t ke) {
-    for (std::size_t k = kb; k < ke; ++k) {
-      const std::size_t b = k * kNormBlock, e = std::min(n, b + kNormBlock);
-      lamb_moments_ref(param + b, grad + b, exp_avg + b, exp_avg_sq + b, e - b, s, &sums[2 * k]);
-    }
+    const std::size_t b = kb * kNormBlock, e = std::min(n, ke * kNormBlock);
+    lamb_moments_ref(param + b, grad + b, exp_avg + b, exp_avg_sq + b, e - b, s, &sums[2 * kb]);
   });
   double param_sq = 0.0, update_sq = 0.0;
   for (std::size_t k = 0; k < blocks; ++k) {
