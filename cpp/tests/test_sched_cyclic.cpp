@@ -316,7 +316,7 @@ void test_errors() {
       s.step();
       check(false, "OneCycleLR new group: did not throw");
     } catch (const ls::MissingGroupValue& e) {
-      check(e.key() == "initial_lr" && std::string(e.what()) == "'initial_lr' is not set for param group 2",
+      check(e.key() == "initial_lr" && std::string(e.what()) == "OneCycleLR: 'initial_lr' is not set for param group 2",
             std::string("OneCycleLR new group: ") + e.what());
     }
     // The groups keep their values; last_epoch has advanced, as torch's (the Python package restores it).

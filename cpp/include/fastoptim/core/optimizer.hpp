@@ -157,7 +157,7 @@ class Optimizer {
   std::size_t num_params() const noexcept { return state_.size(); }
 
   // Per-parameter state, indexed like torch's state_dict (group order). Empty until the first step
-  // that gives the parameter a gradient.
+  // that gives the parameter a gradient (Adagrad's constructor fills its parameters' state, as torch's).
   State& state(std::size_t index) { return state_.at(index); }
   const State& state(std::size_t index) const { return state_.at(index); }
 

@@ -34,8 +34,9 @@ constexpr std::int64_t kMaxEpoch = std::int64_t(1) << 53;
 // translate this to the same. key() is the value's name.
 class MissingGroupValue : public std::out_of_range {
  public:
-  MissingGroupValue(std::string key, std::size_t group)
-      : std::out_of_range("'" + key + "' is not set for param group " + std::to_string(group)), key_(std::move(key)) {}
+  MissingGroupValue(const std::string& scheduler, std::string key, std::size_t group)
+      : std::out_of_range(scheduler + ": '" + key + "' is not set for param group " + std::to_string(group)),
+        key_(std::move(key)) {}
   const std::string& key() const noexcept { return key_; }
 
  private:

@@ -104,12 +104,12 @@ class OneCycleLR : public LRScheduler {
 
   double value(std::size_t g, const std::string& key) const {
     const auto pick = [&](const std::vector<double>& v) {
-      if (g >= v.size()) throw MissingGroupValue(key, g);
+      if (g >= v.size()) throw MissingGroupValue("OneCycleLR", key, g);
       return v[g];
     };
     if (key == "initial_lr") {
       const auto v = groups_->initial_lr(g);
-      if (!v) throw MissingGroupValue(key, g);
+      if (!v) throw MissingGroupValue("OneCycleLR", key, g);
       return *v;
     }
     if (key == "max_lr") return pick(params.max_lrs);
